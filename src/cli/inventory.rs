@@ -1,0 +1,450 @@
+//! Handlers of the inventory commands: host, group, script, scriptgroup, task.
+
+use std::io::Read;
+use std::path::Path;
+
+use super::output::{fields, json, or_dash, Table};
+use super::{Context, GroupCmd, HostCmd, ScriptBodyArgs, ScriptCmd, ScriptGroupCmd, TaskCmd};
+use crate::domain::{Host, Task};
+use crate::error::{Error, Result};
+use crate::ops::{HostAdd, HostEditArgs, ScriptArgs, TaskCreate};
+use crate::store::ScriptChange;
+
+fn host_fields(h: &Host) -> String {
+    fields(&[
+        ("name", h.name.clone()),
+        ("address", h.address.clone()),
+        ("port", h.port.to_string()),
+        ("user", h.user.clone().unwrap_or_else(|| "(default)".into())),
+        ("sudo", h.use_sudo.to_string()),
+        ("groups", or_dash(&h.groups.join(", "))),
+        ("description", or_dash(&h.description)),
+        (
+            "host key",
+            h.host_key.clone().unwrap_or_else(|| "(not pinned)".into()),
+        ),
+    ])
+}
+
+pub async fn host(ctx: &Context, cmd: HostCmd) -> Result<String> {
+    let ops = &ctx.drover;
+    match cmd {
+        HostCmd::Add {
+            name,
+            address,
+            port,
+            user,
+            groups,
+            description,
+            sudo,
+        } => {
+            let args = HostAdd {
+                name,
+                address,
+                port,
+                user,
+                groups,
+                description,
+                sudo,
+            };
+            let host = ops.host_add(&ctx.actor, args).await?;
+            Ok(if ctx.json {
+                json(&host)
+            } else {
+                format!("added host {}", host.name)
+            })
+        }
+        HostCmd::List => {
+            let hosts = ops.store.hosts().await?;
+            if ctx.json {
+                return Ok(json(&hosts));
+            }
+            let mut table =
+                Table::new(&["NAME", "ADDRESS", "PORT", "USER", "GROUPS", "DESCRIPTION"]);
+            for h in hosts {
+                table.row(vec![
+                    h.name,
+                    h.address,
+                    h.port.to_string(),
+                    h.user.unwrap_or_else(|| "-".into()),
+                    or_dash(&h.groups.join(",")),
+                    or_dash(&h.description),
+                ]);
+            }
+            Ok(table.render())
+        }
+        HostCmd::Show { name } => {
+            let host = ops.store.host(&name).await?;
+            Ok(if ctx.json {
+                json(&host)
+            } else {
+                host_fields(&host)
+            })
+        }
+        HostCmd::Edit {
+            name,
+            address,
+            port,
+            user,
+            default_user,
+            description,
+            sudo,
+        } => {
+            let args = HostEditArgs {
+                address,
+                port,
+                user,
+                default_user,
+                description,
+                sudo,
+            };
+            let host = ops.host_edit(&ctx.actor, &name, args).await?;
+            Ok(if ctx.json {
+                json(&host)
+            } else {
+                host_fields(&host)
+            })
+        }
+        HostCmd::Rm { name, force } => {
+            ops.store.remove_host(&ctx.actor, &name, force).await?;
+            Ok(format!("removed host {name}"))
+        }
+    }
+}
+
+pub async fn group(ctx: &Context, cmd: GroupCmd) -> Result<String> {
+    let ops = &ctx.drover;
+    match cmd {
+        GroupCmd::Create { name, description } => {
+            ops.group_create(&ctx.actor, &name, description).await?;
+            Ok(format!("created server group {name}"))
+        }
+        GroupCmd::Delete { name, force } => {
+            ops.store
+                .delete_server_group(&ctx.actor, &name, force)
+                .await?;
+            Ok(format!("deleted server group {name}"))
+        }
+        GroupCmd::Add { group, hosts } => {
+            let added = ops
+                .store
+                .add_group_members(&ctx.actor, &group, &hosts)
+                .await?;
+            let already = hosts.len() - added.len();
+            let mut msg = format!("added {} host(s) to server group {group}", added.len());
+            if already > 0 {
+                msg.push_str(&format!(" ({already} already in it)"));
+            }
+            Ok(msg)
+        }
+        GroupCmd::Remove { group, hosts } => {
+            ops.store
+                .remove_group_members(&ctx.actor, &group, &hosts)
+                .await?;
+            Ok(format!(
+                "removed {} host(s) from server group {group}",
+                hosts.len()
+            ))
+        }
+        GroupCmd::List => {
+            let groups = ops.store.server_groups().await?;
+            if ctx.json {
+                return Ok(json(&groups));
+            }
+            let mut table = Table::new(&["NAME", "HOSTS", "DESCRIPTION"]);
+            for g in groups {
+                table.row(vec![
+                    g.name,
+                    g.hosts.len().to_string(),
+                    or_dash(&g.description),
+                ]);
+            }
+            Ok(table.render())
+        }
+        GroupCmd::Show { name } => {
+            let group = ops.store.server_group(&name).await?;
+            if ctx.json {
+                return Ok(json(&group));
+            }
+            Ok(fields(&[
+                ("name", group.name),
+                ("description", or_dash(&group.description)),
+                ("hosts", or_dash(&group.hosts.join(", "))),
+            ]))
+        }
+    }
+}
+
+/// Reads a script body from a file or, for `-`, standard input.
+fn read_body(path: &Path) -> Result<Vec<u8>> {
+    let limit = crate::domain::MAX_SCRIPT_BYTES as u64 + 1;
+    let mut body = Vec::new();
+    let result = if path.as_os_str() == "-" {
+        std::io::stdin().lock().take(limit).read_to_end(&mut body)
+    } else {
+        std::fs::File::open(path).and_then(|f| f.take(limit).read_to_end(&mut body))
+    };
+    result.map_err(|e| {
+        Error::io(
+            format!("cannot read script body from {}", path.display()),
+            e,
+        )
+    })?;
+    Ok(body)
+}
+
+fn script_args(args: ScriptBodyArgs) -> Result<ScriptArgs> {
+    Ok(ScriptArgs {
+        body: read_body(&args.file)?,
+        name: args.name,
+        description: args.description,
+        timeout: args.timeout,
+    })
+}
+
+fn timeout_text(secs: Option<u64>) -> String {
+    secs.map_or_else(
+        || "-".to_string(),
+        |s| humantime::format_duration(std::time::Duration::from_secs(s)).to_string(),
+    )
+}
+
+pub async fn script(ctx: &Context, cmd: ScriptCmd) -> Result<String> {
+    let ops = &ctx.drover;
+    match cmd {
+        ScriptCmd::Add(args) => {
+            let script = ops.script_add(&ctx.actor, script_args(args)?).await?;
+            Ok(if ctx.json {
+                json(&script)
+            } else {
+                format!("added script {} (version 1)", script.name)
+            })
+        }
+        ScriptCmd::Edit(args) => {
+            let name = args.name.clone();
+            let change = ops.script_edit(&ctx.actor, script_args(args)?).await?;
+            Ok(match change {
+                ScriptChange::NewVersion(v) => format!("script {name} is now at version {v}"),
+                ScriptChange::MetadataChanged => {
+                    format!("script {name}: description/timeout updated, body unchanged")
+                }
+                ScriptChange::Unchanged | ScriptChange::Added => format!("script {name} unchanged"),
+            })
+        }
+        ScriptCmd::Show { name, version } => {
+            let script = ops.store.script(&name, version).await?;
+            Ok(if ctx.json { json(&script) } else { script.body })
+        }
+        ScriptCmd::List => {
+            let scripts = ops.store.scripts().await?;
+            if ctx.json {
+                return Ok(json(&scripts));
+            }
+            let mut table =
+                Table::new(&["NAME", "VERSION", "TIMEOUT", "INTERPRETER", "DESCRIPTION"]);
+            for s in scripts {
+                table.row(vec![
+                    s.name.clone(),
+                    s.version.to_string(),
+                    timeout_text(s.timeout_secs),
+                    crate::domain::interpreter(&s.body).to_string(),
+                    or_dash(&s.description),
+                ]);
+            }
+            Ok(table.render())
+        }
+        ScriptCmd::History { name } => {
+            let versions = ops.store.script_history(&name).await?;
+            if ctx.json {
+                return Ok(json(&versions));
+            }
+            let mut table = Table::new(&["VERSION", "BYTES", "SHA256", "CREATED", "BY"]);
+            for v in versions {
+                table.row(vec![
+                    v.version.to_string(),
+                    v.bytes.to_string(),
+                    v.sha256.chars().take(12).collect(),
+                    v.created_at,
+                    v.created_by,
+                ]);
+            }
+            Ok(table.render())
+        }
+        ScriptCmd::Rm { name, force } => {
+            ops.store.remove_script(&ctx.actor, &name, force).await?;
+            Ok(format!("removed script {name}"))
+        }
+    }
+}
+
+pub async fn scriptgroup(ctx: &Context, cmd: ScriptGroupCmd) -> Result<String> {
+    let ops = &ctx.drover;
+    match cmd {
+        ScriptGroupCmd::Create {
+            name,
+            scripts,
+            description,
+        } => {
+            ops.scriptgroup_create(&ctx.actor, &name, &scripts, description)
+                .await?;
+            Ok(format!(
+                "created script group {name} with {} script(s)",
+                scripts.len()
+            ))
+        }
+        ScriptGroupCmd::Add {
+            name,
+            script,
+            position,
+        } => {
+            let at = ops
+                .store
+                .script_group_add(&ctx.actor, &name, &script, position)
+                .await?;
+            Ok(format!(
+                "added {script} to script group {name} at position {at}"
+            ))
+        }
+        ScriptGroupCmd::Move {
+            name,
+            script,
+            position,
+        } => {
+            ops.store
+                .script_group_move(&ctx.actor, &name, &script, position)
+                .await?;
+            Ok(format!(
+                "moved {script} to position {position} in script group {name}"
+            ))
+        }
+        ScriptGroupCmd::Remove { name, script } => {
+            ops.store
+                .script_group_remove(&ctx.actor, &name, &script)
+                .await?;
+            Ok(format!("removed {script} from script group {name}"))
+        }
+        ScriptGroupCmd::Delete { name, force } => {
+            ops.store
+                .delete_script_group(&ctx.actor, &name, force)
+                .await?;
+            Ok(format!("deleted script group {name}"))
+        }
+        ScriptGroupCmd::List => {
+            let groups = ops.store.script_groups().await?;
+            if ctx.json {
+                return Ok(json(&groups));
+            }
+            let mut table = Table::new(&["NAME", "SCRIPTS", "DESCRIPTION"]);
+            for g in groups {
+                table.row(vec![
+                    g.name,
+                    or_dash(&g.scripts.join(" → ")),
+                    or_dash(&g.description),
+                ]);
+            }
+            Ok(table.render())
+        }
+        ScriptGroupCmd::Show { name } => {
+            let group = ops.store.script_group(&name).await?;
+            if ctx.json {
+                return Ok(json(&group));
+            }
+            let mut out = fields(&[
+                ("name", group.name),
+                ("description", or_dash(&group.description)),
+            ]);
+            let mut table = Table::new(&["POS", "SCRIPT"]);
+            for (i, s) in group.scripts.iter().enumerate() {
+                table.row(vec![(i + 1).to_string(), s.clone()]);
+            }
+            out.push_str(&table.render());
+            Ok(out)
+        }
+    }
+}
+
+fn task_fields(t: &Task) -> String {
+    fields(&[
+        ("name", t.name.clone()),
+        ("script group", t.script_group.clone()),
+        ("server group", t.server_group.clone()),
+        ("parallel", t.options.parallel.to_string()),
+        ("on failure", t.options.on_failure.as_str().to_string()),
+        (
+            "max failed hosts",
+            t.options
+                .max_failed_hosts
+                .map_or_else(|| "-".into(), |m| m.to_string()),
+        ),
+        ("sudo", t.options.use_sudo.to_string()),
+        ("description", or_dash(&t.description)),
+    ])
+}
+
+pub async fn task(ctx: &Context, cmd: TaskCmd) -> Result<String> {
+    let ops = &ctx.drover;
+    match cmd {
+        TaskCmd::Create {
+            name,
+            script_group,
+            server_group,
+            parallel,
+            continue_on_error,
+            max_failed_hosts,
+            sudo,
+            description,
+        } => {
+            let args = TaskCreate {
+                name,
+                script_group,
+                server_group,
+                parallel,
+                continue_on_error,
+                max_failed_hosts,
+                sudo,
+                description,
+            };
+            let task = ops.task_create(&ctx.actor, args).await?;
+            Ok(if ctx.json {
+                json(&task)
+            } else {
+                format!("created task {}", task.name)
+            })
+        }
+        TaskCmd::List => {
+            let tasks = ops.store.tasks().await?;
+            if ctx.json {
+                return Ok(json(&tasks));
+            }
+            let mut table = Table::new(&[
+                "NAME",
+                "SCRIPT GROUP",
+                "SERVER GROUP",
+                "PARALLEL",
+                "ON FAILURE",
+            ]);
+            for t in tasks {
+                table.row(vec![
+                    t.name,
+                    t.script_group,
+                    t.server_group,
+                    t.options.parallel.to_string(),
+                    t.options.on_failure.as_str().to_string(),
+                ]);
+            }
+            Ok(table.render())
+        }
+        TaskCmd::Show { name } => {
+            let task = ops.store.task(&name).await?;
+            Ok(if ctx.json {
+                json(&task)
+            } else {
+                task_fields(&task)
+            })
+        }
+        TaskCmd::Delete { name } => {
+            ops.store.delete_task(&ctx.actor, &name).await?;
+            Ok(format!("deleted task {name}"))
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! The `drover` command line: clap definitions and dispatch onto the
+//! operations layer. The command tree is the one the chat front end mirrors.
+
+mod inventory;
+pub mod output;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{default_config_path, Config};
+use crate::domain::Actor;
+use crate::error::Result;
+use crate::ops::Drover;
+use crate::store::{database_path, default_database_path, Store};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "drover",
+    version,
+    about = "Run script groups on server groups over SSH, from a CLI or a chat"
+)]
+pub struct Cli {
+    /// Configuration file (default: drover.toml in the user's config directory).
+    #[arg(long, global = true, env = "DROVER_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// SQLite database (file path or sqlite:// URL).
+    #[arg(long, global = true, env = "DROVER_DATABASE_URL", value_name = "URL")]
+    pub database: Option<String>,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Hosts of the inventory.
+    #[command(subcommand)]
+    Host(HostCmd),
+    /// Server groups (sets of hosts).
+    #[command(subcommand)]
+    Group(GroupCmd),
+    /// Scripts of the library, with their versions.
+    #[command(subcommand)]
+    Script(ScriptCmd),
+    /// Script groups (ordered lists of scripts).
+    #[command(subcommand)]
+    Scriptgroup(ScriptGroupCmd),
+    /// Tasks: a script group paired with a server group.
+    #[command(subcommand)]
+    Task(TaskCmd),
+    /// Import the commands/ library (a directory) or an inventory file (TOML).
+    Import { path: PathBuf },
+    /// Configuration.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// The audit trail of changes, newest first.
+    Audit {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HostCmd {
+    /// Add a host.
+    Add {
+        name: String,
+        address: String,
+        #[arg(long)]
+        port: Option<i64>,
+        #[arg(long)]
+        user: Option<String>,
+        /// Server group to put the host in (repeatable; must exist).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// Run scripts on this host through `sudo -n`.
+        #[arg(long)]
+        sudo: bool,
+    },
+    List,
+    Show {
+        name: String,
+    },
+    /// Change a host's fields.
+    Edit {
+        name: String,
+        #[arg(long)]
+        address: Option<String>,
+        #[arg(long)]
+        port: Option<i64>,
+        #[arg(long, conflicts_with = "default_user")]
+        user: Option<String>,
+        /// Use the configured default user again.
+        #[arg(long)]
+        default_user: bool,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        sudo: Option<bool>,
+    },
+    /// Remove a host (--force also takes it out of its groups).
+    Rm {
+        name: String,
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupCmd {
+    Create {
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Delete a server group (--force also deletes the tasks that use it).
+    Delete {
+        name: String,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Add hosts to a group.
+    Add {
+        group: String,
+        #[arg(required = true)]
+        hosts: Vec<String>,
+    },
+    /// Remove hosts from a group.
+    Remove {
+        group: String,
+        #[arg(required = true)]
+        hosts: Vec<String>,
+    },
+    List,
+    Show {
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ScriptBodyArgs {
+    pub name: String,
+    /// File with the body, or - for standard input.
+    pub file: PathBuf,
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Per-script timeout, e.g. 10m (`none` clears it on edit).
+    #[arg(long)]
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScriptCmd {
+    Add(ScriptBodyArgs),
+    /// Replace a script's body; a different body becomes a new version.
+    Edit(ScriptBodyArgs),
+    Show {
+        name: String,
+        #[arg(long)]
+        version: Option<i64>,
+    },
+    List,
+    /// Versions of a script.
+    History {
+        name: String,
+    },
+    /// Remove a script (--force also takes it out of script groups).
+    Rm {
+        name: String,
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScriptGroupCmd {
+    Create {
+        name: String,
+        scripts: Vec<String>,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Insert a script (at the end, or at a 1-based position).
+    Add {
+        name: String,
+        script: String,
+        #[arg(long)]
+        position: Option<i64>,
+    },
+    /// Move a script to a 1-based position.
+    Move {
+        name: String,
+        script: String,
+        #[arg(allow_negative_numbers = true)]
+        position: i64,
+    },
+    Remove {
+        name: String,
+        script: String,
+    },
+    /// Delete a script group (--force also deletes the tasks that use it).
+    Delete {
+        name: String,
+        #[arg(long)]
+        force: bool,
+    },
+    List,
+    Show {
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TaskCmd {
+    Create {
+        name: String,
+        script_group: String,
+        server_group: String,
+        /// Hosts at once.
+        #[arg(long)]
+        parallel: Option<i64>,
+        /// Go on with a host's next script when one fails (default: stop that host).
+        #[arg(long)]
+        continue_on_error: bool,
+        /// Skip hosts not yet started once this many hosts have failed.
+        #[arg(long)]
+        max_failed_hosts: Option<i64>,
+        /// Run the scripts through `sudo -n`.
+        #[arg(long)]
+        sudo: bool,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    List,
+    Show {
+        name: String,
+    },
+    Delete {
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCmd {
+    /// Print the effective configuration, secrets masked.
+    Show,
+}
+
+/// Everything a command needs.
+pub struct Context {
+    pub drover: Drover,
+    pub actor: Actor,
+    pub json: bool,
+}
+
+/// Loads configuration and opens the store as the global options say.
+pub async fn open(cli: &Cli) -> Result<Drover> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let explicit = cli.config.is_some();
+    let path = cli.config.clone().or_else(default_config_path);
+    let mut config = Config::load(path.as_deref(), explicit, &env)?;
+    if let Some(url) = &cli.database {
+        config.database.url = Some(url.clone());
+    }
+    let db_path = config
+        .database
+        .url
+        .as_deref()
+        .map(database_path)
+        .unwrap_or_else(default_database_path);
+    let store = Store::open(&db_path).await?;
+    Ok(Drover::new(store, config))
+}
+
+/// Runs a parsed command line; returns what to print on stdout.
+pub async fn run(cli: Cli) -> Result<String> {
+    let drover = open(&cli).await?;
+    let ctx = Context {
+        drover,
+        actor: Actor::current_os_user(),
+        json: cli.json,
+    };
+    let result = dispatch(&ctx, cli.command).await;
+    ctx.drover.store.close().await;
+    result
+}
+
+async fn dispatch(ctx: &Context, command: Command) -> Result<String> {
+    match command {
+        Command::Host(cmd) => inventory::host(ctx, cmd).await,
+        Command::Group(cmd) => inventory::group(ctx, cmd).await,
+        Command::Script(cmd) => inventory::script(ctx, cmd).await,
+        Command::Scriptgroup(cmd) => inventory::scriptgroup(ctx, cmd).await,
+        Command::Task(cmd) => inventory::task(ctx, cmd).await,
+        Command::Import { path } => {
+            let report = crate::library::import(&ctx.drover, &ctx.actor, &path).await?;
+            Ok(if ctx.json {
+                output::json(&report)
+            } else {
+                report.to_string()
+            })
+        }
+        Command::Config(ConfigCmd::Show) => Ok(ctx.drover.config.to_masked_toml()),
+        Command::Audit { limit } => {
+            let entries = ctx.drover.store.audit_log(limit).await?;
+            if ctx.json {
+                return Ok(output::json(&entries));
+            }
+            let mut table =
+                output::Table::new(&["AT", "ACTOR", "ACTION", "TARGET", "DETAIL", "OUTCOME"]);
+            for e in entries {
+                table.row(vec![e.at, e.actor, e.action, e.target, e.detail, e.outcome]);
+            }
+            Ok(table.render())
+        }
+    }
+}

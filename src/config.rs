@@ -1,0 +1,387 @@
+//! Configuration: one TOML file, loaded and validated once at start.
+//! Unknown keys and bad values are errors naming the key and the file;
+//! environment variables override the file.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub ssh: SshConfig,
+    pub logs: LogsConfig,
+    pub discord: DiscordConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or a plain path. Default: `drover.db` in the user's data directory.
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostKeyPolicy {
+    /// Pin the key on first contact; refuse any later mismatch.
+    #[default]
+    AcceptNew,
+    /// Refuse hosts whose key is neither pinned nor in `known_hosts`.
+    Strict,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SshConfig {
+    /// Login user for hosts without one. Default: the OS user running drover.
+    pub user: Option<String>,
+    pub identity_files: Vec<PathBuf>,
+    pub known_hosts: Option<PathBuf>,
+    pub host_key_policy: HostKeyPolicy,
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub keepalive_interval: Duration,
+}
+
+impl Default for SshConfig {
+    fn default() -> Self {
+        SshConfig {
+            user: None,
+            identity_files: Vec::new(),
+            known_hosts: None,
+            host_key_policy: HostKeyPolicy::AcceptNew,
+            connect_timeout: Duration::from_secs(10),
+            keepalive_interval: Duration::from_secs(15),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogsConfig {
+    /// Globs of remote paths `log fetch` may read.
+    pub fetch_allow: Vec<String>,
+    /// Regular expressions whose matches are replaced by `[redacted]` in output shown to users.
+    pub redact: Vec<String>,
+    /// Where full step logs are kept. Default: `logs/` beside the database.
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        LogsConfig {
+            fetch_allow: vec!["/var/log/**".to_string()],
+            redact: Vec::new(),
+            dir: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscordConfig {
+    pub token: Option<String>,
+    /// Guilds the commands answer in; DMs are refused.
+    pub guilds: Vec<u64>,
+    /// A Discord-compatible API base URL instead of discord.com.
+    pub api_url: Option<String>,
+    pub confirm_above: u32,
+    #[serde(with = "humantime_serde")]
+    pub edit_interval: Duration,
+    pub permissions: Permissions,
+}
+
+impl Default for DiscordConfig {
+    fn default() -> Self {
+        DiscordConfig {
+            token: None,
+            guilds: Vec::new(),
+            api_url: None,
+            confirm_above: 50,
+            edit_interval: Duration::from_secs(2),
+            permissions: Permissions::default(),
+        }
+    }
+}
+
+/// Discord principals (`role:ID` or `user:ID`) per level.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Permissions {
+    pub admin: Vec<String>,
+    pub operator: Vec<String>,
+    pub viewer: Vec<String>,
+}
+
+/// Where the configuration comes from.
+pub fn default_config_path() -> Option<PathBuf> {
+    dirs::config_dir().map(|d| d.join("drover").join("drover.toml"))
+}
+
+impl Config {
+    /// Loads `path` (an explicit path must exist; the default may be absent),
+    /// applies environment overrides from `env`, and validates.
+    pub fn load(
+        path: Option<&Path>,
+        explicit: bool,
+        env: &HashMap<String, String>,
+    ) -> Result<Config> {
+        let mut config = match path {
+            Some(path) if path.exists() || explicit => Self::from_file(path)?,
+            _ => Config::default(),
+        };
+        config.apply_env(env)?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::io(
+                format!("cannot read configuration file {}", path.display()),
+                e,
+            )
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses TOML text; errors name the file and the key.
+    pub fn parse(text: &str, path: &Path) -> Result<Config> {
+        toml::from_str(text).map_err(|e| {
+            let key = e.span().and_then(|span| key_at(text, span.start));
+            let message = e.message().trim().to_string();
+            let located = match key {
+                Some(key) => format!("{}: key '{key}': {message}", path.display()),
+                None => format!("{}: {message}", path.display()),
+            };
+            Error::Config(located)
+        })
+    }
+
+    fn apply_env(&mut self, env: &HashMap<String, String>) -> Result<()> {
+        let get = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
+        if let Some(url) = get("DROVER_DATABASE_URL") {
+            self.database.url = Some(url);
+        }
+        if let Some(user) = get("DROVER_SSH_USER") {
+            self.ssh.user = Some(user);
+        }
+        if let Some(path) = get("DROVER_KNOWN_HOSTS") {
+            self.ssh.known_hosts = Some(PathBuf::from(path));
+        }
+        if let Some(token) = get("DISCORD_TOKEN") {
+            self.discord.token = Some(token);
+        }
+        if let Some(api) = get("DROVER_DISCORD_API") {
+            self.discord.api_url = Some(api);
+        }
+        if let Some(guild) = get("DROVER_DISCORD_GUILD") {
+            let id = guild.parse::<u64>().map_err(|_| {
+                Error::Config(format!(
+                    "environment variable DROVER_DISCORD_GUILD: '{guild}' is not a Discord guild id (a number)"
+                ))
+            })?;
+            self.discord.guilds = vec![id];
+        }
+        Ok(())
+    }
+
+    fn validate(&self, path: Option<&Path>) -> Result<()> {
+        let file = path.map_or_else(|| "defaults".to_string(), |p| p.display().to_string());
+        let bad = |key: &str, why: String| Error::Config(format!("{file}: key '{key}': {why}"));
+        if let Some(user) = &self.ssh.user {
+            crate::domain::parse_user(user).map_err(|e| bad("ssh.user", e.to_string()))?;
+        }
+        if self.ssh.connect_timeout < Duration::from_millis(100) {
+            return Err(bad("ssh.connect_timeout", "must be at least 100ms".into()));
+        }
+        for glob in &self.logs.fetch_allow {
+            if !glob.starts_with('/') {
+                return Err(bad(
+                    "logs.fetch_allow",
+                    format!("'{glob}' must be an absolute path glob"),
+                ));
+            }
+            globset::Glob::new(glob)
+                .map_err(|e| bad("logs.fetch_allow", format!("'{glob}': {e}")))?;
+        }
+        for pattern in &self.logs.redact {
+            regex::Regex::new(pattern)
+                .map_err(|e| bad("logs.redact", format!("'{pattern}': {e}")))?;
+        }
+        if self.discord.edit_interval < Duration::from_millis(500) {
+            return Err(bad(
+                "discord.edit_interval",
+                "must be at least 500ms".into(),
+            ));
+        }
+        let levels = [
+            ("discord.permissions.admin", &self.discord.permissions.admin),
+            (
+                "discord.permissions.operator",
+                &self.discord.permissions.operator,
+            ),
+            (
+                "discord.permissions.viewer",
+                &self.discord.permissions.viewer,
+            ),
+        ];
+        for (key, principals) in levels {
+            for principal in principals {
+                parse_principal(principal).map_err(|why| bad(key, why))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, secrets masked.
+    pub fn to_masked_toml(&self) -> String {
+        let mut shown = self.clone();
+        if shown.discord.token.is_some() {
+            shown.discord.token = Some("********".into());
+        }
+        if let Some(url) = &shown.database.url {
+            shown.database.url = Some(mask_url_password(url));
+        }
+        toml::to_string_pretty(&shown)
+            .unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+    }
+}
+
+/// A Discord principal in the permissions table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Principal {
+    Role(u64),
+    User(u64),
+}
+
+pub fn parse_principal(raw: &str) -> std::result::Result<Principal, String> {
+    let parse_id = |id: &str| {
+        id.parse::<u64>().map_err(|_| {
+            format!("'{raw}': expected 'role:ID' or 'user:ID' with a numeric Discord id")
+        })
+    };
+    if let Some(id) = raw.strip_prefix("role:") {
+        Ok(Principal::Role(parse_id(id)?))
+    } else if let Some(id) = raw.strip_prefix("user:") {
+        Ok(Principal::User(parse_id(id)?))
+    } else {
+        Err(format!("'{raw}': expected 'role:ID' or 'user:ID'"))
+    }
+}
+
+fn mask_url_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!(
+                    "{}{}:****{}",
+                    &url[..scheme + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The dotted key at a byte offset of TOML text: the enclosing `[table]`
+/// plus the key on that line.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset)?;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let table = before[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && l.ends_with(']'))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    let trimmed = line.trim();
+    if trimmed.starts_with('[') {
+        return Some(
+            trimmed
+                .trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_string(),
+        );
+    }
+    let key = trimmed.split('=').next()?.trim().trim_matches('"');
+    if key.is_empty() {
+        return table;
+    }
+    Some(match table {
+        Some(table) => format!("{table}.{key}"),
+        None => key.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config> {
+        let config = Config::parse(text, Path::new("/etc/drover.toml"))?;
+        config.validate(Some(Path::new("/etc/drover.toml")))?;
+        Ok(config)
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_file() {
+        let err = parse("[ssh]\nuser = \"ops\"\ncolour = \"red\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/etc/drover.toml"), "{err}");
+        assert!(err.contains("ssh.colour"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_names_key_and_file() {
+        let err = parse("[ssh]\nhost_key_policy = \"yolo\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/etc/drover.toml") && err.contains("ssh.host_key_policy"),
+            "{err}"
+        );
+        let err = parse("[ssh]\nconnect_timeout = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ssh.connect_timeout"), "{err}");
+        let err = parse("[logs]\nredact = [\"(\"]\n").unwrap_err().to_string();
+        assert!(err.contains("logs.redact"), "{err}");
+        let err = parse("[discord.permissions]\nadmin = [\"team:1\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("discord.permissions.admin"), "{err}");
+    }
+
+    #[test]
+    fn defaults_and_env_override() {
+        let mut config = parse("").unwrap();
+        assert_eq!(config.logs.fetch_allow, vec!["/var/log/**"]);
+        assert_eq!(config.ssh.host_key_policy, HostKeyPolicy::AcceptNew);
+        let env = HashMap::from([
+            ("DISCORD_TOKEN".to_string(), "sekrit".to_string()),
+            ("DROVER_DISCORD_GUILD".to_string(), "42".to_string()),
+        ]);
+        config.apply_env(&env).unwrap();
+        assert_eq!(config.discord.guilds, vec![42]);
+        let shown = config.to_masked_toml();
+        assert!(
+            !shown.contains("sekrit") && shown.contains("********"),
+            "{shown}"
+        );
+    }
+}

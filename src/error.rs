@@ -1,0 +1,142 @@
+//! Errors of the core, as types. Front ends print them as they are: every
+//! message says what was wrong and, where it helps, what would be right.
+
+use std::fmt;
+
+/// The kinds of things operators manage, used in error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Host,
+    ServerGroup,
+    Script,
+    ScriptGroup,
+    Task,
+    Run,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Host => "host",
+            Kind::ServerGroup => "server group",
+            Kind::Script => "script",
+            Kind::ScriptGroup => "script group",
+            Kind::Task => "task",
+            Kind::Run => "run",
+        })
+    }
+}
+
+/// Everything the core can refuse or fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid {kind} name '{name}': {rule}")]
+    InvalidName {
+        kind: Kind,
+        name: String,
+        rule: &'static str,
+    },
+    #[error("{kind} '{name}' already exists")]
+    AlreadyExists { kind: Kind, name: String },
+    #[error("unknown {kind} '{name}'{}", known_list(.known))]
+    NotFound {
+        kind: Kind,
+        name: String,
+        known: Vec<String>,
+    },
+    #[error("{kind} '{name}' is still used by {}; {hint}", .users.join(", "))]
+    InUse {
+        kind: Kind,
+        name: String,
+        users: Vec<String>,
+        hint: &'static str,
+    },
+    #[error("invalid {what} '{value}': {expected}")]
+    InvalidValue {
+        what: &'static str,
+        value: String,
+        expected: String,
+    },
+    #[error("script body is {size} bytes; the limit is {limit} bytes (1 MiB)")]
+    ScriptTooLarge { size: usize, limit: usize },
+    #[error(
+        "script body is not valid UTF-8 (first bad byte at offset {offset}); scripts must be text"
+    )]
+    ScriptNotUtf8 { offset: usize },
+    #[error("script body is empty; a script needs at least one command")]
+    ScriptEmpty,
+    #[error("position {position} is out of range for script group '{group}': valid positions are 1..={max}")]
+    BadPosition {
+        group: String,
+        position: i64,
+        max: i64,
+    },
+    #[error("script '{script}' is already in script group '{group}' at position {position}")]
+    AlreadyInGroup {
+        script: String,
+        group: String,
+        position: i64,
+    },
+    #[error("{0}")]
+    Refused(String),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("import of {path}: {message}")]
+    Import { path: String, message: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+fn known_list(known: &[String]) -> String {
+    if known.is_empty() {
+        String::new()
+    } else {
+        const SHOWN: usize = 20;
+        let mut list = known
+            .iter()
+            .take(SHOWN)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if known.len() > SHOWN {
+            list.push_str(&format!(" and {} more", known.len() - SHOWN));
+        }
+        format!(" (known: {list})")
+    }
+}
+
+impl Error {
+    pub fn not_found(kind: Kind, name: impl Into<String>) -> Self {
+        Error::NotFound {
+            kind,
+            name: name.into(),
+            known: Vec::new(),
+        }
+    }
+
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// True when the error is the operator's input being refused, as opposed
+    /// to an internal failure (database, I/O).
+    pub fn is_refusal(&self) -> bool {
+        !matches!(
+            self,
+            Error::Database(_) | Error::Migrate(_) | Error::Io { .. }
+        )
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,206 @@
+//! Operations: the one place front ends (CLI, Discord) go through. Each
+//! takes raw operator input, validates it into domain values and calls the
+//! store, so both front ends refuse the same things with the same words.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::domain::{
+    parse_address, parse_duration, parse_port, parse_script_body, parse_user, Actor, Host,
+    HostEdit, Name, NewHost, OnFailure, RunOptions, Script, Task, DEFAULT_PARALLEL,
+};
+use crate::error::{Kind, Result};
+use crate::store::{ScriptChange, ScriptInput, Store};
+
+/// The operations over one store and configuration.
+#[derive(Clone)]
+pub struct Drover {
+    pub store: Store,
+    pub config: Arc<Config>,
+}
+
+/// Raw input of `host add`.
+#[derive(Debug, Clone, Default)]
+pub struct HostAdd {
+    pub name: String,
+    pub address: String,
+    pub port: Option<i64>,
+    pub user: Option<String>,
+    pub groups: Vec<String>,
+    pub description: Option<String>,
+    pub sudo: bool,
+}
+
+/// Raw input of `host edit`.
+#[derive(Debug, Clone, Default)]
+pub struct HostEditArgs {
+    pub address: Option<String>,
+    pub port: Option<i64>,
+    pub user: Option<String>,
+    pub default_user: bool,
+    pub description: Option<String>,
+    pub sudo: Option<bool>,
+}
+
+/// Raw input of `script add` / `script edit`.
+#[derive(Debug, Clone, Default)]
+pub struct ScriptArgs {
+    pub name: String,
+    pub body: Vec<u8>,
+    pub description: Option<String>,
+    /// humantime, or `none` to clear on edit.
+    pub timeout: Option<String>,
+}
+
+/// Raw input of `task create`.
+#[derive(Debug, Clone, Default)]
+pub struct TaskCreate {
+    pub name: String,
+    pub script_group: String,
+    pub server_group: String,
+    pub parallel: Option<i64>,
+    pub continue_on_error: bool,
+    pub max_failed_hosts: Option<i64>,
+    pub sudo: bool,
+    pub description: Option<String>,
+}
+
+fn to_u32(what: &'static str, raw: i64, expected: &str) -> Result<u32> {
+    u32::try_from(raw).map_err(|_| crate::error::Error::InvalidValue {
+        what,
+        value: raw.to_string(),
+        expected: expected.to_string(),
+    })
+}
+
+impl Drover {
+    pub fn new(store: Store, config: Config) -> Drover {
+        Drover {
+            store,
+            config: Arc::new(config),
+        }
+    }
+
+    pub async fn host_add(&self, actor: &Actor, args: HostAdd) -> Result<Host> {
+        let new = NewHost {
+            name: Name::parse(Kind::Host, &args.name)?,
+            address: parse_address(&args.address)?,
+            port: parse_port(args.port.unwrap_or(22))?,
+            user: args.user.as_deref().map(parse_user).transpose()?,
+            description: args.description.unwrap_or_default(),
+            use_sudo: args.sudo,
+            groups: args
+                .groups
+                .iter()
+                .map(|g| Name::parse(Kind::ServerGroup, g))
+                .collect::<Result<_>>()?,
+        };
+        self.store.add_host(actor, &new).await
+    }
+
+    pub async fn host_edit(&self, actor: &Actor, name: &str, args: HostEditArgs) -> Result<Host> {
+        let user = match (args.user, args.default_user) {
+            (Some(_), true) => {
+                return Err(crate::error::Error::Refused(
+                    "give either --user or --default-user, not both".into(),
+                ))
+            }
+            (Some(u), false) => Some(Some(parse_user(&u)?)),
+            (None, true) => Some(None),
+            (None, false) => None,
+        };
+        let edit = HostEdit {
+            address: args.address.as_deref().map(parse_address).transpose()?,
+            port: args.port.map(parse_port).transpose()?,
+            user,
+            description: args.description,
+            use_sudo: args.sudo,
+        };
+        self.store.edit_host(actor, name, &edit).await
+    }
+
+    pub async fn group_create(
+        &self,
+        actor: &Actor,
+        name: &str,
+        description: Option<String>,
+    ) -> Result<()> {
+        let name = Name::parse(Kind::ServerGroup, name)?;
+        self.store
+            .create_server_group(actor, &name, &description.unwrap_or_default())
+            .await
+    }
+
+    fn script_input(args: ScriptArgs, clearing_allowed: bool) -> Result<ScriptInput> {
+        let timeout_secs = match args.timeout.as_deref() {
+            None => None,
+            Some("none") if clearing_allowed => Some(None),
+            Some(raw) => Some(Some(parse_duration("timeout", raw)?.as_secs())),
+        };
+        Ok(ScriptInput {
+            name: Name::parse(Kind::Script, &args.name)?,
+            body: parse_script_body(args.body)?,
+            description: args.description,
+            timeout_secs,
+        })
+    }
+
+    pub async fn script_add(&self, actor: &Actor, args: ScriptArgs) -> Result<Script> {
+        let input = Self::script_input(args, false)?;
+        self.store.add_script(actor, &input).await
+    }
+
+    pub async fn script_edit(&self, actor: &Actor, args: ScriptArgs) -> Result<ScriptChange> {
+        let input = Self::script_input(args, true)?;
+        self.store.edit_script(actor, &input).await
+    }
+
+    pub async fn scriptgroup_create(
+        &self,
+        actor: &Actor,
+        name: &str,
+        scripts: &[String],
+        description: Option<String>,
+    ) -> Result<()> {
+        let name = Name::parse(Kind::ScriptGroup, name)?;
+        self.store
+            .create_script_group(actor, &name, &description.unwrap_or_default(), scripts)
+            .await
+    }
+
+    pub async fn task_create(&self, actor: &Actor, args: TaskCreate) -> Result<Task> {
+        let name = Name::parse(Kind::Task, &args.name)?;
+        let options = RunOptions {
+            parallel: match args.parallel {
+                Some(p) => to_u32("parallel", p, "between 1 and 4096 hosts at once")?,
+                None => DEFAULT_PARALLEL,
+            },
+            on_failure: if args.continue_on_error {
+                OnFailure::Continue
+            } else {
+                OnFailure::Stop
+            },
+            max_failed_hosts: args
+                .max_failed_hosts
+                .map(|m| {
+                    to_u32(
+                        "max-failed-hosts",
+                        m,
+                        "at least 1 (leave it out for no limit)",
+                    )
+                })
+                .transpose()?,
+            use_sudo: args.sudo,
+        };
+        self.store
+            .create_task(
+                actor,
+                &name,
+                &args.script_group,
+                &args.server_group,
+                &options,
+                &args.description.unwrap_or_default(),
+            )
+            .await
+    }
+}

@@ -1,0 +1,223 @@
+//! The store: every SQL statement of drover lives here. SQLite through sqlx,
+//! migrations embedded and applied on open, WAL and foreign keys on, every
+//! multi-row change in one transaction together with its audit record.
+
+mod inventory;
+pub use inventory::{body_sha256, ScriptChange, ScriptInput};
+pub mod runs;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+
+use crate::domain::{now_ms, Actor, AuditEntry};
+use crate::error::{Error, Kind, Result};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Handle on the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+    path: Option<PathBuf>,
+}
+
+type Tx<'a> = Transaction<'a, Sqlite>;
+
+/// The default database file: `drover.db` in the user's data directory.
+pub fn default_database_path() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("drover")
+        .join("drover.db")
+}
+
+/// Turns `sqlite://PATH`, `sqlite:PATH` or a plain path into a file path.
+pub fn database_path(url: &str) -> PathBuf {
+    let stripped = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let stripped = stripped.split('?').next().unwrap_or(stripped);
+    PathBuf::from(stripped)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database file and applies migrations.
+    pub async fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Error::io(
+                    format!("cannot create database directory {}", dir.display()),
+                    e,
+                )
+            })?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Store {
+            pool,
+            path: Some(path.to_path_buf()),
+        })
+    }
+
+    /// The database file, if any.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// A write transaction that holds the write lock from its start, so that
+    /// concurrent writers (CLI and bot) wait instead of failing.
+    async fn begin(&self) -> Result<Tx<'static>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The latest audit entries, newest first.
+    pub async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT at, actor, action, target, detail, outcome FROM audit ORDER BY id DESC LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    at: crate::domain::format_ms(r.try_get("at")?),
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    target: r.try_get("target")?,
+                    detail: r.try_get("detail")?,
+                    outcome: r.try_get("outcome")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records an audit entry outside any other change (e.g. a refused command).
+    pub async fn audit(
+        &self,
+        actor: &Actor,
+        action: &str,
+        target: &str,
+        detail: &str,
+        outcome: &str,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        audit(&mut tx, actor, action, target, detail, outcome).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Appends to the audit trail inside `tx`.
+async fn audit(
+    tx: &mut Tx<'_>,
+    actor: &Actor,
+    action: &str,
+    target: &str,
+    detail: &str,
+    outcome: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit (at, actor, action, target, detail, outcome) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(now_ms())
+    .bind(actor.to_string())
+    .bind(action)
+    .bind(target)
+    .bind(detail)
+    .bind(outcome)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Table and column for each kind, to look up ids by name.
+fn table_of(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Host => "hosts",
+        Kind::ServerGroup => "server_groups",
+        Kind::Script => "scripts",
+        Kind::ScriptGroup => "script_groups",
+        Kind::Task => "tasks",
+        Kind::Run => "runs",
+    }
+}
+
+/// The id of a named thing, or a NotFound error listing the known names.
+async fn id_of(conn: &mut sqlx::SqliteConnection, kind: Kind, name: &str) -> Result<i64> {
+    let table = table_of(kind);
+    let found: Option<i64> = sqlx::query_scalar(&format!("SELECT id FROM {table} WHERE name = ?"))
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match found {
+        Some(id) => Ok(id),
+        None => {
+            let known: Vec<String> =
+                sqlx::query_scalar(&format!("SELECT name FROM {table} ORDER BY name"))
+                    .fetch_all(&mut *conn)
+                    .await?;
+            Err(Error::NotFound {
+                kind,
+                name: name.to_string(),
+                known,
+            })
+        }
+    }
+}
+
+async fn exists(conn: &mut sqlx::SqliteConnection, kind: Kind, name: &str) -> Result<bool> {
+    let table = table_of(kind);
+    let found: Option<i64> = sqlx::query_scalar(&format!("SELECT id FROM {table} WHERE name = ?"))
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(found.is_some())
+}
+
+async fn ensure_absent(conn: &mut sqlx::SqliteConnection, kind: Kind, name: &str) -> Result<()> {
+    if exists(conn, kind, name).await? {
+        return Err(Error::AlreadyExists {
+            kind,
+            name: name.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Names known for a kind (for autocomplete and error messages).
+impl Store {
+    pub async fn names(&self, kind: Kind) -> Result<Vec<String>> {
+        let table = table_of(kind);
+        if kind == Kind::Run {
+            let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM runs ORDER BY id DESC")
+                .fetch_all(&self.pool)
+                .await?;
+            return Ok(ids.into_iter().map(|i| i.to_string()).collect());
+        }
+        Ok(
+            sqlx::query_scalar(&format!("SELECT name FROM {table} ORDER BY name"))
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+}

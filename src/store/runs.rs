@@ -1,0 +1,1 @@
+//! Run records: runs, their hosts and steps, leases.
