@@ -93,7 +93,8 @@ CREATE TABLE runs (
     on_failure       TEXT    NOT NULL,
     max_failed_hosts INTEGER,
     use_sudo         INTEGER NOT NULL DEFAULT 0,
-    env_names        TEXT    NOT NULL DEFAULT '[]',   -- JSON list; values are never stored
+    env              TEXT    NOT NULL DEFAULT '[]',   -- JSON [[KEY, VALUE]...] for resume and rerun; shown by name only
+    nonce            TEXT    NOT NULL DEFAULT '',     -- frames the remote output markers
     created_at       INTEGER NOT NULL,
     finished_at      INTEGER,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
@@ -140,7 +141,8 @@ CREATE TABLE run_steps (
     started_at   INTEGER,
     finished_at  INTEGER,
     log_bytes    INTEGER NOT NULL DEFAULT 0,   -- bytes received from the host
-    log_offset   INTEGER NOT NULL DEFAULT 0,   -- bytes of the remote log already collected
+    log_offset   INTEGER NOT NULL DEFAULT 0,   -- offset in the remote output where the step's output starts
+    end_offset   INTEGER,                      -- offset just after the step's end marker
     log_excerpt  TEXT    NOT NULL DEFAULT '',
     PRIMARY KEY (run_host_id, step)
 );

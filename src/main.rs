@@ -22,11 +22,15 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(drover::cli::run(cli)) {
-        Ok(out) => {
-            if !out.is_empty() {
-                println!("{}", out.trim_end_matches('\n'));
+        Ok(outcome) => {
+            if !outcome.text.is_empty() {
+                println!("{}", outcome.text.trim_end_matches('\n'));
             }
-            ExitCode::SUCCESS
+            if outcome.success {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Err(e) => {
             eprintln!("error: {e}");

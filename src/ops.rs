@@ -204,3 +204,190 @@ impl Drover {
             .await
     }
 }
+
+/// Overrides given on `task run`.
+#[derive(Debug, Clone, Default)]
+pub struct RunOverrides {
+    pub parallel: Option<i64>,
+    pub continue_on_error: bool,
+    pub max_failed_hosts: Option<i64>,
+    pub sudo: bool,
+    /// `KEY=VALUE` strings.
+    pub env: Vec<String>,
+}
+
+/// Parses `KEY=VALUE` (KEY a shell variable name, not a DROVER_ one).
+pub fn parse_env(raw: &str) -> Result<(String, String)> {
+    let bad = |why: &str| crate::error::Error::InvalidValue {
+        what: "--env",
+        value: raw.split('=').next().unwrap_or_default().to_string(),
+        expected: why.to_string(),
+    };
+    let (key, value) = raw
+        .split_once('=')
+        .ok_or_else(|| bad("expected KEY=VALUE"))?;
+    let key_ok = key
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !key_ok {
+        return Err(bad(
+            "KEY must be letters, digits and '_', not starting with a digit",
+        ));
+    }
+    if key.starts_with("DROVER_") {
+        return Err(bad("DROVER_* variables are set by drover itself"));
+    }
+    Ok((key.to_string(), value.to_string()))
+}
+
+impl Drover {
+    /// The SSH settings of the configuration plus extra identity files.
+    pub fn ssh_settings(&self, extra_identities: &[std::path::PathBuf]) -> crate::ssh::SshSettings {
+        let mut identity_files: Vec<std::path::PathBuf> = extra_identities.to_vec();
+        identity_files.extend(self.config.ssh.identity_files.iter().cloned());
+        crate::ssh::SshSettings {
+            identity_files,
+            use_agent: true,
+            known_hosts: self.config.ssh.known_hosts.clone(),
+            host_key_policy: self.config.ssh.host_key_policy,
+            connect_timeout: self.config.ssh.connect_timeout,
+            keepalive_interval: self.config.ssh.keepalive_interval,
+        }
+    }
+
+    /// Where step logs are kept: `logs.dir`, or `logs/` beside the database.
+    pub fn log_root(&self) -> std::path::PathBuf {
+        if let Some(dir) = &self.config.logs.dir {
+            return dir.clone();
+        }
+        self.store
+            .path()
+            .and_then(|p| p.parent())
+            .map(|d| d.join("logs"))
+            .unwrap_or_else(|| std::path::PathBuf::from("drover-logs"))
+    }
+
+    /// The login user for hosts without one.
+    pub fn default_user(&self) -> String {
+        match &self.config.ssh.user {
+            Some(user) => user.clone(),
+            None => match Actor::current_os_user() {
+                Actor::Cli(user) => user,
+                _ => "root".into(),
+            },
+        }
+    }
+
+    pub fn engine(&self, extra_identities: &[std::path::PathBuf]) -> crate::engine::Engine {
+        crate::engine::Engine::new(
+            self.store.clone(),
+            self.ssh_settings(extra_identities),
+            self.log_root(),
+            self.default_user(),
+        )
+    }
+
+    /// Resolves `task run TASK` or `task run SCRIPT_GROUP SERVER_GROUP`.
+    pub async fn plan_run(
+        &self,
+        first: &str,
+        second: Option<&str>,
+        o: RunOverrides,
+    ) -> Result<crate::engine::RunRequest> {
+        let env = o
+            .env
+            .iter()
+            .map(|e| parse_env(e))
+            .collect::<Result<Vec<_>>>()?;
+        let (task, script_group, server_group, mut options) = match second {
+            None => match self.store.task(first).await {
+                Ok(task) => (
+                    Some(task.name),
+                    task.script_group,
+                    task.server_group,
+                    task.options,
+                ),
+                Err(crate::error::Error::NotFound { known, .. }) => {
+                    let hint = if self
+                        .store
+                        .names(Kind::ScriptGroup)
+                        .await?
+                        .iter()
+                        .any(|g| g == first)
+                    {
+                        format!("; '{first}' is a script group: name a server group too (drover task run {first} SERVER_GROUP)")
+                    } else {
+                        String::new()
+                    };
+                    return Err(crate::error::Error::Refused(format!(
+                        "unknown task '{first}' (known tasks: {}){hint}",
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    )));
+                }
+                Err(e) => return Err(e),
+            },
+            Some(server_group) => {
+                self.store.script_group(first).await?;
+                self.store.server_group(server_group).await?;
+                (
+                    None,
+                    first.to_string(),
+                    server_group.to_string(),
+                    RunOptions::default(),
+                )
+            }
+        };
+        if let Some(p) = o.parallel {
+            options.parallel = to_u32("parallel", p, "between 1 and 4096 hosts at once")?;
+        }
+        if o.continue_on_error {
+            options.on_failure = OnFailure::Continue;
+        }
+        if let Some(m) = o.max_failed_hosts {
+            options.max_failed_hosts = Some(to_u32("max-failed-hosts", m, "at least 1")?);
+        }
+        options.use_sudo |= o.sudo;
+        options.validate()?;
+        Ok(crate::engine::RunRequest {
+            task,
+            script_group,
+            server_group,
+            options,
+            scripts: None,
+            hosts: None,
+            env,
+        })
+    }
+
+    /// A new run of a past run's failed hosts, with the same script versions.
+    pub async fn plan_rerun_failed(&self, run_id: i64) -> Result<crate::engine::RunRequest> {
+        let run = self.store.stored_run(run_id).await?;
+        let hosts = crate::engine::hosts_of(&run, &["failed", "unreachable", "timed_out", "lost"]);
+        if hosts.is_empty() {
+            return Err(crate::error::Error::Refused(format!(
+                "run {run_id} has no failed hosts to rerun"
+            )));
+        }
+        let (task, script_group, server_group) = self.store.run_origin(run_id).await?;
+        Ok(crate::engine::RunRequest {
+            task,
+            script_group,
+            server_group,
+            options: run.options.clone(),
+            scripts: Some(
+                run.scripts
+                    .iter()
+                    .map(|s| (s.name.clone(), s.version))
+                    .collect(),
+            ),
+            hosts: Some(hosts),
+            env: run.env.clone(),
+        })
+    }
+}

@@ -109,6 +109,9 @@ pub async fn host(ctx: &Context, cmd: HostCmd) -> Result<String> {
             ops.store.remove_host(&ctx.actor, &name, force).await?;
             Ok(format!("removed host {name}"))
         }
+        HostCmd::Trust { .. } | HostCmd::Check { .. } => Err(crate::error::Error::Refused(
+            "host trust/check are run commands".into(),
+        )),
     }
 }
 
@@ -446,5 +449,8 @@ pub async fn task(ctx: &Context, cmd: TaskCmd) -> Result<String> {
             ops.store.delete_task(&ctx.actor, &name).await?;
             Ok(format!("deleted task {name}"))
         }
+        TaskCmd::Run { .. } => Err(crate::error::Error::Refused(
+            "task run is a run command".into(),
+        )),
     }
 }

@@ -3,6 +3,7 @@
 
 mod inventory;
 pub mod output;
+mod runs;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -31,6 +32,12 @@ pub struct Cli {
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     pub json: bool,
+    /// SSH private key to try (repeatable), before ssh.identity_files and ssh-agent.
+    #[arg(short = 'i', long = "identity", global = true, value_name = "FILE")]
+    pub identities: Vec<PathBuf>,
+    /// No progress output.
+    #[arg(long, global = true)]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -52,6 +59,12 @@ pub enum Command {
     /// Tasks: a script group paired with a server group.
     #[command(subcommand)]
     Task(TaskCmd),
+    /// Runs: list, status, logs, cancel, rerun, resume.
+    #[command(subcommand)]
+    Run(RunCmd),
+    /// Remote log files.
+    #[command(subcommand)]
+    Log(LogCmd),
     /// Import the commands/ library (a directory) or an inventory file (TOML).
     Import { path: PathBuf },
     /// Configuration.
@@ -109,6 +122,53 @@ pub enum HostCmd {
         name: String,
         #[arg(long)]
         force: bool,
+    },
+    /// Re-pin a host's SSH key to the one it offers now.
+    Trust {
+        name: String,
+    },
+    /// Connect to hosts, verify their keys, authenticate, report.
+    Check {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunCmd {
+    List {
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Per-host state of a run.
+    Status { id: i64 },
+    /// Step logs of a run (all hosts, or one; all scripts, or one).
+    Logs {
+        id: i64,
+        host: Option<String>,
+        #[arg(long)]
+        script: Option<String>,
+    },
+    /// Stop every remote process of a run.
+    Cancel { id: i64 },
+    /// Run the failed hosts of a run again (same script versions).
+    Rerun {
+        id: i64,
+        #[arg(long)]
+        failed: bool,
+    },
+    /// Drive a run whose controller died: reattach and finish it.
+    Resume { id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogCmd {
+    /// The tail of a remote file allowed by logs.fetch_allow.
+    Fetch {
+        host: String,
+        path: String,
+        #[arg(long, default_value_t = 100)]
+        lines: u32,
     },
 }
 
@@ -244,6 +304,26 @@ pub enum TaskCmd {
     Delete {
         name: String,
     },
+    /// Run a task, or a script group on a server group.
+    Run {
+        /// A task, or a script group followed by a server group.
+        task_or_script_group: String,
+        server_group: Option<String>,
+        #[arg(long)]
+        parallel: Option<i64>,
+        #[arg(long)]
+        continue_on_error: bool,
+        #[arg(long)]
+        max_failed_hosts: Option<i64>,
+        #[arg(long)]
+        sudo: bool,
+        /// KEY=VALUE given to the scripts (repeatable).
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// Hand the run to a background drover and print its id.
+        #[arg(long)]
+        detach: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -257,6 +337,15 @@ pub struct Context {
     pub drover: Drover,
     pub actor: Actor,
     pub json: bool,
+    pub quiet: bool,
+    pub identities: Vec<PathBuf>,
+    pub config_path: Option<PathBuf>,
+}
+
+/// What a command printed and whether it fully succeeded (exit code 0).
+pub struct Outcome {
+    pub text: String,
+    pub success: bool,
 }
 
 /// Loads configuration and opens the store as the global options say.
@@ -279,25 +368,91 @@ pub async fn open(cli: &Cli) -> Result<Drover> {
 }
 
 /// Runs a parsed command line; returns what to print on stdout.
-pub async fn run(cli: Cli) -> Result<String> {
+pub async fn run(cli: Cli) -> Result<Outcome> {
     let drover = open(&cli).await?;
     let ctx = Context {
         drover,
         actor: Actor::current_os_user(),
         json: cli.json,
+        quiet: cli.quiet,
+        identities: cli.identities.clone(),
+        config_path: cli.config.clone(),
     };
     let result = dispatch(&ctx, cli.command).await;
     ctx.drover.store.close().await;
     result
 }
 
-async fn dispatch(ctx: &Context, command: Command) -> Result<String> {
+async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
+    let done = |text: String| Outcome {
+        text,
+        success: true,
+    };
+    let ran = |out: runs::RunOutput| Outcome {
+        text: out.text,
+        success: out.success,
+    };
+    match command {
+        Command::Task(TaskCmd::Run {
+            task_or_script_group,
+            server_group,
+            parallel,
+            continue_on_error,
+            max_failed_hosts,
+            sudo,
+            env,
+            detach,
+        }) => {
+            let overrides = crate::ops::RunOverrides {
+                parallel,
+                continue_on_error,
+                max_failed_hosts,
+                sudo,
+                env,
+            };
+            runs::task_run(
+                ctx,
+                &task_or_script_group,
+                server_group.as_deref(),
+                overrides,
+                detach,
+            )
+            .await
+            .map(ran)
+        }
+        Command::Run(cmd) => runs::run(ctx, cmd).await.map(ran),
+        Command::Host(HostCmd::Check { names }) => runs::host_check(ctx, &names).await.map(ran),
+        Command::Host(HostCmd::Trust { name }) => {
+            let (old, new) = ctx.drover.host_trust(&ctx.actor, &name).await?;
+            Ok(done(match old {
+                Some(old) if old != new => {
+                    format!("host {name}: key re-pinned from {old} to {new}")
+                }
+                Some(_) => format!("host {name}: key unchanged ({new})"),
+                None => format!("host {name}: key pinned ({new})"),
+            }))
+        }
+        Command::Log(LogCmd::Fetch { host, path, lines }) => {
+            let text = ctx
+                .drover
+                .log_fetch(&ctx.actor, &host, &path, lines, &ctx.identities)
+                .await?;
+            Ok(done(text))
+        }
+        other => dispatch_inventory(ctx, other).await.map(done),
+    }
+}
+
+async fn dispatch_inventory(ctx: &Context, command: Command) -> Result<String> {
     match command {
         Command::Host(cmd) => inventory::host(ctx, cmd).await,
         Command::Group(cmd) => inventory::group(ctx, cmd).await,
         Command::Script(cmd) => inventory::script(ctx, cmd).await,
         Command::Scriptgroup(cmd) => inventory::scriptgroup(ctx, cmd).await,
         Command::Task(cmd) => inventory::task(ctx, cmd).await,
+        Command::Run(_) | Command::Log(_) => Err(crate::error::Error::Refused(
+            "not an inventory command".into(),
+        )),
         Command::Import { path } => {
             let report = crate::library::import(&ctx.drover, &ctx.actor, &path).await?;
             Ok(if ctx.json {

@@ -1,1 +1,661 @@
-//! Run records: runs, their hosts and steps, leases.
+//! Run records: runs, their hosts and steps, leases, cancel requests.
+
+use sqlx::Row;
+
+use super::{audit, Store};
+use crate::domain::{format_ms, now_ms, Actor, RunOptions};
+use crate::engine::state::{HostSnapshot, HostState, RunSnapshot, RunState};
+use crate::error::{Error, Kind, Result};
+
+/// A script as a run recorded it.
+#[derive(Debug, Clone)]
+pub struct RunScript {
+    pub name: String,
+    pub version: i64,
+    pub body_sha: String,
+    pub body: String,
+    pub timeout_secs: Option<u64>,
+}
+
+/// A host as a run recorded it.
+#[derive(Debug, Clone)]
+pub struct RunHost {
+    pub id: i64,
+    pub name: String,
+    pub address: String,
+    pub port: u16,
+    pub user: String,
+    pub use_sudo: bool,
+    pub state: HostState,
+    pub remote_dir: Option<String>,
+    /// Where in the remote output to resume: start of the first unfinished step.
+    pub resume_offset: u64,
+    /// Steps already finished (their logs are complete).
+    pub finished_steps: u32,
+    /// The step whose output starts at `resume_offset`, if one had started.
+    pub open_step: Option<u32>,
+}
+
+/// What a new run needs.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    pub task: Option<String>,
+    pub script_group: String,
+    pub server_group: String,
+    pub options: RunOptions,
+    pub scripts: Vec<(String, i64)>,
+    pub hosts: Vec<crate::domain::Host>,
+    pub default_user: String,
+    pub env: Vec<(String, String)>,
+    pub nonce: String,
+}
+
+/// Everything needed to drive (or resume) a run.
+#[derive(Debug, Clone)]
+pub struct StoredRun {
+    pub id: i64,
+    pub options: RunOptions,
+    pub nonce: String,
+    pub scripts: Vec<RunScript>,
+    pub hosts: Vec<RunHost>,
+    pub cancel_requested: bool,
+    pub state: RunState,
+    pub env: Vec<(String, String)>,
+}
+
+/// One change to the run records, applied in batches.
+#[derive(Debug, Clone)]
+pub enum RunRecord {
+    Host {
+        run_host_id: i64,
+        state: HostState,
+        at: i64,
+        remote_dir: Option<String>,
+    },
+    StepStart {
+        run_host_id: i64,
+        step: u32,
+        at: i64,
+        offset: u64,
+    },
+    StepEnd {
+        run_host_id: i64,
+        step: u32,
+        state: &'static str,
+        exit_code: Option<i32>,
+        at: i64,
+        bytes: u64,
+        excerpt: String,
+        end_offset: u64,
+    },
+    RunFinished {
+        run_id: i64,
+        state: RunState,
+        at: i64,
+    },
+}
+
+/// A line of `run list`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunSummary {
+    pub id: i64,
+    pub state: String,
+    pub task: Option<String>,
+    pub script_group: String,
+    pub server_group: String,
+    pub started_by: String,
+    pub created_at: String,
+    pub hosts: i64,
+    pub failed_hosts: i64,
+}
+
+fn i64_of(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Records a new run (state running, every host queued) and gives its id.
+    /// The lease goes to `owner`.
+    pub async fn create_run(
+        &self,
+        actor: &Actor,
+        new: &NewRun,
+        owner: &str,
+        lease_ms: i64,
+    ) -> Result<i64> {
+        let mut tx = self.begin().await?;
+        let now = now_ms();
+        let env = serde_json::to_string(&new.env).unwrap_or_else(|_| "[]".into());
+        let run_id: i64 = sqlx::query_scalar(
+            "INSERT INTO runs (task_name, script_group, server_group, started_by, state, parallel, on_failure,
+                               max_failed_hosts, use_sudo, env, nonce, created_at, lease_owner, lease_expires_at)
+             VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&new.task)
+        .bind(&new.script_group)
+        .bind(&new.server_group)
+        .bind(actor.to_string())
+        .bind(i64::from(new.options.parallel))
+        .bind(new.options.on_failure.as_str())
+        .bind(new.options.max_failed_hosts.map(i64::from))
+        .bind(new.options.use_sudo)
+        .bind(env)
+        .bind(&new.nonce)
+        .bind(now)
+        .bind(owner)
+        .bind(now + lease_ms)
+        .fetch_one(&mut *tx)
+        .await?;
+        for (index, (script, version)) in new.scripts.iter().enumerate() {
+            let inserted = sqlx::query(
+                "INSERT INTO run_scripts (run_id, step, script_name, script_version, body_sha, timeout_secs)
+                 SELECT ?, ?, s.name, v.version, v.body_sha, s.timeout_secs FROM scripts s
+                 JOIN script_versions v ON v.script_id = s.id WHERE s.name = ? AND v.version = ?",
+            )
+            .bind(run_id)
+            .bind(index as i64 + 1)
+            .bind(script)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+            if inserted.rows_affected() != 1 {
+                return Err(Error::not_found(
+                    Kind::Script,
+                    format!("{script} (version {version})"),
+                ));
+            }
+        }
+        for (position, host) in new.hosts.iter().enumerate() {
+            let user = host
+                .user
+                .clone()
+                .unwrap_or_else(|| new.default_user.clone());
+            sqlx::query(
+                "INSERT INTO run_hosts (run_id, position, host_name, address, port, user, use_sudo, state)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, 'queued')",
+            )
+            .bind(run_id)
+            .bind(position as i64)
+            .bind(&host.name)
+            .bind(&host.address)
+            .bind(i64::from(host.port))
+            .bind(user)
+            .bind(host.use_sudo || new.options.use_sudo)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let env_names: Vec<&str> = new.env.iter().map(|(k, _)| k.as_str()).collect();
+        let detail = format!(
+            "{} on {} ({} hosts, env {:?})",
+            new.script_group,
+            new.server_group,
+            new.hosts.len(),
+            env_names
+        );
+        audit(
+            &mut tx,
+            actor,
+            "run.start",
+            &run_id.to_string(),
+            &detail,
+            "ok",
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(run_id)
+    }
+
+    /// Loads a run for driving or resuming.
+    pub async fn stored_run(&self, run_id: i64) -> Result<StoredRun> {
+        let row = sqlx::query(
+            "SELECT parallel, on_failure, max_failed_hosts, use_sudo, nonce, cancel_requested, state, env FROM runs WHERE id = ?",
+        )
+        .bind(run_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| self.unknown_run(run_id))?;
+        let on_failure: String = row.try_get("on_failure")?;
+        let max_failed: Option<i64> = row.try_get("max_failed_hosts")?;
+        let options = RunOptions {
+            parallel: u32::try_from(row.try_get::<i64, _>("parallel")?)
+                .unwrap_or(1)
+                .max(1),
+            on_failure: crate::domain::OnFailure::parse(&on_failure)?,
+            max_failed_hosts: max_failed.and_then(|m| u32::try_from(m).ok()),
+            use_sudo: row.try_get::<i64, _>("use_sudo")? != 0,
+        };
+        let scripts = sqlx::query(
+            "SELECT r.script_name, r.script_version, r.body_sha, b.body, r.timeout_secs FROM run_scripts r
+             JOIN script_bodies b ON b.sha256 = r.body_sha WHERE r.run_id = ? ORDER BY r.step",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(RunScript {
+                name: r.try_get("script_name")?,
+                version: r.try_get("script_version")?,
+                body_sha: r.try_get("body_sha")?,
+                body: r.try_get("body")?,
+                timeout_secs: r.try_get::<Option<i64>, _>("timeout_secs")?.and_then(|t| u64::try_from(t).ok()),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+        let host_rows = sqlx::query(
+            "SELECT h.*,
+                (SELECT COUNT(*) FROM run_steps s WHERE s.run_host_id = h.id AND s.finished_at IS NOT NULL) AS finished_steps,
+                (SELECT s.log_offset FROM run_steps s WHERE s.run_host_id = h.id AND s.finished_at IS NULL
+                   ORDER BY s.step LIMIT 1) AS open_offset,
+                (SELECT s.step FROM run_steps s WHERE s.run_host_id = h.id AND s.finished_at IS NULL
+                   ORDER BY s.step LIMIT 1) AS open_step
+             FROM run_hosts h WHERE h.run_id = ? ORDER BY h.position",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut hosts = Vec::with_capacity(host_rows.len());
+        for r in &host_rows {
+            let id: i64 = r.try_get("id")?;
+            let open_offset: Option<i64> = r.try_get("open_offset")?;
+            let resume_offset = match open_offset {
+                Some(o) => o,
+                None => self.end_offset_of_last_step(id).await?,
+            };
+            hosts.push(RunHost {
+                id,
+                name: r.try_get("host_name")?,
+                address: r.try_get("address")?,
+                port: u16::try_from(r.try_get::<i64, _>("port")?).unwrap_or(22),
+                user: r.try_get("user")?,
+                use_sudo: r.try_get::<i64, _>("use_sudo")? != 0,
+                state: host_state_of(r)?,
+                remote_dir: r.try_get("remote_dir")?,
+                resume_offset: u64::try_from(resume_offset).unwrap_or(0),
+                finished_steps: u32::try_from(r.try_get::<i64, _>("finished_steps")?).unwrap_or(0),
+                open_step: r
+                    .try_get::<Option<i64>, _>("open_step")?
+                    .and_then(|s| u32::try_from(s).ok()),
+            });
+        }
+        let state: String = row.try_get("state")?;
+        Ok(StoredRun {
+            id: run_id,
+            options,
+            nonce: row.try_get("nonce")?,
+            scripts,
+            hosts,
+            cancel_requested: row.try_get::<i64, _>("cancel_requested")? != 0,
+            state: RunState::parse(&state),
+            env: serde_json::from_str(&row.try_get::<String, _>("env")?).unwrap_or_default(),
+        })
+    }
+
+    async fn end_offset_of_last_step(&self, run_host_id: i64) -> Result<i64> {
+        let end: Option<i64> = sqlx::query_scalar(
+            "SELECT end_offset FROM run_steps WHERE run_host_id = ? AND finished_at IS NOT NULL ORDER BY step DESC LIMIT 1",
+        )
+        .bind(run_host_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .flatten();
+        Ok(end.unwrap_or(0))
+    }
+
+    fn unknown_run(&self, run_id: i64) -> Error {
+        Error::NotFound {
+            kind: Kind::Run,
+            name: run_id.to_string(),
+            known: Vec::new(),
+        }
+    }
+
+    /// Applies a batch of changes in one transaction.
+    pub async fn apply_run_records(&self, records: &[RunRecord]) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        for record in records {
+            apply_record(&mut tx, record).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Takes (or renews) the lease of a running run. False if another live
+    /// controller holds it or the run is over.
+    pub async fn acquire_lease(&self, run_id: i64, owner: &str, lease_ms: i64) -> Result<bool> {
+        let now = now_ms();
+        let done = sqlx::query(
+            "UPDATE runs SET lease_owner = ?, lease_expires_at = ?
+             WHERE id = ? AND state = 'running'
+               AND (lease_owner IS NULL OR lease_owner = ? OR lease_expires_at < ?)",
+        )
+        .bind(owner)
+        .bind(now + lease_ms)
+        .bind(run_id)
+        .bind(owner)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn release_lease(&self, run_id: i64, owner: &str) -> Result<()> {
+        sqlx::query("UPDATE runs SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND lease_owner = ?")
+            .bind(run_id)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Running runs whose controller's lease has expired.
+    pub async fn orphaned_runs(&self) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM runs WHERE state = 'running' AND (lease_expires_at IS NULL OR lease_expires_at < ?) ORDER BY id",
+        )
+        .bind(now_ms())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Asks the controller of a run to cancel it.
+    pub async fn request_cancel(&self, actor: &Actor, run_id: i64) -> Result<RunState> {
+        let mut tx = self.begin().await?;
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM runs WHERE id = ?")
+            .bind(run_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let state = RunState::parse(&state.ok_or_else(|| self.unknown_run(run_id))?);
+        if state != RunState::Running {
+            return Err(Error::Refused(format!(
+                "run {run_id} is already {}; only running runs can be cancelled",
+                state.as_str()
+            )));
+        }
+        sqlx::query("UPDATE runs SET cancel_requested = 1 WHERE id = ?")
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await?;
+        audit(&mut tx, actor, "run.cancel", &run_id.to_string(), "", "ok").await?;
+        tx.commit().await?;
+        Ok(state)
+    }
+
+    pub async fn cancel_requested(&self, run_id: i64) -> Result<bool> {
+        let flag: Option<i64> =
+            sqlx::query_scalar("SELECT cancel_requested FROM runs WHERE id = ?")
+                .bind(run_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(flag.unwrap_or(0) != 0)
+    }
+
+    pub async fn run_state(&self, run_id: i64) -> Result<RunState> {
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM runs WHERE id = ?")
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(RunState::parse(
+            &state.ok_or_else(|| self.unknown_run(run_id))?,
+        ))
+    }
+
+    /// The run as front ends show it.
+    pub async fn run_snapshot(&self, run_id: i64) -> Result<RunSnapshot> {
+        let run = sqlx::query("SELECT * FROM runs WHERE id = ?")
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| self.unknown_run(run_id))?;
+        let scripts: Vec<String> = sqlx::query_scalar(
+            "SELECT script_name FROM run_scripts WHERE run_id = ? ORDER BY step",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let rows = sqlx::query(
+            "SELECT h.*, (SELECT s.log_excerpt FROM run_steps s WHERE s.run_host_id = h.id ORDER BY s.step DESC LIMIT 1)
+                 AS excerpt
+             FROM run_hosts h WHERE h.run_id = ? ORDER BY h.position",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let now = now_ms();
+        let steps = u32::try_from(scripts.len()).unwrap_or(u32::MAX);
+        let mut hosts = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let state = host_state_of(r)?;
+            let started: Option<i64> = r.try_get("started_at")?;
+            let finished: Option<i64> = r.try_get("finished_at")?;
+            let step = state.step();
+            hosts.push(HostSnapshot {
+                host: r.try_get("host_name")?,
+                state: state.name().to_string(),
+                step,
+                steps,
+                script: step.and_then(|s| scripts.get(s as usize - 1).cloned()),
+                exit_code: state.exit_code(),
+                reason: state.reason(),
+                started_at: started.map(format_ms),
+                finished_at: finished.map(format_ms),
+                elapsed_ms: started.map(|s| finished.unwrap_or(now) - s),
+                excerpt: r
+                    .try_get::<Option<String>, _>("excerpt")?
+                    .unwrap_or_default(),
+            });
+        }
+        let created: i64 = run.try_get("created_at")?;
+        let finished: Option<i64> = run.try_get("finished_at")?;
+        let state: String = run.try_get("state")?;
+        Ok(RunSnapshot {
+            id: run_id,
+            state: RunState::parse(&state),
+            task: run.try_get("task_name")?,
+            started_by: run.try_get("started_by")?,
+            script_group: run.try_get("script_group")?,
+            server_group: run.try_get("server_group")?,
+            scripts,
+            created_at: format_ms(created),
+            finished_at: finished.map(format_ms),
+            elapsed_ms: finished.unwrap_or(now) - created,
+            hosts,
+        })
+    }
+
+    pub async fn list_runs(&self, limit: u32) -> Result<Vec<RunSummary>> {
+        let rows = sqlx::query(
+            "SELECT r.*, (SELECT COUNT(*) FROM run_hosts h WHERE h.run_id = r.id) AS host_count,
+                    (SELECT COUNT(*) FROM run_hosts h WHERE h.run_id = r.id
+                       AND h.state IN ('failed', 'unreachable', 'timed_out', 'lost')) AS failed_count
+             FROM runs r ORDER BY r.id DESC LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RunSummary {
+                    id: r.try_get("id")?,
+                    state: r.try_get("state")?,
+                    task: r.try_get("task_name")?,
+                    script_group: r.try_get("script_group")?,
+                    server_group: r.try_get("server_group")?,
+                    started_by: r.try_get("started_by")?,
+                    created_at: format_ms(r.try_get("created_at")?),
+                    hosts: r.try_get("host_count")?,
+                    failed_hosts: r.try_get("failed_count")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Host names of a run whose state is one of `states`.
+    pub async fn run_hosts_in(&self, run_id: i64, states: &[&str]) -> Result<Vec<String>> {
+        let snapshot = self.run_snapshot(run_id).await?;
+        Ok(snapshot
+            .hosts
+            .into_iter()
+            .filter(|h| states.contains(&h.state.as_str()))
+            .map(|h| h.host)
+            .collect())
+    }
+
+    pub async fn lease_owner(&self, run_id: i64) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT lease_owner FROM runs WHERE id = ?")
+                .bind(run_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .flatten(),
+        )
+    }
+
+    /// Takes the lease from `old_owner` (known to be dead).
+    pub async fn steal_lease(
+        &self,
+        run_id: i64,
+        old_owner: &str,
+        owner: &str,
+        lease_ms: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE runs SET lease_owner = ?, lease_expires_at = ? WHERE id = ? AND state = 'running' AND lease_owner = ?",
+        )
+        .bind(owner)
+        .bind(now_ms() + lease_ms)
+        .bind(run_id)
+        .bind(old_owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Running runs with their lease owners.
+    pub async fn running_run_owners(&self) -> Result<Vec<(i64, String)>> {
+        let rows = sqlx::query(
+            "SELECT id, lease_owner FROM runs WHERE state = 'running' AND lease_owner IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("lease_owner")?)))
+            .collect()
+    }
+
+    /// Script group, server group and task of a run.
+    pub async fn run_origin(&self, run_id: i64) -> Result<(Option<String>, String, String)> {
+        let row =
+            sqlx::query("SELECT task_name, script_group, server_group FROM runs WHERE id = ?")
+                .bind(run_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| self.unknown_run(run_id))?;
+        Ok((
+            row.try_get("task_name")?,
+            row.try_get("script_group")?,
+            row.try_get("server_group")?,
+        ))
+    }
+}
+
+fn host_state_of(r: &sqlx::sqlite::SqliteRow) -> Result<HostState> {
+    let state: String = r.try_get("state")?;
+    let step: Option<i64> = r.try_get("current_step")?;
+    let exit: Option<i64> = r.try_get("exit_code")?;
+    Ok(HostState::from_columns(
+        &state,
+        step.and_then(|s| u32::try_from(s).ok()),
+        exit.and_then(|e| i32::try_from(e).ok()),
+        r.try_get("reason")?,
+    ))
+}
+
+async fn apply_record(tx: &mut super::Tx<'_>, record: &RunRecord) -> Result<()> {
+    match record {
+        RunRecord::Host {
+            run_host_id,
+            state,
+            at,
+            remote_dir,
+        } => {
+            let started = matches!(state, HostState::Connecting).then_some(*at);
+            let finished = state.is_final().then_some(*at);
+            sqlx::query(
+                "UPDATE run_hosts SET state = ?, current_step = ?, exit_code = ?, reason = ?,
+                    started_at = COALESCE(started_at, ?), finished_at = ?, remote_dir = COALESCE(?, remote_dir)
+                 WHERE id = ?",
+            )
+            .bind(state.name())
+            .bind(state.step().map(i64::from))
+            .bind(state.exit_code())
+            .bind(state.reason())
+            .bind(started)
+            .bind(finished)
+            .bind(remote_dir)
+            .bind(run_host_id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        RunRecord::StepStart {
+            run_host_id,
+            step,
+            at,
+            offset,
+        } => {
+            sqlx::query(
+                "INSERT INTO run_steps (run_host_id, step, state, started_at, log_offset) VALUES (?, ?, 'running', ?, ?)
+                 ON CONFLICT (run_host_id, step) DO UPDATE SET state = 'running', log_offset = excluded.log_offset",
+            )
+            .bind(run_host_id)
+            .bind(i64::from(*step))
+            .bind(at)
+            .bind(i64_of(*offset))
+            .execute(&mut **tx)
+            .await?;
+        }
+        RunRecord::StepEnd {
+            run_host_id,
+            step,
+            state,
+            exit_code,
+            at,
+            bytes,
+            excerpt,
+            end_offset,
+        } => {
+            sqlx::query(
+                "INSERT INTO run_steps (run_host_id, step, state, exit_code, started_at, finished_at, log_bytes, log_excerpt, end_offset)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (run_host_id, step) DO UPDATE SET state = excluded.state, exit_code = excluded.exit_code,
+                    finished_at = excluded.finished_at, log_bytes = excluded.log_bytes,
+                    log_excerpt = excluded.log_excerpt, end_offset = excluded.end_offset",
+            )
+            .bind(run_host_id)
+            .bind(i64::from(*step))
+            .bind(state)
+            .bind(exit_code)
+            .bind(at)
+            .bind(at)
+            .bind(i64_of(*bytes))
+            .bind(excerpt)
+            .bind(i64_of(*end_offset))
+            .execute(&mut **tx)
+            .await?;
+        }
+        RunRecord::RunFinished { run_id, state, at } => {
+            sqlx::query(
+                "UPDATE runs SET state = ?, finished_at = ?, lease_owner = NULL, lease_expires_at = NULL WHERE id = ?",
+            )
+            .bind(state.as_str())
+            .bind(at)
+            .bind(run_id)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}

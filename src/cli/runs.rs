@@ -1,0 +1,360 @@
+//! Handlers of `task run`, `run ...`, `host trust|check` and `log fetch`:
+//! live progress in a terminal, plain lines otherwise, final tables.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::output::{json, Table};
+use super::{Context, RunCmd};
+use crate::engine::state::{RunSnapshot, RunState};
+use crate::engine::{Engine, RunRequest};
+use crate::error::{Error, Result};
+use crate::ops::RunOverrides;
+
+/// Outcome of a command that ran hosts: output and whether all succeeded.
+pub struct RunOutput {
+    pub text: String,
+    pub success: bool,
+}
+
+fn elapsed(ms: Option<i64>) -> String {
+    ms.map_or_else(
+        || "-".to_string(),
+        |ms| format!("{:.1}s", ms as f64 / 1000.0),
+    )
+}
+
+/// The final per-host table.
+pub fn render_snapshot(s: &RunSnapshot) -> String {
+    let mut out = format!(
+        "run {} {} · {} on {} · started by {} · {}\n",
+        s.id,
+        s.state.as_str(),
+        s.script_group,
+        s.server_group,
+        s.started_by,
+        elapsed(Some(s.elapsed_ms))
+    );
+    let mut table = Table::new(&[
+        "HOST", "STATE", "STEP", "SCRIPT", "EXIT", "ELAPSED", "REASON",
+    ]);
+    for h in &s.hosts {
+        table.row(vec![
+            h.host.clone(),
+            h.state.clone(),
+            h.step
+                .map_or_else(|| "-".into(), |st| format!("{st}/{}", h.steps)),
+            h.script.clone().unwrap_or_else(|| "-".into()),
+            h.exit_code.map_or_else(|| "-".into(), |c| c.to_string()),
+            elapsed(h.elapsed_ms),
+            h.reason.clone().unwrap_or_default(),
+        ]);
+    }
+    out.push_str(&table.render());
+    let counts: Vec<String> = s.counts().iter().map(|(k, n)| format!("{n} {k}")).collect();
+    out.push_str(&counts.join(", "));
+    out
+}
+
+fn summary_line(s: &RunSnapshot) -> String {
+    let counts: Vec<String> = s.counts().iter().map(|(k, n)| format!("{n} {k}")).collect();
+    format!(
+        "run {} · {} · {}",
+        s.id,
+        counts.join(", "),
+        elapsed(Some(s.elapsed_ms))
+    )
+}
+
+/// Drives a run in this process, showing progress, and returns the final
+/// snapshot.
+async fn drive_with_progress(engine: &Engine, run_id: i64, quiet: bool) -> Result<RunSnapshot> {
+    let mut events = engine.subscribe();
+    let driver = {
+        let engine = engine.clone();
+        tokio::spawn(async move { engine.drive(run_id).await })
+    };
+    let terminal = std::io::stderr().is_terminal() && !quiet;
+    let bar = terminal.then(|| {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    });
+    let store = engine.store().clone();
+    let interrupt = tokio::signal::ctrl_c();
+    tokio::pin!(interrupt);
+    let mut refresh = tokio::time::interval(Duration::from_millis(500));
+    let mut interrupted = false;
+    while !driver.is_finished() {
+        tokio::select! {
+            event = events.recv() => {
+                if let Ok(event) = event {
+                    if bar.is_none() && !quiet && event.state != "connecting" {
+                        eprintln!("run {run_id} {} {}{}", event.host, event.state,
+                            event.step.map(|s| format!(" step {s}")).unwrap_or_default());
+                    }
+                }
+            }
+            _ = refresh.tick() => {
+                if let Some(bar) = &bar {
+                    bar.set_message(summary_line(&store.run_snapshot(run_id).await?));
+                }
+            }
+            _ = &mut interrupt, if !interrupted => {
+                interrupted = true;
+                eprintln!("interrupted: cancelling run {run_id} on every host...");
+                store.request_cancel(&crate::domain::Actor::current_os_user(), run_id).await?;
+            }
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    driver
+        .await
+        .map_err(|e| Error::Refused(format!("the run driver stopped: {e}")))??;
+    store.run_snapshot(run_id).await
+}
+
+fn finish(ctx: &Context, snapshot: &RunSnapshot) -> RunOutput {
+    RunOutput {
+        text: if ctx.json {
+            json(snapshot)
+        } else {
+            render_snapshot(snapshot)
+        },
+        success: snapshot.state == RunState::Succeeded,
+    }
+}
+
+/// Starts `drover run resume ID` as a detached background process.
+fn spawn_background_driver(ctx: &Context, run_id: i64, identities: &[PathBuf]) -> Result<()> {
+    let exe =
+        std::env::current_exe().map_err(|e| Error::io("cannot find the drover executable", e))?;
+    let log_dir = ctx.drover.log_root().join(run_id.to_string());
+    std::fs::create_dir_all(&log_dir)
+        .map_err(|e| Error::io(format!("cannot create {}", log_dir.display()), e))?;
+    let log = std::fs::File::create(log_dir.join("controller.log"))
+        .map_err(|e| Error::io("cannot create the controller log", e))?;
+    let err = log
+        .try_clone()
+        .map_err(|e| Error::io("cannot create the controller log", e))?;
+    let mut command = std::process::Command::new(exe);
+    if let Some(path) = ctx.drover.store.path() {
+        command.env("DROVER_DATABASE_URL", path);
+    }
+    if let Some(config) = &ctx.config_path {
+        command.env("DROVER_CONFIG", config);
+    }
+    command.args(["run", "resume", &run_id.to_string(), "--quiet"]);
+    for identity in identities {
+        command.arg("-i").arg(identity);
+    }
+    use std::os::unix::process::CommandExt;
+    command
+        .stdin(std::process::Stdio::null())
+        .stdout(log)
+        .stderr(err)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| Error::io("cannot start the background drover", e))?;
+    Ok(())
+}
+
+/// Hands runs whose controller died to background drivers.
+pub async fn adopt_orphans(ctx: &Context) -> Result<Vec<i64>> {
+    let orphans = ctx.drover.engine(&[]).orphaned_runs().await?;
+    for run_id in &orphans {
+        spawn_background_driver(ctx, *run_id, &ctx.identities)?;
+    }
+    Ok(orphans)
+}
+
+pub async fn task_run(
+    ctx: &Context,
+    first: &str,
+    second: Option<&str>,
+    overrides: RunOverrides,
+    detach: bool,
+) -> Result<RunOutput> {
+    let request: RunRequest = ctx.drover.plan_run(first, second, overrides).await?;
+    start(ctx, &request, detach).await
+}
+
+async fn start(ctx: &Context, request: &RunRequest, detach: bool) -> Result<RunOutput> {
+    let engine = ctx.drover.engine(&ctx.identities);
+    let run_id = engine.create(&ctx.actor, request, !detach).await?;
+    if detach {
+        spawn_background_driver(ctx, run_id, &ctx.identities)?;
+        return Ok(RunOutput {
+            text: if ctx.json {
+                json(&serde_json::json!({ "id": run_id }))
+            } else {
+                run_id.to_string()
+            },
+            success: true,
+        });
+    }
+    let snapshot = drive_with_progress(&engine, run_id, ctx.quiet).await?;
+    Ok(finish(ctx, &snapshot))
+}
+
+pub async fn run(ctx: &Context, cmd: RunCmd) -> Result<RunOutput> {
+    let ok = |text: String| {
+        Ok(RunOutput {
+            text,
+            success: true,
+        })
+    };
+    match cmd {
+        RunCmd::List { limit } => {
+            adopt_orphans(ctx).await?;
+            let runs = ctx.drover.store.list_runs(limit).await?;
+            if ctx.json {
+                return ok(json(&runs));
+            }
+            let mut table = Table::new(&[
+                "ID",
+                "STATE",
+                "TASK",
+                "SCRIPT GROUP",
+                "SERVER GROUP",
+                "HOSTS",
+                "FAILED",
+                "BY",
+                "CREATED",
+            ]);
+            for r in runs {
+                table.row(vec![
+                    r.id.to_string(),
+                    r.state,
+                    r.task.unwrap_or_else(|| "-".into()),
+                    r.script_group,
+                    r.server_group,
+                    r.hosts.to_string(),
+                    r.failed_hosts.to_string(),
+                    r.started_by,
+                    r.created_at,
+                ]);
+            }
+            ok(table.render())
+        }
+        RunCmd::Status { id } => {
+            adopt_orphans(ctx).await?;
+            let snapshot = ctx.drover.store.run_snapshot(id).await?;
+            Ok(finish(ctx, &snapshot))
+        }
+        RunCmd::Logs { id, host, script } => {
+            adopt_orphans(ctx).await?;
+            ok(logs(ctx, id, host.as_deref(), script.as_deref()).await?)
+        }
+        RunCmd::Cancel { id } => {
+            let engine = ctx.drover.engine(&ctx.identities);
+            engine.cancel(&ctx.actor, id).await?;
+            Ok(finish(ctx, &ctx.drover.store.run_snapshot(id).await?))
+        }
+        RunCmd::Rerun { id, failed } => {
+            if !failed {
+                return Err(Error::Refused(
+                    "give --failed: rerun runs the failed hosts of a run again".into(),
+                ));
+            }
+            let request = ctx.drover.plan_rerun_failed(id).await?;
+            start(ctx, &request, false).await
+        }
+        RunCmd::Resume { id } => {
+            let engine = ctx.drover.engine(&ctx.identities);
+            let snapshot = drive_with_progress(&engine, id, ctx.quiet).await?;
+            Ok(finish(ctx, &snapshot))
+        }
+    }
+}
+
+/// Step logs of a run, optionally one host and one script.
+async fn logs(ctx: &Context, id: i64, host: Option<&str>, script: Option<&str>) -> Result<String> {
+    let snapshot = ctx.drover.store.run_snapshot(id).await?;
+    if let Some(host) = host {
+        if !snapshot.hosts.iter().any(|h| h.host == host) {
+            let known: Vec<String> = snapshot.hosts.iter().map(|h| h.host.clone()).collect();
+            return Err(Error::Refused(format!(
+                "host '{host}' is not in run {id} (hosts: {})",
+                known.join(", ")
+            )));
+        }
+    }
+    if let Some(script) = script {
+        if !snapshot.scripts.iter().any(|s| s == script) {
+            return Err(Error::Refused(format!(
+                "script '{script}' is not in run {id} (scripts: {})",
+                snapshot.scripts.join(", ")
+            )));
+        }
+    }
+    let root = ctx.drover.log_root();
+    let mut out = String::new();
+    for h in snapshot
+        .hosts
+        .iter()
+        .filter(|h| host.is_none_or(|x| x == h.host))
+    {
+        for (index, name) in snapshot.scripts.iter().enumerate() {
+            if script.is_some_and(|s| s != name) {
+                continue;
+            }
+            let step = index as u32 + 1;
+            let path = crate::engine::logs::step_log_path(&root, id, &h.host, step);
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
+            out.push_str(&format!(
+                "==> {} · step {step}/{} {name} <==\n",
+                h.host,
+                snapshot.scripts.len()
+            ));
+            out.push_str(&String::from_utf8_lossy(&bytes));
+            if !out.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub async fn host_check(ctx: &Context, names: &[String]) -> Result<RunOutput> {
+    let checks = ctx
+        .drover
+        .host_check(&ctx.actor, names, &ctx.identities)
+        .await?;
+    let success = checks.iter().all(|c| c.ok);
+    if ctx.json {
+        return Ok(RunOutput {
+            text: json(&checks),
+            success,
+        });
+    }
+    let mut table = Table::new(&["HOST", "OK", "KEY", "RESULT"]);
+    for c in checks {
+        let key = match (c.fingerprint, c.pinned_now) {
+            (Some(fp), true) => format!("{fp} (pinned now)"),
+            (Some(fp), false) => fp,
+            (None, _) => "-".into(),
+        };
+        table.row(vec![
+            c.host,
+            if c.ok { "yes".into() } else { "no".into() },
+            key,
+            c.message,
+        ]);
+    }
+    Ok(RunOutput {
+        text: table.render(),
+        success,
+    })
+}

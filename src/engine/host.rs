@@ -1,0 +1,410 @@
+//! One host's part of a run: connect, launch (or reattach to) the remote
+//! runner, stream and parse its output into step logs and state updates,
+//! cancel on request.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use super::logs::{step_log_path, StepLog};
+use super::remote::{self, LaunchSpec, MarkerParser, RemoteEvent, RemoteStep, StepEnd};
+use super::state::HostState;
+use super::Update;
+use crate::domain::now_ms;
+use crate::ssh::{ConnectError, Connection, ExecEvent, SshSettings, Target};
+use crate::store::runs::{RunHost, RunRecord};
+
+/// Everything a host job needs; shared parts are behind `Arc`.
+pub struct HostJob {
+    pub run_id: i64,
+    pub host: RunHost,
+    pub pinned_key: Option<String>,
+    pub steps: Arc<Vec<RemoteStep>>,
+    pub env: Arc<Vec<(String, String)>>,
+    pub nonce: String,
+    pub continue_on_error: bool,
+    pub settings: Arc<SshSettings>,
+    pub log_root: PathBuf,
+    pub updates: mpsc::UnboundedSender<Update>,
+    pub cancel: watch::Receiver<bool>,
+}
+
+/// How many times a dropped connection is re-established before the host
+/// is declared lost.
+const REATTACH_ATTEMPTS: u32 = 2;
+
+/// Largest stderr kept from the bootstrap (error messages).
+const STDERR_CAP: usize = 2048;
+
+/// Progress of a host through its steps, as parsed.
+struct Progress {
+    current: Option<(u32, StepLog)>,
+    step_started_at: i64,
+    first_failure: Option<HostState>,
+    done: bool,
+    sudo_refused: bool,
+    last_step: Option<u32>,
+}
+
+impl HostJob {
+    fn target(&self) -> Target {
+        Target {
+            name: self.host.name.clone(),
+            address: self.host.address.clone(),
+            port: self.host.port,
+            user: self.host.user.clone(),
+            pinned_key: self.pinned_key.clone(),
+        }
+    }
+
+    fn send(&self, update: Update) {
+        // The coordinator outlives every host job; a send can only fail while
+        // the whole run is being torn down.
+        let _ = self.updates.send(update);
+    }
+
+    fn set_state(&self, state: HostState, remote_dir: Option<String>) {
+        self.send(Update::Record(RunRecord::Host {
+            run_host_id: self.host.id,
+            state,
+            at: now_ms(),
+            remote_dir,
+        }));
+    }
+
+    fn launch_spec(&self, remote_dir: &str) -> LaunchSpec {
+        LaunchSpec {
+            run_id: self.run_id,
+            host_name: self.host.name.clone(),
+            remote_dir: remote_dir.to_string(),
+            nonce: self.nonce.clone(),
+            steps: self.steps.as_ref().clone(),
+            env: self.env.as_ref().clone(),
+            continue_on_error: self.continue_on_error,
+            use_sudo: self.host.use_sudo,
+        }
+    }
+
+    /// Runs the host to a final state and reports it.
+    pub async fn run(mut self) -> HostState {
+        let remote_dir = self
+            .host
+            .remote_dir
+            .clone()
+            .unwrap_or_else(|| remote::remote_dir(self.run_id, &self.nonce, &self.host.name));
+        if *self.cancel.borrow() && self.host.remote_dir.is_none() {
+            return self.finish(HostState::Cancelled { step: None });
+        }
+        self.set_state(HostState::Connecting, Some(remote_dir.clone()));
+        let mut progress = Progress {
+            current: None,
+            step_started_at: now_ms(),
+            first_failure: None,
+            done: false,
+            sudo_refused: false,
+            last_step: self
+                .host
+                .open_step
+                .or(Some(self.host.finished_steps).filter(|s| *s > 0)),
+        };
+        let mut offset = self.host.resume_offset;
+        if let Some(step) = self.host.open_step {
+            progress.current = self.open_step_log(step);
+        }
+        let mut attempts = 0;
+        loop {
+            let conn = match Connection::open(&self.target(), self.settings.clone()).await {
+                Ok(conn) => conn,
+                Err(e) if attempts == 0 && self.host.remote_dir.is_none() => {
+                    return self.finish(HostState::Unreachable {
+                        reason: unreachable_reason(&e),
+                    });
+                }
+                Err(e) => {
+                    attempts += 1;
+                    if attempts > REATTACH_ATTEMPTS {
+                        let step = progress.last_step;
+                        return self.finish(HostState::Lost {
+                            step,
+                            reason: format!("cannot reconnect: {e}"),
+                        });
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if let Some(key) = conn.learned_key.clone() {
+                self.pinned_key = Some(key.clone());
+                self.send(Update::PinKey {
+                    host: self.host.name.clone(),
+                    key,
+                });
+            }
+            self.host.remote_dir = Some(remote_dir.clone());
+            let outcome = self.stream(&conn, &remote_dir, offset, &mut progress).await;
+            match outcome {
+                StreamEnd::Finished(state) => {
+                    if progress.done {
+                        let cleanup = format!("rm -rf {}", remote::sh_quote(&remote_dir));
+                        let _ = conn.run(&cleanup, &[], 0).await;
+                    }
+                    conn.close().await;
+                    return self.finish(state);
+                }
+                StreamEnd::Dropped(at) => {
+                    conn.close().await;
+                    offset = at;
+                    attempts += 1;
+                    if attempts > REATTACH_ATTEMPTS {
+                        let step = progress.last_step;
+                        self.close_open_step(&mut progress, "lost");
+                        return self.finish(HostState::Lost {
+                            step,
+                            reason: "connection lost and could not be re-established".into(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(&self, state: HostState) -> HostState {
+        self.set_state(state.clone(), None);
+        state
+    }
+
+    fn open_step_log(&self, step: u32) -> Option<(u32, StepLog)> {
+        let path = step_log_path(&self.log_root, self.run_id, &self.host.name, step);
+        match StepLog::create(&path) {
+            Ok(log) => Some((step, log)),
+            Err(e) => {
+                tracing::error!(host = %self.host.name, step, error = %e, "cannot create step log {}", path.display());
+                None
+            }
+        }
+    }
+
+    /// Streams one attachment; returns how it ended.
+    async fn stream(
+        &mut self,
+        conn: &Connection,
+        remote_dir: &str,
+        offset: u64,
+        progress: &mut Progress,
+    ) -> StreamEnd {
+        let script = launch_or_attach(&self.launch_spec(remote_dir), offset);
+        let mut exec = match conn.exec("sh -s", script.as_bytes()).await {
+            Ok(exec) => exec,
+            Err(_) => return StreamEnd::Dropped(offset),
+        };
+        let mut parser = MarkerParser::new(&self.nonce, offset);
+        let mut events = Vec::new();
+        let mut stderr = Vec::new();
+        let mut exit = None;
+        let mut cancelled = false;
+        loop {
+            tokio::select! {
+                event = exec.next() => match event {
+                    Some(ExecEvent::Stdout(data)) => {
+                        parser.feed(&data, &mut events);
+                        self.handle(&mut events, progress);
+                    }
+                    Some(ExecEvent::Stderr(data)) => {
+                        let room = STDERR_CAP.saturating_sub(stderr.len());
+                        stderr.extend_from_slice(&data[..data.len().min(room)]);
+                    }
+                    Some(ExecEvent::Exit(code)) => exit = Some(code),
+                    Some(ExecEvent::Signal(_)) => exit = Some(255),
+                    None => break,
+                },
+                changed = self.cancel.changed(), if !cancelled => {
+                    if changed.is_ok() && *self.cancel.borrow() {
+                        cancelled = true;
+                        let cancel = remote::cancel_script(remote_dir, self.host.use_sudo);
+                        let _ = conn.run("sh -s", cancel.as_bytes(), 1024).await;
+                    }
+                }
+            }
+        }
+        if exit.is_none() && !cancelled && !progress.done {
+            // Connection gone: whatever the parser holds back is re-read on reattach.
+            return StreamEnd::Dropped(parser.offset());
+        }
+        parser.finish(&mut events);
+        self.handle(&mut events, progress);
+        if cancelled || (*self.cancel.borrow() && !progress.done) {
+            if !cancelled {
+                let cancel = remote::cancel_script(remote_dir, self.host.use_sudo);
+                let _ = conn.run("sh -s", cancel.as_bytes(), 1024).await;
+            }
+            let step = progress.last_step;
+            self.close_open_step(progress, "cancelled");
+            return StreamEnd::Finished(HostState::Cancelled { step });
+        }
+        if progress.done {
+            return StreamEnd::Finished(final_state(progress));
+        }
+        match exit {
+            Some(code) if (90..=94).contains(&code) => StreamEnd::Finished(HostState::Failed {
+                step: None,
+                exit_code: None,
+                reason: String::from_utf8_lossy(&stderr).trim().to_string(),
+            }),
+            Some(0) => {
+                // The follower ended without the runner's done marker: the
+                // runner died (killed, host rebooted) mid-step.
+                let step = progress.last_step;
+                self.close_open_step(progress, "lost");
+                StreamEnd::Finished(HostState::Lost {
+                    step,
+                    reason: "the remote runner stopped without finishing".into(),
+                })
+            }
+            code => StreamEnd::Finished(HostState::Lost {
+                step: progress.last_step,
+                reason: format!(
+                    "remote follower exited with {code:?}: {}",
+                    String::from_utf8_lossy(&stderr).trim()
+                ),
+            }),
+        }
+    }
+
+    fn close_open_step(&self, progress: &mut Progress, state: &'static str) {
+        if let Some((step, log)) = progress.current.take() {
+            self.end_step(step, log, state, None, u64::MAX);
+        }
+    }
+
+    fn end_step(
+        &self,
+        step: u32,
+        log: StepLog,
+        state: &'static str,
+        exit_code: Option<i32>,
+        end_offset: u64,
+    ) {
+        let (bytes, excerpt) = match log.finish() {
+            Ok(summary) => (summary.bytes, summary.excerpt),
+            Err(e) => (0, format!("[drover: cannot write the step log: {e}]")),
+        };
+        self.send(Update::Record(RunRecord::StepEnd {
+            run_host_id: self.host.id,
+            step,
+            state,
+            exit_code,
+            at: now_ms(),
+            bytes,
+            excerpt,
+            end_offset: if end_offset == u64::MAX {
+                0
+            } else {
+                end_offset
+            },
+        }));
+    }
+
+    fn handle(&self, events: &mut Vec<RemoteEvent>, progress: &mut Progress) {
+        for event in events.drain(..) {
+            match event {
+                RemoteEvent::Output(data) => {
+                    if let Some((_, log)) = progress.current.as_mut() {
+                        if let Err(e) = log.write(&data) {
+                            tracing::error!(host = %self.host.name, error = %e, "cannot write step log");
+                        }
+                    }
+                }
+                RemoteEvent::Start { step, offset, .. } => {
+                    self.close_open_step(progress, "lost");
+                    progress.step_started_at = now_ms();
+                    progress.last_step = Some(step);
+                    self.send(Update::Record(RunRecord::StepStart {
+                        run_host_id: self.host.id,
+                        step,
+                        at: progress.step_started_at,
+                        offset,
+                    }));
+                    self.set_state(HostState::Running { step }, None);
+                    progress.current = self.open_step_log(step);
+                }
+                RemoteEvent::End {
+                    step, end, offset, ..
+                } => {
+                    let (state, exit_code, failure) = match end {
+                        StepEnd::Exit(0) => ("succeeded", Some(0), None),
+                        StepEnd::Exit(code) => (
+                            "failed",
+                            Some(code),
+                            Some(HostState::Failed {
+                                step: Some(step),
+                                exit_code: Some(code),
+                                reason: exit_reason(code),
+                            }),
+                        ),
+                        StepEnd::TimedOut => {
+                            ("timed_out", None, Some(HostState::TimedOut { step }))
+                        }
+                    };
+                    if progress.first_failure.is_none() {
+                        progress.first_failure = failure;
+                    }
+                    if let Some((open, log)) = progress.current.take() {
+                        if open == step {
+                            self.end_step(step, log, state, exit_code, offset);
+                        } else {
+                            progress.current = Some((open, log));
+                        }
+                    }
+                }
+                RemoteEvent::SudoRefused => progress.sudo_refused = true,
+                RemoteEvent::Done { .. } => progress.done = true,
+            }
+        }
+    }
+}
+
+enum StreamEnd {
+    Finished(HostState),
+    /// The connection dropped; output up to this offset was collected.
+    Dropped(u64),
+}
+
+fn final_state(progress: &Progress) -> HostState {
+    if progress.sudo_refused {
+        return HostState::Failed {
+            step: None,
+            exit_code: None,
+            reason:
+                "sudo -n requires a password on this host; allow the commands in sudoers (NOPASSWD)"
+                    .into(),
+        };
+    }
+    progress
+        .first_failure
+        .clone()
+        .unwrap_or(HostState::Succeeded)
+}
+
+fn exit_reason(code: i32) -> String {
+    if (129..=192).contains(&code) {
+        format!("exit code {code} (killed by signal {})", code - 128)
+    } else {
+        format!("exit code {code}")
+    }
+}
+
+fn unreachable_reason(e: &ConnectError) -> String {
+    format!("{}: {e}", e.code())
+}
+
+/// Attach if the runner was launched before (resume), else launch.
+fn launch_or_attach(spec: &LaunchSpec, offset: u64) -> String {
+    format!(
+        "if [ -s {dir}/runner.pid ]; then\n{follow}exit $?\nfi\n{boot}",
+        dir = remote::sh_quote(&spec.remote_dir),
+        follow = remote::follower(&spec.remote_dir, offset),
+        boot = remote::bootstrap(spec),
+    )
+}

@@ -1,0 +1,167 @@
+//! Full per-step logs on the controller: one file per run, host and step
+//! under the log directory (`logs/<run>/<host>/<step>.log`). Memory stays
+//! bounded whatever a script prints: the head goes straight to the file, and
+//! past the per-step cap only a fixed-size tail is kept, written at the end
+//! after a line saying how many bytes were dropped.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Bytes of a step's output kept from its start.
+pub const HEAD_CAP: u64 = 8 * 1024 * 1024;
+/// Bytes of a step's output kept from its end once the head is full.
+pub const TAIL_CAP: usize = 1024 * 1024;
+/// Bytes of the excerpt stored in the database for front ends.
+pub const EXCERPT_CAP: usize = 4096;
+
+/// Where a step's log lives.
+pub fn step_log_path(root: &Path, run_id: i64, host: &str, step: u32) -> PathBuf {
+    root.join(run_id.to_string())
+        .join(host)
+        .join(format!("{step}.log"))
+}
+
+/// A bounded ring of the last bytes seen.
+#[derive(Debug)]
+pub struct TailBuffer {
+    cap: usize,
+    bytes: VecDeque<u8>,
+}
+
+impl TailBuffer {
+    pub fn new(cap: usize) -> TailBuffer {
+        TailBuffer {
+            cap,
+            bytes: VecDeque::new(),
+        }
+    }
+
+    pub fn push(&mut self, data: &[u8]) {
+        let data = &data[data.len().saturating_sub(self.cap)..];
+        let overflow = (self.bytes.len() + data.len()).saturating_sub(self.cap);
+        self.bytes.drain(..overflow.min(self.bytes.len()));
+        self.bytes.extend(data);
+    }
+
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.bytes.iter().copied().collect()
+    }
+}
+
+/// The log of one step being written.
+pub struct StepLog {
+    file: BufWriter<File>,
+    total: u64,
+    tail: Option<TailBuffer>,
+    excerpt: TailBuffer,
+}
+
+/// What a finished step log reports.
+#[derive(Debug, Clone)]
+pub struct StepLogSummary {
+    pub bytes: u64,
+    /// Last lines of output, lossily decoded.
+    pub excerpt: String,
+}
+
+impl StepLog {
+    /// Creates (truncating) the step's log file.
+    pub fn create(path: &Path) -> std::io::Result<StepLog> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        Ok(StepLog {
+            file: BufWriter::with_capacity(8192, File::create(path)?),
+            total: 0,
+            tail: None,
+            excerpt: TailBuffer::new(EXCERPT_CAP),
+        })
+    }
+
+    pub fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.excerpt.push(data);
+        let head_room = usize::try_from(HEAD_CAP.saturating_sub(self.total)).unwrap_or(usize::MAX);
+        let (head, rest) = data.split_at(data.len().min(head_room));
+        self.file.write_all(head)?;
+        if !rest.is_empty() {
+            self.tail
+                .get_or_insert_with(|| TailBuffer::new(TAIL_CAP))
+                .push(rest);
+        }
+        self.total += data.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes received so far.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// Writes the kept tail (if the cap was passed) and closes the file.
+    pub fn finish(mut self) -> std::io::Result<StepLogSummary> {
+        if let Some(tail) = self.tail.take() {
+            let kept = tail.to_vec();
+            let dropped = self.total - HEAD_CAP - kept.len() as u64;
+            writeln!(
+                self.file,
+                "\n[drover: {dropped} bytes dropped here; the step printed {} bytes in all, the last {} follow]",
+                self.total,
+                kept.len()
+            )?;
+            self.file.write_all(&kept)?;
+        }
+        self.file.flush()?;
+        Ok(StepLogSummary {
+            bytes: self.total,
+            excerpt: excerpt_text(&self.excerpt.to_vec()),
+        })
+    }
+}
+
+/// Lossy UTF-8 of the excerpt, starting at a line boundary when possible.
+fn excerpt_text(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    if bytes.len() >= EXCERPT_CAP {
+        if let Some(nl) = text.find('\n') {
+            return text[nl + 1..].to_string();
+        }
+    }
+    text.into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_buffer_keeps_last_bytes() {
+        let mut t = TailBuffer::new(4);
+        t.push(b"ab");
+        t.push(b"cdef");
+        assert_eq!(t.to_vec(), b"cdef");
+        t.push(b"0123456789");
+        assert_eq!(t.to_vec(), b"6789");
+    }
+
+    #[test]
+    fn cap_keeps_head_and_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.log");
+        let mut log = StepLog::create(&path).unwrap();
+        let chunk = vec![b'x'; 1024 * 1024];
+        for _ in 0..12 {
+            log.write(&chunk).unwrap();
+        }
+        log.write(b"\nTHE END\n").unwrap();
+        let summary = log.finish().unwrap();
+        assert_eq!(summary.bytes, 12 * 1024 * 1024 + 9);
+        assert!(summary.excerpt.ends_with("THE END\n"));
+        let written = std::fs::read(&path).unwrap();
+        assert!(written.len() < 10 * 1024 * 1024);
+        let text = String::from_utf8_lossy(&written);
+        assert!(text.contains("bytes dropped here"));
+        assert!(text.ends_with("THE END\n"));
+    }
+}

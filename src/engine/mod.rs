@@ -1,0 +1,467 @@
+//! The run engine: drives a run's hosts over SSH with bounded fan-out,
+//! records every change through the store (batched, one writer), publishes
+//! run events to front ends, and holds a lease so that exactly one drover
+//! process drives a run; a process that finds an expired lease (or a dead
+//! owner on this machine) takes the run over and reattaches to its hosts.
+
+pub mod host;
+pub mod logs;
+pub mod remote;
+pub mod state;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, watch, Semaphore};
+
+use crate::domain::{now_ms, Actor, Host, RunOptions};
+use crate::error::{Error, Result};
+use crate::ssh::SshSettings;
+use crate::store::runs::{NewRun, RunHost, RunRecord, StoredRun};
+use crate::store::Store;
+use host::HostJob;
+use remote::RemoteStep;
+use state::{HostState, RunState};
+
+/// How long a lease lasts without renewal.
+pub const LEASE_MS: i64 = 15_000;
+const LEASE_RENEW: Duration = Duration::from_secs(4);
+const CANCEL_POLL: Duration = Duration::from_millis(500);
+
+/// What host jobs tell the coordinator.
+#[derive(Debug)]
+pub enum Update {
+    Record(RunRecord),
+    PinKey { host: String, key: String },
+}
+
+/// A change front ends can show.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunEvent {
+    pub run_id: i64,
+    pub run_host_id: i64,
+    pub host: String,
+    pub state: String,
+    pub step: Option<u32>,
+    pub at: i64,
+}
+
+/// A run to start.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub task: Option<String>,
+    pub script_group: String,
+    pub server_group: String,
+    pub options: RunOptions,
+    /// Scripts and versions; `None` takes the current versions of the group.
+    pub scripts: Option<Vec<(String, i64)>>,
+    /// Hosts; `None` takes the server group's current hosts.
+    pub hosts: Option<Vec<Host>>,
+    pub env: Vec<(String, String)>,
+}
+
+/// Drives runs. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    store: Store,
+    settings: Arc<SshSettings>,
+    log_root: PathBuf,
+    default_user: String,
+    owner: String,
+    events: broadcast::Sender<RunEvent>,
+}
+
+/// `hostname/pid`: identifies this controller process in leases.
+fn controller_id() -> String {
+    format!("{}/{}", local_hostname(), std::process::id())
+}
+
+fn local_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// True when `owner` is a process of this machine that no longer exists.
+fn owner_is_dead_local_process(owner: &str) -> bool {
+    let Some((host, pid)) = owner.rsplit_once('/') else {
+        return false;
+    };
+    host == local_hostname()
+        && pid
+            .parse::<u32>()
+            .is_ok_and(|pid| !PathBuf::from(format!("/proc/{pid}")).exists())
+}
+
+fn random_nonce() -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..16)
+        .map(|_| format!("{:x}", rng.gen_range(0..16u8)))
+        .collect()
+}
+
+impl Engine {
+    pub fn new(
+        store: Store,
+        settings: SshSettings,
+        log_root: PathBuf,
+        default_user: String,
+    ) -> Engine {
+        let (events, _) = broadcast::channel(4096);
+        Engine {
+            store,
+            settings: Arc::new(settings),
+            log_root,
+            default_user,
+            owner: controller_id(),
+            events,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn log_root(&self) -> &PathBuf {
+        &self.log_root
+    }
+
+    /// Run events as they happen (lossy for slow readers: they may reload
+    /// the snapshot from the store).
+    pub fn subscribe(&self) -> broadcast::Receiver<RunEvent> {
+        self.events.subscribe()
+    }
+
+    /// Records a new run. With `hold_lease` this process drives it next;
+    /// without, any process may take it (detach).
+    pub async fn create(
+        &self,
+        actor: &Actor,
+        request: &RunRequest,
+        hold_lease: bool,
+    ) -> Result<i64> {
+        let scripts = match &request.scripts {
+            Some(s) => s.clone(),
+            None => self.current_scripts(&request.script_group).await?,
+        };
+        if scripts.is_empty() {
+            return Err(Error::Refused(format!(
+                "script group '{}' has no scripts; add some with `drover scriptgroup add`",
+                request.script_group
+            )));
+        }
+        let hosts = match &request.hosts {
+            Some(h) => h.clone(),
+            None => self.store.server_group_hosts(&request.server_group).await?,
+        };
+        if hosts.is_empty() {
+            return Err(Error::Refused(format!(
+                "server group '{}' has no hosts; add some with `drover group add`",
+                request.server_group
+            )));
+        }
+        let new = NewRun {
+            task: request.task.clone(),
+            script_group: request.script_group.clone(),
+            server_group: request.server_group.clone(),
+            options: request.options.clone(),
+            scripts,
+            hosts,
+            default_user: self.default_user.clone(),
+            env: request.env.clone(),
+            nonce: random_nonce(),
+        };
+        let lease = if hold_lease { LEASE_MS } else { -1 };
+        self.store.create_run(actor, &new, &self.owner, lease).await
+    }
+
+    async fn current_scripts(&self, script_group: &str) -> Result<Vec<(String, i64)>> {
+        let group = self.store.script_group(script_group).await?;
+        let mut scripts = Vec::with_capacity(group.scripts.len());
+        for name in group.scripts {
+            let script = self.store.script(&name, None).await?;
+            scripts.push((name, script.version));
+        }
+        Ok(scripts)
+    }
+
+    /// Takes the lease of a run: free, expired, ours, or held by a dead
+    /// process of this machine.
+    pub async fn take_lease(&self, run_id: i64) -> Result<bool> {
+        if self
+            .store
+            .acquire_lease(run_id, &self.owner, LEASE_MS)
+            .await?
+        {
+            return Ok(true);
+        }
+        match self.store.lease_owner(run_id).await? {
+            Some(owner) if owner_is_dead_local_process(&owner) => {
+                self.store
+                    .steal_lease(run_id, &owner, &self.owner, LEASE_MS)
+                    .await
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Drives a run to its end (a new run, or one taken over after its
+    /// controller died). Returns the final state.
+    pub async fn drive(&self, run_id: i64) -> Result<RunState> {
+        let run = self.store.stored_run(run_id).await?;
+        if run.state != RunState::Running {
+            return Ok(run.state);
+        }
+        if !self.take_lease(run_id).await? {
+            return Err(Error::Refused(format!(
+                "run {run_id} is driven by another drover process; it will finish there"
+            )));
+        }
+        let result = self.drive_hosts(run).await;
+        if result.is_err() {
+            let _ = self.store.release_lease(run_id, &self.owner).await;
+        }
+        result
+    }
+
+    async fn drive_hosts(&self, run: StoredRun) -> Result<RunState> {
+        let run_id = run.id;
+        let (cancel_tx, cancel_rx) = watch::channel(run.cancel_requested);
+        let (updates_tx, mut updates_rx) = mpsc::unbounded_channel();
+        let failures = Arc::new(AtomicU32::new(
+            run.hosts.iter().filter(|h| h.state.is_failure()).count() as u32,
+        ));
+        let semaphore = Arc::new(Semaphore::new(run.options.parallel as usize));
+        let steps: Arc<Vec<RemoteStep>> = Arc::new(
+            run.scripts
+                .iter()
+                .map(|s| RemoteStep {
+                    name: s.name.clone(),
+                    body: s.body.clone(),
+                    timeout_secs: s.timeout_secs,
+                })
+                .collect(),
+        );
+        let env = Arc::new(run.env.clone());
+        for host in run.hosts.iter().filter(|h| !h.state.is_final()) {
+            let pinned_key = self
+                .store
+                .host(&host.name)
+                .await
+                .ok()
+                .and_then(|h| h.host_key);
+            let job = HostJob {
+                run_id,
+                host: host.clone(),
+                pinned_key,
+                steps: steps.clone(),
+                env: env.clone(),
+                nonce: run.nonce.clone(),
+                continue_on_error: run.options.on_failure == crate::domain::OnFailure::Continue,
+                settings: self.settings.clone(),
+                log_root: self.log_root.clone(),
+                updates: updates_tx.clone(),
+                cancel: cancel_rx.clone(),
+            };
+            tokio::spawn(run_host(
+                job,
+                semaphore.clone(),
+                failures.clone(),
+                run.options.max_failed_hosts,
+            ));
+        }
+        drop(updates_tx);
+        let names: HashMap<i64, String> =
+            run.hosts.iter().map(|h| (h.id, h.name.clone())).collect();
+        self.coordinate(run_id, &names, &mut updates_rx, &cancel_tx)
+            .await?;
+        self.finish_run(run_id).await
+    }
+
+    /// Applies updates in batches until every host job is done; renews the
+    /// lease and watches for cancel requests meanwhile.
+    async fn coordinate(
+        &self,
+        run_id: i64,
+        names: &HashMap<i64, String>,
+        updates: &mut mpsc::UnboundedReceiver<Update>,
+        cancel: &watch::Sender<bool>,
+    ) -> Result<()> {
+        let mut renew = tokio::time::interval(LEASE_RENEW);
+        let mut cancel_poll = tokio::time::interval(CANCEL_POLL);
+        let mut batch = Vec::new();
+        loop {
+            tokio::select! {
+                update = updates.recv() => {
+                    let Some(update) = update else { break };
+                    batch.push(update);
+                    while let Ok(more) = updates.try_recv() {
+                        batch.push(more);
+                    }
+                    self.apply(run_id, names, &mut batch).await?;
+                }
+                _ = renew.tick() => {
+                    if !self.store.acquire_lease(run_id, &self.owner, LEASE_MS).await? {
+                        tracing::warn!(run_id, "lost the lease of the run");
+                    }
+                }
+                _ = cancel_poll.tick(), if !*cancel.borrow() => {
+                    if self.store.cancel_requested(run_id).await? {
+                        let _ = cancel.send(true);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn apply(
+        &self,
+        run_id: i64,
+        names: &HashMap<i64, String>,
+        batch: &mut Vec<Update>,
+    ) -> Result<()> {
+        let mut records = Vec::with_capacity(batch.len());
+        for update in batch.drain(..) {
+            match update {
+                Update::Record(record) => {
+                    if let RunRecord::Host {
+                        run_host_id,
+                        state,
+                        at,
+                        ..
+                    } = &record
+                    {
+                        let _ = self.events.send(RunEvent {
+                            run_id,
+                            run_host_id: *run_host_id,
+                            host: names.get(run_host_id).cloned().unwrap_or_default(),
+                            state: state.name().to_string(),
+                            step: state.step(),
+                            at: *at,
+                        });
+                    }
+                    records.push(record);
+                }
+                Update::PinKey { host, key } => {
+                    if let Err(e) = self
+                        .store
+                        .set_host_key(&Actor::System, &host, Some(&key))
+                        .await
+                    {
+                        tracing::warn!(host, error = %e, "cannot pin the host key");
+                    }
+                }
+            }
+        }
+        self.store.apply_run_records(&records).await
+    }
+
+    async fn finish_run(&self, run_id: i64) -> Result<RunState> {
+        let run = self.store.stored_run(run_id).await?;
+        let state = RunState::from_hosts(run.hosts.iter().map(|h| &h.state), run.cancel_requested);
+        let state = if state == RunState::Running {
+            RunState::Failed
+        } else {
+            state
+        };
+        self.store
+            .apply_run_records(&[RunRecord::RunFinished {
+                run_id,
+                state,
+                at: now_ms(),
+            }])
+            .await?;
+        self.store
+            .audit(
+                &Actor::System,
+                "run.finish",
+                &run_id.to_string(),
+                state.as_str(),
+                "ok",
+            )
+            .await?;
+        Ok(state)
+    }
+
+    /// Requests cancellation; the controller of the run carries it out. If
+    /// no live controller holds the run, this process drives it to the end
+    /// (cancelling every host).
+    pub async fn cancel(&self, actor: &Actor, run_id: i64) -> Result<RunState> {
+        self.store.request_cancel(actor, run_id).await?;
+        if self.take_lease(run_id).await? {
+            self.store.release_lease(run_id, &self.owner).await?;
+            return self.drive(run_id).await;
+        }
+        // Another process drives it: wait (bounded) for it to finish.
+        for _ in 0..240 {
+            let state = self.store.run_state(run_id).await?;
+            if state != RunState::Running {
+                return Ok(state);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        self.store.run_state(run_id).await
+    }
+
+    /// Runs whose controller is gone.
+    pub async fn orphaned_runs(&self) -> Result<Vec<i64>> {
+        let mut orphans = self.store.orphaned_runs().await?;
+        for (run_id, owner) in self.store.running_run_owners().await? {
+            if owner_is_dead_local_process(&owner) && !orphans.contains(&run_id) {
+                orphans.push(run_id);
+            }
+        }
+        Ok(orphans)
+    }
+}
+
+/// A host's job under the fan-out limit and the failed-hosts limit.
+async fn run_host(
+    job: HostJob,
+    semaphore: Arc<Semaphore>,
+    failures: Arc<AtomicU32>,
+    max_failed: Option<u32>,
+) {
+    let Ok(_permit) = semaphore.acquire_owned().await else {
+        return;
+    };
+    let never_started = job.host.remote_dir.is_none();
+    if never_started && max_failed.is_some_and(|max| failures.load(Ordering::SeqCst) >= max) {
+        let _ = job.updates.send(Update::Record(RunRecord::Host {
+            run_host_id: job.host.id,
+            state: HostState::Skipped,
+            at: now_ms(),
+            remote_dir: None,
+        }));
+        return;
+    }
+    let state = job.run().await;
+    if state.is_failure() {
+        failures.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Hosts of a past run in the given states, as inventory-like hosts (the
+/// addresses the run used).
+pub fn hosts_of(run: &StoredRun, states: &[&str]) -> Vec<Host> {
+    run.hosts
+        .iter()
+        .filter(|h| states.contains(&h.state.name()))
+        .map(|h: &RunHost| Host {
+            name: h.name.clone(),
+            address: h.address.clone(),
+            port: h.port,
+            user: Some(h.user.clone()),
+            description: String::new(),
+            host_key: None,
+            use_sudo: h.use_sudo,
+            groups: Vec::new(),
+        })
+        .collect()
+}

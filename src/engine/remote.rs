@@ -1,0 +1,471 @@
+//! The remote side of a run, as POSIX sh generated here, and the parser of
+//! what it prints.
+//!
+//! One SSH exec of `sh -s` per host receives on stdin a bootstrap that
+//! writes the scripts into a directory unique to the run and host, starts a
+//! detached runner (`setsid`, so it survives the controller and the SSH
+//! connection), and then follows the runner's output file. The runner
+//! appends every step's stdout and stderr to `out`, framed by marker lines
+//! carrying a per-run nonce, so the controller learns step starts, exit
+//! codes and timeouts exactly, from the bytes themselves. Reattaching after
+//! a restart is the same follower started at a byte offset.
+
+use std::fmt::Write as _;
+
+/// One script of the run, as sent to a host.
+#[derive(Debug, Clone)]
+pub struct RemoteStep {
+    pub name: String,
+    pub body: String,
+    pub timeout_secs: Option<u64>,
+}
+
+/// Everything needed to generate a host's bootstrap.
+#[derive(Debug, Clone)]
+pub struct LaunchSpec {
+    pub run_id: i64,
+    pub host_name: String,
+    pub remote_dir: String,
+    pub nonce: String,
+    pub steps: Vec<RemoteStep>,
+    pub env: Vec<(String, String)>,
+    pub continue_on_error: bool,
+    pub use_sudo: bool,
+}
+
+/// The remote directory of a run on a host, relative to the login's home.
+/// The nonce keeps runs of different drover databases apart on hosts that
+/// share a home directory.
+pub fn remote_dir(run_id: i64, nonce: &str, host_name: &str) -> String {
+    let tag: String = nonce.chars().take(8).collect();
+    format!(".drover/runs/{run_id}-{tag}/{host_name}")
+}
+
+/// Quotes a value for sh (single quotes).
+pub fn sh_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+const MARK: &str = "\n\x1eDROVER ";
+
+fn heredoc(out: &mut String, file: &str, body: &str, delimiter: &str) {
+    let _ = writeln!(out, "cat > {file} <<'{delimiter}'");
+    out.push_str(body);
+    if !body.ends_with('\n') {
+        out.push('\n');
+    }
+    let _ = writeln!(out, "{delimiter}");
+}
+
+fn runner_script(spec: &LaunchSpec) -> String {
+    let sudo = if spec.use_sudo { "sudo -n " } else { "" };
+    let mut s = String::new();
+    let _ = writeln!(s, "cd \"$(dirname \"$0\")\" || exit 90");
+    s.push_str(". ./env; rm -f ./env\n");
+    let _ = writeln!(s, "NONCE=$(cat nonce); SUDO={}", sh_quote(sudo.trim()));
+    s.push_str(concat!(
+        "mark() { printf '\\n\\036DROVER %s %s\\n' \"$NONCE\" \"$*\" >> out; }\n",
+        "if [ -n \"$SUDO\" ]; then KILL='sudo -n kill'; else KILL=kill; fi\n",
+        "step() {\n",
+        "  [ -e cancel ] && exit 0\n",
+        "  DROVER_SCRIPT=$2; export DROVER_SCRIPT\n",
+        "  mark start \"$1\" \"$(date +%s)\"\n",
+        "  if head -c 2 \"s$1\" | grep -q '^#!'; then set -- \"$1\" \"$2\" \"./s$1\" \"$3\"; else set -- \"$1\" \"$2\" \"/bin/sh ./s$1\" \"$3\"; fi\n",
+        "  setsid $SUDO $3 </dev/null >>out 2>&1 &\n",
+        "  pid=$!; echo \"$pid\" > step.pid; wd=\n",
+        "  if [ \"$4\" -gt 0 ]; then\n",
+        "    setsid sh -c 'sleep \"$1\"; : > \"t$2\"; $4 -TERM -- -\"$3\" 2>/dev/null; sleep 5; $4 -KILL -- -\"$3\" 2>/dev/null' wd \"$4\" \"$1\" \"$pid\" \"$KILL\" </dev/null >/dev/null 2>&1 &\n",
+        "    wd=$!; echo \"$wd\" > wd.pid\n",
+        "  fi\n",
+        "  wait \"$pid\"; rc=$?\n",
+        "  if [ -n \"$wd\" ]; then kill -- -\"$wd\" 2>/dev/null; rm -f wd.pid; fi\n",
+        "  [ -e cancel ] && exit 0\n",
+        "  if [ -e \"t$1\" ]; then mark end \"$1\" timeout \"$(date +%s)\"; return 1; fi\n",
+        "  mark end \"$1\" \"$rc\" \"$(date +%s)\"\n",
+        "  return \"$rc\"\n",
+        "}\n",
+    ));
+    if spec.use_sudo {
+        s.push_str("if ! sudo -n true 2>/dev/null; then mark error sudo \"$(date +%s)\"; mark done \"$(date +%s)\"; exit 0; fi\n");
+    }
+    let on_fail = if spec.continue_on_error {
+        "true"
+    } else {
+        "{ mark done \"$(date +%s)\"; exit 0; }"
+    };
+    for (i, step) in spec.steps.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "step {} {} {} || {on_fail}",
+            i + 1,
+            sh_quote(&step.name),
+            step.timeout_secs.unwrap_or(0)
+        );
+    }
+    s.push_str("mark done \"$(date +%s)\"\n");
+    s
+}
+
+/// The follower: prints `out` from byte `offset` until the runner has ended.
+/// `tail` runs as our child while this shell waits, so that a runner that is
+/// also our child (first launch) is reaped as soon as it exits and `tail
+/// --pid` sees it gone at once.
+pub fn follower(remote_dir: &str, offset: u64) -> String {
+    format!(
+        concat!(
+            "cd {dir} 2>/dev/null || {{ echo 'drover: run directory is gone' >&2; exit 92; }}\n",
+            "[ -s runner.pid ] || {{ echo 'drover: runner never started' >&2; exit 93; }}\n",
+            "P=$(cat runner.pid)\n",
+            "if tail --version 2>/dev/null | grep -q GNU; then\n",
+            "  tail -s 0.2 -c +{start} --pid=\"$P\" -f out &\n",
+            "  wait $!; exit $?\n",
+            "fi\n",
+            "off={offset}\n",
+            "while :; do\n",
+            "  alive=0; kill -0 \"$P\" 2>/dev/null && alive=1\n",
+            "  size=$(wc -c < out)\n",
+            "  if [ \"$size\" -gt \"$off\" ]; then tail -c +$((off+1)) out | head -c $((size-off)); off=$size; fi\n",
+            "  if [ $alive = 0 ] && [ \"$(wc -c < out)\" -eq \"$off\" ]; then exit 0; fi\n",
+            "  sleep 1\n",
+            "done\n",
+        ),
+        dir = sh_quote(remote_dir),
+        start = offset + 1,
+        offset = offset,
+    )
+}
+
+/// The bootstrap sent on stdin of `sh -s`: writes the files, starts the
+/// runner detached, and follows its output from the start.
+pub fn bootstrap(spec: &LaunchSpec) -> String {
+    let delimiter = format!("DROVER_EOF_{}", spec.nonce);
+    let dir = sh_quote(&spec.remote_dir);
+    let mut s = String::new();
+    s.push_str("umask 077\nDROVER_START_DIR=$(pwd)\n");
+    let _ = writeln!(
+        s,
+        "mkdir -p {dir} && cd {dir} || {{ echo \"drover: cannot create the run directory\" >&2; exit 90; }}"
+    );
+    let _ = writeln!(
+        s,
+        "[ -e runner.pid ] && {{ echo 'drover: run directory already in use' >&2; exit 91; }}"
+    );
+    let _ = writeln!(s, "printf '%s' {} > nonce", sh_quote(&spec.nonce));
+    let mut env = String::new();
+    let mut vars = vec![
+        ("DROVER_RUN_ID".to_string(), spec.run_id.to_string()),
+        ("DROVER_HOST".to_string(), spec.host_name.clone()),
+    ];
+    vars.extend(spec.env.iter().cloned());
+    for (key, value) in &vars {
+        let _ = writeln!(env, "{key}={}; export {key}", sh_quote(value));
+    }
+    heredoc(&mut s, "env", &env, &delimiter);
+    for (i, step) in spec.steps.iter().enumerate() {
+        heredoc(&mut s, &format!("s{}", i + 1), &step.body, &delimiter);
+    }
+    s.push_str("chmod 700 s*\n");
+    heredoc(&mut s, "runner", &runner_script(spec), &delimiter);
+    s.push_str(": > out\n");
+    s.push_str("command -v setsid >/dev/null || { echo 'drover: setsid is missing on this host' >&2; exit 94; }\n");
+    // The runner stays our child: the follower's `wait` reaps it when it ends.
+    s.push_str("setsid sh ./runner </dev/null >/dev/null 2>runner.err &\n");
+    s.push_str("echo $! > runner.pid\n");
+    s.push_str("cd \"$DROVER_START_DIR\" || exit 90\n");
+    s.push_str(&follower(&spec.remote_dir, 0));
+    s
+}
+
+/// Cancels a run on a host: stops the runner, the current step's process
+/// group and its watchdog. Prints `cancelled` when it found the directory.
+pub fn cancel_script(remote_dir: &str, use_sudo: bool) -> String {
+    let kill = if use_sudo { "sudo -n kill" } else { "kill" };
+    format!(
+        concat!(
+            "cd {dir} 2>/dev/null || exit 0\n",
+            ": > cancel\n",
+            "for sig in TERM KILL; do\n",
+            "  [ -s runner.pid ] && kill -$sig -- -\"$(cat runner.pid)\" 2>/dev/null\n",
+            "  for f in step.pid wd.pid; do [ -s $f ] && {kill} -$sig -- -\"$(cat $f)\" 2>/dev/null; done\n",
+            "  [ $sig = TERM ] && sleep 1\n",
+            "done\n",
+            "echo cancelled\n",
+        ),
+        dir = sh_quote(remote_dir),
+        kill = kill,
+    )
+}
+
+/// How a step ended, as the runner reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepEnd {
+    Exit(i32),
+    TimedOut,
+}
+
+/// What the parser found in the output stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteEvent {
+    /// Output of the current step.
+    Output(Vec<u8>),
+    /// A step started; `offset` is where its output begins in `out`.
+    Start {
+        step: u32,
+        at_secs: i64,
+        offset: u64,
+    },
+    /// A step ended; `offset` is just after its end marker.
+    End {
+        step: u32,
+        end: StepEnd,
+        at_secs: i64,
+        offset: u64,
+    },
+    /// `sudo -n` wants a password.
+    SudoRefused,
+    /// The runner finished.
+    Done { at_secs: i64 },
+}
+
+/// Splits the remote `out` stream into output and markers, across chunk
+/// boundaries, with bounded memory (only a possible partial marker is held).
+pub struct MarkerParser {
+    prefix: Vec<u8>,
+    pending: Vec<u8>,
+    /// Offset in `out` of the first byte of `pending`.
+    offset: u64,
+}
+
+const MAX_MARKER_LINE: usize = 128;
+
+impl MarkerParser {
+    pub fn new(nonce: &str, start_offset: u64) -> MarkerParser {
+        MarkerParser {
+            prefix: format!("{MARK}{nonce} ").into_bytes(),
+            pending: Vec::new(),
+            offset: start_offset,
+        }
+    }
+
+    /// Offset in `out` up to which everything has been emitted.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    pub fn feed(&mut self, data: &[u8], events: &mut Vec<RemoteEvent>) {
+        self.pending.extend_from_slice(data);
+        let mut consumed = 0;
+        loop {
+            let found = find(&self.pending[consumed..], &self.prefix);
+            let Some(at) = found else {
+                // Keep a tail that could be the start of a marker.
+                let rest_len = self.pending.len() - consumed;
+                let keep = partial_prefix_len(&self.pending[consumed..], &self.prefix);
+                self.emit(consumed, rest_len - keep, events);
+                consumed += rest_len - keep;
+                break;
+            };
+            let body_start = consumed + at + self.prefix.len();
+            let newline = self.pending[body_start..].iter().position(|b| *b == b'\n');
+            match newline {
+                Some(nl) if nl <= MAX_MARKER_LINE => {
+                    self.emit(consumed, at, events);
+                    let line = String::from_utf8_lossy(&self.pending[body_start..body_start + nl])
+                        .into_owned();
+                    let marker_end = body_start + nl + 1;
+                    self.offset += (marker_end - (consumed + at)) as u64;
+                    consumed = marker_end;
+                    if let Some(event) = parse_marker(&line, self.offset) {
+                        events.push(event);
+                    }
+                }
+                None if self.pending.len() - body_start <= MAX_MARKER_LINE => {
+                    // Possibly a marker whose line is not complete yet.
+                    self.emit(consumed, at, events);
+                    consumed += at;
+                    break;
+                }
+                _ => {
+                    // Too long to be a marker: plain output.
+                    self.emit(consumed, at + 1, events);
+                    consumed += at + 1;
+                }
+            }
+        }
+        self.pending.drain(..consumed);
+    }
+
+    fn emit(&mut self, from: usize, len: usize, events: &mut Vec<RemoteEvent>) {
+        if len == 0 {
+            return;
+        }
+        let bytes = self.pending[from..from + len].to_vec();
+        self.offset += len as u64;
+        match events.last_mut() {
+            Some(RemoteEvent::Output(prev)) => prev.extend_from_slice(&bytes),
+            _ => events.push(RemoteEvent::Output(bytes)),
+        }
+    }
+
+    /// Whatever is held back at the end of the stream is output.
+    pub fn finish(&mut self, events: &mut Vec<RemoteEvent>) {
+        let len = self.pending.len();
+        self.emit(0, len, events);
+        self.pending.clear();
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Length of the longest suffix of `data` that is a proper prefix of `needle`.
+fn partial_prefix_len(data: &[u8], needle: &[u8]) -> usize {
+    let max = needle.len().saturating_sub(1).min(data.len());
+    (1..=max)
+        .rev()
+        .find(|&n| data[data.len() - n..] == needle[..n])
+        .unwrap_or(0)
+}
+
+fn parse_marker(line: &str, offset: u64) -> Option<RemoteEvent> {
+    let parts: Vec<&str> = line.split_whitespace().collect();
+    let secs = |s: Option<&&str>| s.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+    match parts.first().copied()? {
+        "start" => Some(RemoteEvent::Start {
+            step: parts.get(1)?.parse().ok()?,
+            at_secs: secs(parts.get(2)),
+            offset,
+        }),
+        "end" => {
+            let end = match *parts.get(2)? {
+                "timeout" => StepEnd::TimedOut,
+                code => StepEnd::Exit(code.parse().ok()?),
+            };
+            Some(RemoteEvent::End {
+                step: parts.get(1)?.parse().ok()?,
+                end,
+                at_secs: secs(parts.get(3)),
+                offset,
+            })
+        }
+        "error" if parts.get(1) == Some(&"sudo") => Some(RemoteEvent::SudoRefused),
+        "done" => Some(RemoteEvent::Done {
+            at_secs: secs(parts.get(1)),
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn marker(nonce: &str, body: &str) -> String {
+        format!("\n\x1eDROVER {nonce} {body}\n")
+    }
+
+    fn stream() -> String {
+        let n = "abc";
+        format!(
+            "{}hello\nworld{}{}partial no newline{}{}",
+            marker(n, "start 1 10"),
+            marker(n, "end 1 0 11"),
+            marker(n, "start 2 11"),
+            marker(n, "end 2 timeout 12"),
+            marker(n, "done 12")
+        )
+    }
+
+    fn parse_in_chunks(data: &[u8], chunk: usize) -> Vec<RemoteEvent> {
+        let mut parser = MarkerParser::new("abc", 0);
+        let mut events = Vec::new();
+        for piece in data.chunks(chunk) {
+            parser.feed(piece, &mut events);
+        }
+        parser.finish(&mut events);
+        assert_eq!(parser.offset(), data.len() as u64);
+        // merge adjacent outputs so chunking does not matter
+        let mut merged: Vec<RemoteEvent> = Vec::new();
+        for e in events {
+            match (merged.last_mut(), e) {
+                (Some(RemoteEvent::Output(a)), RemoteEvent::Output(b)) => a.extend(b),
+                (_, e) => merged.push(e),
+            }
+        }
+        merged
+    }
+
+    #[test]
+    fn parses_markers_at_any_chunking() {
+        let data = stream();
+        let whole = parse_in_chunks(data.as_bytes(), data.len());
+        for chunk in [1, 2, 3, 7, 16] {
+            assert_eq!(
+                parse_in_chunks(data.as_bytes(), chunk),
+                whole,
+                "chunk {chunk}"
+            );
+        }
+        assert!(matches!(
+            whole[0],
+            RemoteEvent::Start {
+                step: 1,
+                at_secs: 10,
+                ..
+            }
+        ));
+        assert_eq!(whole[1], RemoteEvent::Output(b"hello\nworld".to_vec()));
+        assert!(matches!(
+            whole[2],
+            RemoteEvent::End {
+                step: 1,
+                end: StepEnd::Exit(0),
+                ..
+            }
+        ));
+        assert_eq!(
+            whole[4],
+            RemoteEvent::Output(b"partial no newline".to_vec())
+        );
+        assert!(matches!(
+            whole[5],
+            RemoteEvent::End {
+                step: 2,
+                end: StepEnd::TimedOut,
+                ..
+            }
+        ));
+        assert!(matches!(whole[6], RemoteEvent::Done { at_secs: 12 }));
+    }
+
+    #[test]
+    fn foreign_nonce_is_output() {
+        let data = format!(
+            "{}x{}",
+            marker("abc", "start 1 1"),
+            marker("evil", "end 1 0 1")
+        );
+        let events = parse_in_chunks(data.as_bytes(), 5);
+        assert_eq!(events.len(), 2);
+        assert!(matches!(&events[1], RemoteEvent::Output(o) if o.ends_with(b"evil end 1 0 1\n")));
+    }
+
+    #[test]
+    fn start_offset_points_at_output() {
+        let data = stream();
+        let events = parse_in_chunks(data.as_bytes(), 4);
+        let RemoteEvent::Start { offset, .. } = events[0] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(
+            &data.as_bytes()[offset as usize..offset as usize + 5],
+            b"hello"
+        );
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(sh_quote("it's"), r"'it'\''s'");
+    }
+}

@@ -1,0 +1,453 @@
+//! SSH: the only module that speaks russh. Connects with key
+//! authentication (identity files and ssh-agent), verifies host keys by
+//! policy (pinned key, known_hosts file, accept-new), and runs commands with
+//! streamed output.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use russh::client::{self, Handle};
+use russh::keys::agent::client::AgentClient;
+use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey};
+use russh::{ChannelMsg, Preferred};
+
+use crate::config::HostKeyPolicy;
+
+/// How to connect; shared by every host of a run.
+#[derive(Debug, Clone)]
+pub struct SshSettings {
+    pub identity_files: Vec<PathBuf>,
+    pub use_agent: bool,
+    pub known_hosts: Option<PathBuf>,
+    pub host_key_policy: HostKeyPolicy,
+    pub connect_timeout: Duration,
+    pub keepalive_interval: Duration,
+}
+
+/// Where to connect.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub address: String,
+    pub port: u16,
+    pub user: String,
+    /// The pinned key, OpenSSH format (`ssh-ed25519 AAAA...`).
+    pub pinned_key: Option<String>,
+}
+
+/// Why a host could not be reached.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    #[error("connection refused")]
+    Refused,
+    #[error("connection timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("cannot resolve address: {0}")]
+    Dns(String),
+    #[error("authentication failed for user '{user}': {detail}")]
+    Auth { user: String, detail: String },
+    #[error("host key mismatch: expected {expected}, host offered {offered}; nothing was run (use `drover host trust` if the change is legitimate)")]
+    HostKeyMismatch { expected: String, offered: String },
+    #[error("unknown host key {offered} and host_key_policy is strict; nothing was run (pin it with `drover host trust`)")]
+    HostKeyUnknown { offered: String },
+    #[error("{0}")]
+    Network(String),
+}
+
+impl ConnectError {
+    /// Short machine name of the reason (`refused`, `timeout`, ...).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConnectError::Refused => "refused",
+            ConnectError::Timeout(_) => "timeout",
+            ConnectError::Dns(_) => "dns",
+            ConnectError::Auth { .. } => "auth",
+            ConnectError::HostKeyMismatch { .. } | ConnectError::HostKeyUnknown { .. } => {
+                "host_key"
+            }
+            ConnectError::Network(_) => "network",
+        }
+    }
+}
+
+/// What the key check saw; read after the handshake.
+#[derive(Debug, Default, Clone)]
+struct KeyCheck {
+    offered: Option<PublicKey>,
+    refusal: Option<ConnectError>,
+    newly_learned: bool,
+}
+
+struct Verifier {
+    target: Target,
+    settings: Arc<SshSettings>,
+    check: Arc<Mutex<KeyCheck>>,
+    /// Only learn the key; never authenticate.
+    probe: bool,
+}
+
+/// SHA-256 fingerprint as OpenSSH prints it.
+pub fn fingerprint(key: &PublicKey) -> String {
+    key.fingerprint(HashAlg::Sha256).to_string()
+}
+
+/// Parses an OpenSSH public key line (`type base64 [comment]`).
+pub fn parse_public_key(text: &str) -> Option<PublicKey> {
+    PublicKey::from_openssh(text.trim()).ok()
+}
+
+/// The OpenSSH one-line form of a key, without comment.
+pub fn openssh_line(key: &PublicKey) -> String {
+    let mut key = key.clone();
+    key.set_comment("");
+    key.to_openssh().unwrap_or_default().trim().to_string()
+}
+
+impl Verifier {
+    fn decide(&self, offered: &PublicKey) -> Result<bool, ConnectError> {
+        if let Some(pinned) = &self.target.pinned_key {
+            return match parse_public_key(pinned) {
+                Some(pinned) if pinned.key_data() == offered.key_data() => Ok(false),
+                Some(pinned) => Err(ConnectError::HostKeyMismatch {
+                    expected: fingerprint(&pinned),
+                    offered: fingerprint(offered),
+                }),
+                None => Err(ConnectError::Network(format!(
+                    "the pinned key of host '{}' cannot be parsed; re-pin it with `drover host trust`",
+                    self.target.name
+                ))),
+            };
+        }
+        if let Some(path) = &self.settings.known_hosts {
+            let known = russh::keys::known_hosts::known_host_keys_path(
+                &self.target.address,
+                self.target.port,
+                path,
+            )
+            .unwrap_or_default();
+            if known
+                .iter()
+                .any(|(_, k)| k.key_data() == offered.key_data())
+            {
+                return Ok(true);
+            }
+            if let Some((_, k)) = known
+                .iter()
+                .find(|(_, k)| k.algorithm() == offered.algorithm())
+            {
+                return Err(ConnectError::HostKeyMismatch {
+                    expected: fingerprint(k),
+                    offered: fingerprint(offered),
+                });
+            }
+        }
+        match self.settings.host_key_policy {
+            HostKeyPolicy::AcceptNew => Ok(true),
+            HostKeyPolicy::Strict => Err(ConnectError::HostKeyUnknown {
+                offered: fingerprint(offered),
+            }),
+        }
+    }
+}
+
+impl client::Handler for Verifier {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        server_public_key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let offered = match server_public_key {
+            russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
+            russh::keys::PublicKeyOrCertificate::Certificate(cert) => {
+                PublicKey::from(cert.public_key().clone())
+            }
+        };
+        let decision = if self.probe {
+            Err(ConnectError::Network("probe only".into()))
+        } else {
+            self.decide(&offered)
+        };
+        let mut check = self.check.lock().unwrap_or_else(|p| p.into_inner());
+        check.offered = Some(offered);
+        match decision {
+            Ok(newly_learned) => {
+                check.newly_learned = newly_learned;
+                Ok(true)
+            }
+            Err(refusal) => {
+                check.refusal = Some(refusal);
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// An authenticated SSH connection.
+pub struct Connection {
+    handle: Handle<Verifier>,
+    /// The host's key, in OpenSSH form, when it was accepted for the first
+    /// time (accept-new): the caller pins it.
+    pub learned_key: Option<String>,
+    pub host_key: String,
+}
+
+/// What a running command produces.
+#[derive(Debug)]
+pub enum ExecEvent {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+    Exit(u32),
+    Signal(String),
+}
+
+/// A running remote command.
+pub struct Exec {
+    channel: russh::Channel<client::Msg>,
+}
+
+impl Exec {
+    /// The next event; `None` when the channel has closed.
+    pub async fn next(&mut self) -> Option<ExecEvent> {
+        loop {
+            match self.channel.wait().await? {
+                ChannelMsg::Data { data } => return Some(ExecEvent::Stdout(data.to_vec())),
+                ChannelMsg::ExtendedData { data, .. } => {
+                    return Some(ExecEvent::Stderr(data.to_vec()))
+                }
+                ChannelMsg::ExitStatus { exit_status } => {
+                    return Some(ExecEvent::Exit(exit_status))
+                }
+                ChannelMsg::ExitSignal { signal_name, .. } => {
+                    return Some(ExecEvent::Signal(format!("{signal_name:?}")))
+                }
+                _ => continue,
+            }
+        }
+    }
+}
+
+/// Output of a command run to completion.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub exit: Option<u32>,
+}
+
+fn classify_io(err: &std::io::Error, timeout: Duration) -> ConnectError {
+    match err.kind() {
+        std::io::ErrorKind::ConnectionRefused => ConnectError::Refused,
+        std::io::ErrorKind::TimedOut => ConnectError::Timeout(timeout),
+        _ => ConnectError::Network(err.to_string()),
+    }
+}
+
+async fn open_tcp(
+    target: &Target,
+    timeout: Duration,
+) -> Result<tokio::net::TcpStream, ConnectError> {
+    let addrs: Vec<std::net::SocketAddr> = tokio::time::timeout(
+        timeout,
+        tokio::net::lookup_host((target.address.as_str(), target.port)),
+    )
+    .await
+    .map_err(|_| ConnectError::Timeout(timeout))?
+    .map_err(|e| ConnectError::Dns(format!("{}: {e}", target.address)))?
+    .collect();
+    let mut last = ConnectError::Dns(format!("{}: no addresses", target.address));
+    for addr in addrs {
+        match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
+            }
+            Ok(Err(e)) => last = classify_io(&e, timeout),
+            Err(_) => last = ConnectError::Timeout(timeout),
+        }
+    }
+    Err(last)
+}
+
+fn client_config(settings: &SshSettings) -> Arc<client::Config> {
+    Arc::new(client::Config {
+        keepalive_interval: Some(settings.keepalive_interval),
+        keepalive_max: 3,
+        inactivity_timeout: None,
+        nodelay: true,
+        preferred: Preferred::default(),
+        ..Default::default()
+    })
+}
+
+impl Connection {
+    /// Connects, verifies the host key and authenticates.
+    pub async fn open(
+        target: &Target,
+        settings: Arc<SshSettings>,
+    ) -> Result<Connection, ConnectError> {
+        let timeout = settings.connect_timeout;
+        let stream = open_tcp(target, timeout).await?;
+        let check = Arc::new(Mutex::new(KeyCheck::default()));
+        let verifier = Verifier {
+            target: target.clone(),
+            settings: settings.clone(),
+            check: check.clone(),
+            probe: false,
+        };
+        let handshake = client::connect_stream(client_config(&settings), stream, verifier);
+        let result = tokio::time::timeout(timeout, handshake).await;
+        let seen = check.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut handle = match result {
+            Err(_) => return Err(ConnectError::Timeout(timeout)),
+            Ok(Err(e)) => {
+                return Err(seen
+                    .refusal
+                    .unwrap_or_else(|| ConnectError::Network(e.to_string())))
+            }
+            Ok(Ok(handle)) => handle,
+        };
+        let offered = seen
+            .offered
+            .ok_or_else(|| ConnectError::Network("the host presented no key".into()))?;
+        tokio::time::timeout(timeout, authenticate(&mut handle, target, &settings))
+            .await
+            .map_err(|_| ConnectError::Timeout(timeout))??;
+        let host_key = openssh_line(&offered);
+        Ok(Connection {
+            handle,
+            learned_key: seen.newly_learned.then(|| host_key.clone()),
+            host_key,
+        })
+    }
+
+    /// Starts `command`, sends `stdin` and closes it; output streams through
+    /// the returned [`Exec`].
+    pub async fn exec(&self, command: &str, stdin: &[u8]) -> Result<Exec, russh::Error> {
+        let channel = self.handle.channel_open_session().await?;
+        channel.exec(true, command).await?;
+        if !stdin.is_empty() {
+            channel.data(stdin).await?;
+        }
+        channel.eof().await?;
+        Ok(Exec { channel })
+    }
+
+    /// Runs a command to completion, keeping at most `limit` bytes of each stream.
+    pub async fn run(
+        &self,
+        command: &str,
+        stdin: &[u8],
+        limit: usize,
+    ) -> Result<Output, russh::Error> {
+        let mut exec = self.exec(command, stdin).await?;
+        let mut out = Output::default();
+        while let Some(event) = exec.next().await {
+            match event {
+                ExecEvent::Stdout(d) => append_bounded(&mut out.stdout, &d, limit),
+                ExecEvent::Stderr(d) => append_bounded(&mut out.stderr, &d, limit),
+                ExecEvent::Exit(code) => out.exit = Some(code),
+                ExecEvent::Signal(_) => out.exit = Some(255),
+            }
+        }
+        Ok(out)
+    }
+
+    /// True while the connection is up.
+    pub fn is_closed(&self) -> bool {
+        self.handle.is_closed()
+    }
+
+    pub async fn close(self) {
+        let _ = self
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await;
+    }
+}
+
+/// The key a host offers, learned from the key exchange alone (nothing is
+/// authenticated or run). OpenSSH one-line form.
+pub async fn probe_host_key(
+    target: &Target,
+    settings: Arc<SshSettings>,
+) -> Result<String, ConnectError> {
+    let timeout = settings.connect_timeout;
+    let stream = open_tcp(target, timeout).await?;
+    let check = Arc::new(Mutex::new(KeyCheck::default()));
+    let verifier = Verifier {
+        target: target.clone(),
+        settings: settings.clone(),
+        check: check.clone(),
+        probe: true,
+    };
+    let handshake = client::connect_stream(client_config(&settings), stream, verifier);
+    let result = tokio::time::timeout(timeout, handshake).await;
+    let seen = check.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    match (seen.offered, result) {
+        (Some(key), _) => Ok(openssh_line(&key)),
+        (None, Err(_)) => Err(ConnectError::Timeout(timeout)),
+        (None, Ok(Err(e))) => Err(ConnectError::Network(e.to_string())),
+        (None, Ok(Ok(_))) => Err(ConnectError::Network("the host presented no key".into())),
+    }
+}
+
+fn append_bounded(buf: &mut Vec<u8>, data: &[u8], limit: usize) {
+    let room = limit.saturating_sub(buf.len());
+    buf.extend_from_slice(&data[..data.len().min(room)]);
+}
+
+async fn authenticate(
+    handle: &mut Handle<Verifier>,
+    target: &Target,
+    settings: &SshSettings,
+) -> Result<(), ConnectError> {
+    let user = target.user.clone();
+    let mut tried = Vec::new();
+    let hash = handle
+        .best_supported_rsa_hash()
+        .await
+        .ok()
+        .flatten()
+        .flatten();
+    for path in &settings.identity_files {
+        let key = match russh::keys::load_secret_key(path, None) {
+            Ok(key) => key,
+            Err(e) => {
+                tried.push(format!("{}: {e}", path.display()));
+                continue;
+            }
+        };
+        let key = PrivateKeyWithHashAlg::new(Arc::new(key), hash);
+        match handle.authenticate_publickey(user.clone(), key).await {
+            Ok(result) if result.success() => return Ok(()),
+            Ok(_) => tried.push(format!("{} not accepted", path.display())),
+            Err(e) => return Err(ConnectError::Network(e.to_string())),
+        }
+    }
+    if settings.use_agent {
+        if let Ok(mut agent) = AgentClient::connect_env().await {
+            let identities = agent.request_identities().await.unwrap_or_default();
+            for identity in identities {
+                let russh::keys::agent::AgentIdentity::PublicKey { key, .. } = identity else {
+                    continue;
+                };
+                match handle
+                    .authenticate_publickey_with(user.clone(), key, hash, &mut agent)
+                    .await
+                {
+                    Ok(result) if result.success() => return Ok(()),
+                    Ok(_) => tried.push("an ssh-agent key not accepted".into()),
+                    Err(e) => tried.push(format!("ssh-agent: {e}")),
+                }
+            }
+        }
+    }
+    let detail = if tried.is_empty() {
+        "no usable key (give -i FILE, set ssh.identity_files, or run ssh-agent)".to_string()
+    } else {
+        tried.join("; ")
+    };
+    Err(ConnectError::Auth { user, detail })
+}

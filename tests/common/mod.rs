@@ -1,0 +1,282 @@
+//! Test fixtures: real OpenSSH `sshd` daemons on loopback addresses with
+//! throwaway keys, and a `drover` command bound to a temporary database and
+//! configuration.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Path of sshd, installed by tests/run.sh when missing.
+fn sshd_path() -> PathBuf {
+    for candidate in ["/usr/sbin/sshd", "/usr/bin/sshd"] {
+        if Path::new(candidate).exists() {
+            return PathBuf::from(candidate);
+        }
+    }
+    panic!("sshd not found: run tests/run.sh, which installs openssh-server");
+}
+
+fn current_user() -> String {
+    let out = Command::new("id").arg("-un").output().expect("id -un");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A free TCP port on 127.0.0.1 (bound then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn keygen(path: &Path) {
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(path)
+        .stdout(Stdio::null())
+        .status()
+        .expect("ssh-keygen");
+    assert!(status.success(), "ssh-keygen failed");
+}
+
+/// One sshd serving several loopback addresses on one port.
+pub struct SshFleet {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub addresses: Vec<String>,
+    pub user: String,
+    pub client_key: PathBuf,
+    pub host_key: PathBuf,
+    child: Child,
+}
+
+impl SshFleet {
+    /// Starts sshd on 127.0.0.`first`..`first+count-1` (count <= 16).
+    pub fn start(first: u8, count: u8) -> SshFleet {
+        assert!((1..=16).contains(&count));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let host_key = dir.path().join("host_key");
+        let client_key = dir.path().join("client_key");
+        keygen(&host_key);
+        keygen(&client_key);
+        let authorized = dir.path().join("authorized_keys");
+        std::fs::copy(client_key.with_extension("pub"), &authorized).expect("authorized_keys");
+        std::fs::create_dir_all("/run/sshd").ok();
+        let port = free_port();
+        let addresses: Vec<String> = (0..count)
+            .map(|i| format!("127.0.0.{}", first + i))
+            .collect();
+        let mut config = format!(
+            "HostKey {}\nAuthorizedKeysFile {}\nPidFile none\nUsePAM no\nStrictModes no\n\
+             PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n\
+             UseDNS no\nMaxStartups 200\nMaxSessions 50\nLogLevel ERROR\n",
+            host_key.display(),
+            authorized.display()
+        );
+        for a in &addresses {
+            config.push_str(&format!("ListenAddress {a}:{port}\n"));
+        }
+        let config_path = dir.path().join("sshd_config");
+        std::fs::write(&config_path, config).expect("sshd_config");
+        let child = Command::new(sshd_path())
+            .args(["-D", "-e", "-f"])
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sshd");
+        let fleet = SshFleet {
+            dir,
+            port,
+            addresses,
+            user: current_user(),
+            client_key,
+            host_key,
+            child,
+        };
+        fleet.wait_ready();
+        fleet
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for a in &self.addresses {
+            while std::net::TcpStream::connect((a.as_str(), self.port)).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "sshd did not start on {a}:{}",
+                    self.port
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// The host key's public line.
+    pub fn host_public_key(&self) -> String {
+        std::fs::read_to_string(self.host_key.with_extension("pub")).expect("host pub key")
+    }
+
+    /// Stops sshd (new connections refused; existing sessions go on).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for SshFleet {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A drover CLI bound to a temporary database, config and log directory.
+pub struct Drover {
+    pub dir: tempfile::TempDir,
+    pub identity: Option<PathBuf>,
+}
+
+impl Drover {
+    pub fn new() -> Drover {
+        Drover::with_config("")
+    }
+
+    pub fn with_config(extra: &str) -> Drover {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config =
+            format!("[ssh]\nconnect_timeout = \"3s\"\nkeepalive_interval = \"2s\"\n{extra}");
+        std::fs::write(dir.path().join("drover.toml"), config).expect("config");
+        Drover {
+            dir,
+            identity: None,
+        }
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("drover.db")
+    }
+
+    pub fn logs(&self) -> PathBuf {
+        self.dir.path().join("logs")
+    }
+
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_drover"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("DROVER_") || key == "DISCORD_TOKEN" || key == "SSH_AUTH_SOCK" {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env("DROVER_DATABASE_URL", self.db())
+            .env("DROVER_CONFIG", self.dir.path().join("drover.toml"))
+            .env("USER", "tester")
+            .stdin(Stdio::null());
+        if let Some(identity) = &self.identity {
+            cmd.arg("-i").arg(identity);
+        }
+        cmd
+    }
+
+    /// Runs drover with `args`; returns the output.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().expect("run drover")
+    }
+
+    /// Runs drover and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "drover {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs drover and parses its stdout as JSON (whatever the exit code).
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.run(&all);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "drover {args:?}: not JSON ({e}):\nstdout: {}\nstderr: {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    }
+
+    /// Adds the fleet's hosts as `prefix-1..n` in server group `group`.
+    pub fn add_fleet(&mut self, fleet: &SshFleet, prefix: &str, group: &str) -> Vec<String> {
+        self.identity = Some(fleet.client_key.clone());
+        if !self.ok(&["group", "list"]).contains(group) {
+            self.ok(&["group", "create", group]);
+        }
+        let mut names = Vec::new();
+        for (i, address) in fleet.addresses.iter().enumerate() {
+            let name = format!("{prefix}-{}", i + 1);
+            let port = fleet.port.to_string();
+            self.ok(&[
+                "host",
+                "add",
+                &name,
+                address,
+                "--port",
+                &port,
+                "--user",
+                &fleet.user,
+                "--group",
+                group,
+            ]);
+            names.push(name);
+        }
+        names
+    }
+
+    /// Adds a script from text.
+    pub fn script(&self, name: &str, body: &str, extra: &[&str]) {
+        let path = self.dir.path().join(format!("{name}.script"));
+        std::fs::write(&path, body).expect("write script");
+        let path = path.to_string_lossy().into_owned();
+        let mut args = vec!["script", "add", name, path.as_str()];
+        args.extend_from_slice(extra);
+        self.ok(&args);
+    }
+
+    /// Step log of a run, host and step.
+    pub fn step_log(&self, run: i64, host: &str, step: u32) -> Vec<u8> {
+        std::fs::read(
+            self.logs()
+                .join(run.to_string())
+                .join(host)
+                .join(format!("{step}.log")),
+        )
+        .unwrap_or_default()
+    }
+}
+
+/// Host objects of a run document by name.
+pub fn host_doc<'a>(run: &'a serde_json::Value, host: &str) -> &'a serde_json::Value {
+    run["hosts"]
+        .as_array()
+        .and_then(|hosts| hosts.iter().find(|h| h["host"] == host))
+        .unwrap_or_else(|| panic!("host {host} not in {run:#}"))
+}
+
+/// Processes whose command line contains `needle` (from ps).
+pub fn processes_matching(needle: &str) -> Vec<String> {
+    let out = Command::new("ps")
+        .args(["-eo", "pid,args"])
+        .output()
+        .expect("ps");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(needle) && !l.contains("ps -eo"))
+        .map(str::to_string)
+        .collect()
+}
