@@ -59,6 +59,10 @@ pub enum Error {
     },
     #[error("script body is {size} bytes; the limit is {limit} bytes (1 MiB)")]
     ScriptTooLarge { size: usize, limit: usize },
+    /// The body was read only up to just past the limit, so its full size
+    /// is unknown.
+    #[error("script body is more than {limit} bytes; the limit is {limit} bytes (1 MiB)")]
+    ScriptOverLimit { limit: usize },
     #[error(
         "script body is not valid UTF-8 (first bad byte at offset {offset}); scripts must be text"
     )]

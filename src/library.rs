@@ -6,15 +6,17 @@
 //! `# description: ...`, `# timeout: 10m`) and `groups.toml` with one table
 //! per script group (`description`, `scripts = [...]`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{parse_duration, parse_script_body, Actor, Name};
+use crate::domain::{
+    parse_address, parse_duration, parse_port, parse_script_body, parse_user, Actor, Name, NewHost,
+};
 use crate::error::{Error, Kind, Result};
-use crate::ops::{Drover, HostAdd, HostEditArgs};
-use crate::store::{ScriptChange, ScriptInput};
+use crate::ops::Drover;
+use crate::store::{ItemChange, ScriptChange, ScriptGroupInput, ScriptInput};
 
 /// What an import did, by item (e.g. "script setup-apache (version 2)").
 #[derive(Debug, Default, Clone, Serialize)]
@@ -27,6 +29,14 @@ pub struct ImportReport {
 impl ImportReport {
     pub fn is_noop(&self) -> bool {
         self.added.is_empty() && self.changed.is_empty()
+    }
+
+    fn record(&mut self, change: ItemChange, item: String) {
+        match change {
+            ItemChange::Added => self.added.push(item),
+            ItemChange::Changed => self.changed.push(item),
+            ItemChange::Unchanged => self.unchanged += 1,
+        }
     }
 }
 
@@ -188,12 +198,67 @@ fn read_library_groups(dir: &Path) -> Result<BTreeMap<String, GroupFile>> {
     })
 }
 
+/// The script groups of groups.toml, validated: names follow the naming
+/// rule, every script is listed once and is in the library being imported
+/// or already stored.
+fn validate_library_groups(
+    path: &Path,
+    groups: BTreeMap<String, GroupFile>,
+    library: &BTreeSet<&str>,
+    stored: &BTreeSet<String>,
+) -> Result<Vec<ScriptGroupInput>> {
+    let import_err = |message: String| Error::Import {
+        path: path.display().to_string(),
+        message,
+    };
+    let mut inputs = Vec::with_capacity(groups.len());
+    for (name, group) in groups {
+        let name = Name::parse(Kind::ScriptGroup, &name).map_err(|e| import_err(e.to_string()))?;
+        let mut seen = BTreeSet::new();
+        for script in &group.scripts {
+            if !seen.insert(script.as_str()) {
+                return Err(import_err(format!(
+                    "script group '{name}' lists script '{script}' more than once"
+                )));
+            }
+            if !library.contains(script.as_str()) && !stored.contains(script) {
+                return Err(import_err(format!(
+                    "script group '{name}' names unknown script '{script}': it is neither in scripts/ nor already stored"
+                )));
+            }
+        }
+        inputs.push(ScriptGroupInput {
+            name,
+            description: group.description,
+            scripts: group.scripts,
+        });
+    }
+    Ok(inputs)
+}
+
+/// Validates the whole library, then writes it in one transaction.
 async fn import_library(drover: &Drover, actor: &Actor, dir: &Path) -> Result<ImportReport> {
     let scripts = read_library_scripts(dir)?;
-    let groups = read_library_groups(dir)?;
+    let library: BTreeSet<&str> = scripts.iter().map(|s| s.name.as_str()).collect();
+    let stored: BTreeSet<String> = drover
+        .store
+        .names(Kind::Script)
+        .await?
+        .into_iter()
+        .collect();
+    let groups = validate_library_groups(
+        &dir.join("groups.toml"),
+        read_library_groups(dir)?,
+        &library,
+        &stored,
+    )?;
+    let changes = drover
+        .store
+        .import_library(actor, &scripts, &groups)
+        .await?;
     let mut report = ImportReport::default();
-    for input in &scripts {
-        match drover.store.upsert_script(actor, input).await? {
+    for (input, change) in scripts.iter().zip(&changes.scripts) {
+        match change {
             ScriptChange::Added => report.added.push(format!("script {}", input.name)),
             ScriptChange::NewVersion(v) => report
                 .changed
@@ -204,128 +269,95 @@ async fn import_library(drover: &Drover, actor: &Actor, dir: &Path) -> Result<Im
             ScriptChange::Unchanged => report.unchanged += 1,
         }
     }
-    for (name, group) in &groups {
-        let name = Name::parse(Kind::ScriptGroup, name)?;
-        let existed = drover
-            .store
-            .names(Kind::ScriptGroup)
-            .await?
-            .contains(&name.to_string());
-        let changed = drover
-            .store
-            .set_script_group(actor, &name, &group.description, &group.scripts)
-            .await?;
-        match (changed, existed) {
-            (true, false) => report.added.push(format!("script group {name}")),
-            (true, true) => report.changed.push(format!("script group {name}")),
-            (false, _) => report.unchanged += 1,
-        }
+    for (group, change) in groups.iter().zip(&changes.groups) {
+        report.record(*change, format!("script group {}", group.name));
     }
     Ok(report)
 }
 
+/// Validates one host of an inventory file.
+fn validate_host(host: &InventoryHost) -> Result<NewHost> {
+    let name = Name::parse(Kind::Host, &host.name)?;
+    let in_host = |e: Error| Error::Refused(format!("host '{name}': {e}"));
+    Ok(NewHost {
+        address: parse_address(&host.address).map_err(in_host)?,
+        port: parse_port(host.port.unwrap_or(22)).map_err(in_host)?,
+        user: host
+            .user
+            .as_deref()
+            .map(parse_user)
+            .transpose()
+            .map_err(in_host)?,
+        description: host.description.clone(),
+        use_sudo: host.sudo,
+        groups: host
+            .groups
+            .iter()
+            .map(|g| Name::parse(Kind::ServerGroup, g))
+            .collect::<Result<_>>()
+            .map_err(in_host)?,
+        name,
+    })
+}
+
+/// An inventory file, validated.
+struct ValidInventory {
+    /// `[groups]` plus the groups hosts name, sorted, with descriptions.
+    groups: Vec<(Name, String)>,
+    hosts: Vec<NewHost>,
+}
+
+fn validate_inventory(inventory: Inventory) -> Result<ValidInventory> {
+    let mut hosts: Vec<NewHost> = Vec::with_capacity(inventory.hosts.len());
+    for host in &inventory.hosts {
+        let host = validate_host(host)?;
+        if hosts.iter().any(|h| h.name == host.name) {
+            return Err(Error::Refused(format!(
+                "host '{}' is listed more than once",
+                host.name
+            )));
+        }
+        hosts.push(host);
+    }
+    let mut groups: BTreeMap<Name, String> = BTreeMap::new();
+    for (name, group) in inventory.groups {
+        groups.insert(Name::parse(Kind::ServerGroup, &name)?, group.description);
+    }
+    for host in &hosts {
+        for group in &host.groups {
+            groups.entry(group.clone()).or_default();
+        }
+    }
+    Ok(ValidInventory {
+        groups: groups.into_iter().collect(),
+        hosts,
+    })
+}
+
+/// Validates the whole inventory file, then writes it in one transaction.
 async fn import_inventory(drover: &Drover, actor: &Actor, path: &Path) -> Result<ImportReport> {
+    let import_err = |message: String| Error::Import {
+        path: path.display().to_string(),
+        message,
+    };
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
-    let inventory: Inventory = toml::from_str(&text).map_err(|e| Error::Import {
-        path: path.display().to_string(),
-        message: e.message().to_string(),
-    })?;
+    let inventory: Inventory =
+        toml::from_str(&text).map_err(|e| import_err(e.message().to_string()))?;
+    let ValidInventory { groups, hosts } =
+        validate_inventory(inventory).map_err(|e| import_err(e.to_string()))?;
+    let changes = drover
+        .store
+        .import_inventory(actor, &groups, &hosts)
+        .await?;
     let mut report = ImportReport::default();
-    let mut group_names: Vec<String> = inventory.groups.keys().cloned().collect();
-    for host in &inventory.hosts {
-        group_names.extend(host.groups.iter().cloned());
+    for ((name, _), change) in groups.iter().zip(&changes.groups) {
+        report.record(*change, format!("server group {name}"));
     }
-    group_names.sort();
-    group_names.dedup();
-    let existing_groups = drover.store.names(Kind::ServerGroup).await?;
-    for group in &group_names {
-        if existing_groups.contains(group) {
-            report.unchanged += 1;
-        } else {
-            let description = inventory.groups.get(group).map(|g| g.description.clone());
-            drover.group_create(actor, group, description).await?;
-            report.added.push(format!("server group {group}"));
-        }
-    }
-    let existing_hosts = drover.store.names(Kind::Host).await?;
-    for host in &inventory.hosts {
-        if existing_hosts.contains(&host.name) {
-            import_existing_host(drover, actor, host, &mut report).await?;
-        } else {
-            drover
-                .host_add(
-                    actor,
-                    HostAdd {
-                        name: host.name.clone(),
-                        address: host.address.clone(),
-                        port: host.port,
-                        user: host.user.clone(),
-                        groups: host.groups.clone(),
-                        description: Some(host.description.clone()),
-                        sudo: host.sudo,
-                    },
-                )
-                .await?;
-            report.added.push(format!("host {}", host.name));
-        }
+    for (host, change) in hosts.iter().zip(&changes.hosts) {
+        report.record(*change, format!("host {}", host.name));
     }
     Ok(report)
-}
-
-async fn import_existing_host(
-    drover: &Drover,
-    actor: &Actor,
-    wanted: &InventoryHost,
-    report: &mut ImportReport,
-) -> Result<()> {
-    let current = drover.store.host(&wanted.name).await?;
-    let address = crate::domain::parse_address(&wanted.address)?;
-    let port = crate::domain::parse_port(wanted.port.unwrap_or(22))?;
-    let mut edit = HostEditArgs::default();
-    let mut changed = false;
-    if current.address != address {
-        edit.address = Some(address);
-        changed = true;
-    }
-    if current.port != port {
-        edit.port = Some(i64::from(port));
-        changed = true;
-    }
-    if current.user != wanted.user {
-        edit.user = wanted.user.clone();
-        edit.default_user = wanted.user.is_none();
-        changed = true;
-    }
-    if current.description != wanted.description {
-        edit.description = Some(wanted.description.clone());
-        changed = true;
-    }
-    if current.use_sudo != wanted.sudo {
-        edit.sudo = Some(wanted.sudo);
-        changed = true;
-    }
-    if changed {
-        drover.host_edit(actor, &wanted.name, edit).await?;
-    }
-    let missing: Vec<String> = wanted
-        .groups
-        .iter()
-        .filter(|g| !current.groups.contains(g))
-        .cloned()
-        .collect();
-    for group in &missing {
-        drover
-            .store
-            .add_group_members(actor, group, std::slice::from_ref(&wanted.name))
-            .await?;
-    }
-    if changed || !missing.is_empty() {
-        report.changed.push(format!("host {}", wanted.name));
-    } else {
-        report.unchanged += 1;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -894,3 +894,178 @@ fn audit_human_is_a_table_and_honours_limit() {
     assert_eq!(rows[1][1..], ["cli:tester", "group.create", "two", "ok"]);
     assert!(rows[1][0].ends_with('Z'), "RFC 3339 time: {}", rows[1][0]);
 }
+
+// ------------------------------------------- --json of message-only commands
+
+#[test]
+fn host_rm_json() {
+    let env = env_with_hosts();
+    assert_eq!(
+        env.json(&["host", "rm", "web-1", "--force"]),
+        json!({"ok": true, "message": "removed host web-1", "host": "web-1"})
+    );
+    assert_eq!(env.names(&["host", "list"]), ["web-2"]);
+}
+
+#[test]
+fn group_commands_json() {
+    let env = env_with_hosts();
+    assert_eq!(
+        env.json(&["group", "create", "all"]),
+        json!({"ok": true, "message": "created server group all", "group": "all"})
+    );
+    env.ok(&["group", "add", "all", "web-1"]);
+    assert_eq!(
+        env.json(&["group", "add", "all", "web-1", "web-2"]),
+        json!({
+            "ok": true,
+            "message": "added 1 host(s) to server group all (1 already in it)",
+            "group": "all",
+            "added": ["web-2"],
+            "already_in_group": ["web-1"],
+        })
+    );
+    assert_eq!(
+        env.json(&["group", "remove", "all", "web-1", "web-2"]),
+        json!({
+            "ok": true,
+            "message": "removed 2 host(s) from server group all",
+            "group": "all",
+            "removed": ["web-1", "web-2"],
+        })
+    );
+    assert_eq!(
+        env.json(&["group", "delete", "all"]),
+        json!({"ok": true, "message": "deleted server group all", "group": "all"})
+    );
+    assert_eq!(env.names(&["group", "list"]), ["web"]);
+}
+
+#[test]
+fn script_edit_json_reports_version_and_change() {
+    let env = Env::new();
+    env.add_script("a");
+    let same = env.script_file("a", "#!/bin/sh\necho a\n");
+    assert_eq!(
+        env.json(&["script", "edit", "a", &same]),
+        json!({
+            "ok": true,
+            "message": "script a unchanged",
+            "script": "a",
+            "version": 1,
+            "changed": false,
+            "body_changed": false,
+        })
+    );
+    let new = env.script_file("a2", "#!/bin/sh\necho a2\n");
+    assert_eq!(
+        env.json(&["script", "edit", "a", &new]),
+        json!({
+            "ok": true,
+            "message": "script a is now at version 2",
+            "script": "a",
+            "version": 2,
+            "changed": true,
+            "body_changed": true,
+        })
+    );
+    let edited = env.json(&["script", "edit", "a", &new, "--timeout", "5m"]);
+    assert_eq!(edited["version"], 2);
+    assert_eq!(edited["changed"], true);
+    assert_eq!(edited["body_changed"], false);
+}
+
+#[test]
+fn script_rm_json() {
+    let env = Env::new();
+    env.add_script("a");
+    assert_eq!(
+        env.json(&["script", "rm", "a"]),
+        json!({"ok": true, "message": "removed script a", "script": "a"})
+    );
+    assert_eq!(env.json(&["script", "list"]), json!([]));
+}
+
+#[test]
+fn scriptgroup_commands_json() {
+    let env = env_with_script_group();
+    assert_eq!(
+        env.json(&["scriptgroup", "create", "two", "a", "b"]),
+        json!({
+            "ok": true,
+            "message": "created script group two with 2 script(s)",
+            "script_group": "two",
+            "scripts": ["a", "b"],
+        })
+    );
+    assert_eq!(
+        env.json(&["scriptgroup", "add", "sg", "d"]),
+        json!({
+            "ok": true,
+            "message": "added d to script group sg at position 4",
+            "script_group": "sg",
+            "script": "d",
+            "position": 4,
+        })
+    );
+    assert_eq!(
+        env.json(&["scriptgroup", "move", "sg", "d", "1"]),
+        json!({
+            "ok": true,
+            "message": "moved d to position 1 in script group sg",
+            "script_group": "sg",
+            "script": "d",
+            "position": 1,
+        })
+    );
+    assert_eq!(
+        env.json(&["scriptgroup", "remove", "sg", "a"]),
+        json!({
+            "ok": true,
+            "message": "removed a from script group sg",
+            "script_group": "sg",
+            "script": "a",
+        })
+    );
+    assert_eq!(env.group_scripts("sg"), ["d", "b", "c"]);
+    assert_eq!(
+        env.json(&["scriptgroup", "delete", "two"]),
+        json!({"ok": true, "message": "deleted script group two", "script_group": "two"})
+    );
+    assert_eq!(env.names(&["scriptgroup", "list"]), ["sg"]);
+}
+
+#[test]
+fn task_delete_json() {
+    let env = env_for_tasks();
+    env.ok(&["task", "create", "deploy", "sg", "web"]);
+    assert_eq!(
+        env.json(&["task", "delete", "deploy"]),
+        json!({"ok": true, "message": "deleted task deploy", "task": "deploy"})
+    );
+    assert_eq!(env.json(&["task", "list"]), json!([]));
+}
+
+#[test]
+fn config_show_json_is_the_masked_configuration() {
+    let mut env = Env::new();
+    std::fs::write(
+        &env.config,
+        "[ssh]\nuser = \"ops\"\n\n[discord]\ntoken = \"file-secret\"\n",
+    )
+    .unwrap();
+    env.set_env("DROVER_DISCORD_GUILD", "42");
+    let run = env.run(&["--json", "config", "show"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stdout.contains("file-secret"), "{}", run.stdout);
+    let shown: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(shown["ssh"]["user"], "ops");
+    assert_eq!(shown["ssh"]["connect_timeout"], "10s");
+    assert_eq!(shown["discord"]["token"], "********");
+    assert_eq!(shown["discord"]["guilds"], json!([42]));
+    assert_eq!(
+        shown["database"]["url"],
+        env.db.to_str().unwrap(),
+        "DROVER_DATABASE_URL is the effective database"
+    );
+}

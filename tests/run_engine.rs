@@ -73,3 +73,402 @@ fn lamp_group_succeeds_on_every_host_in_order() {
         "{host:#}"
     );
 }
+
+fn lamp_like(drover: &common::Drover, step2: &str) {
+    drover.script("one", "echo one\n", &[]);
+    drover.script("two", step2, &[]);
+    drover.script("three", "echo three\n", &[]);
+    drover.ok(&[
+        "scriptgroup",
+        "create",
+        "three-steps",
+        "one",
+        "two",
+        "three",
+    ]);
+}
+
+#[test]
+fn failing_script_stops_only_its_host() {
+    let fleet = SshFleet::start(21, 3);
+    let mut drover = common::Drover::new();
+    drover.add_fleet(&fleet, "web", "web-group");
+    lamp_like(
+        &drover,
+        "if [ \"$DROVER_HOST\" = web-2 ]; then echo 'boom `@everyone`'; exit 3; fi\necho two\n",
+    );
+    let out = drover.run(&["--json", "task", "run", "three-steps", "web-group"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failed host makes the exit code 1"
+    );
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(run["state"], "failed");
+    let failed = host_doc(&run, "web-2");
+    assert_eq!(failed["state"], "failed");
+    assert_eq!(failed["step"], 2);
+    assert_eq!(failed["script"], "two");
+    assert_eq!(failed["exit_code"], 3);
+    assert!(
+        failed["excerpt"]
+            .as_str()
+            .is_some_and(|e| e.contains("boom")),
+        "{failed:#}"
+    );
+    let id = run["id"].as_i64().expect("id");
+    assert!(
+        drover.step_log(id, "web-2", 3).is_empty(),
+        "web-2 must stop at the failing script"
+    );
+    for ok in ["web-1", "web-3"] {
+        assert_eq!(host_doc(&run, ok)["state"], "succeeded");
+        assert_eq!(drover.step_log(id, ok, 3), b"three\n");
+    }
+    // rerun --failed runs only web-2 again, with the same script versions
+    let rerun = drover.json(&["run", "rerun", &id.to_string(), "--failed"]);
+    let hosts: Vec<&str> = rerun["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .filter_map(|h| h["host"].as_str())
+        .collect();
+    assert_eq!(hosts, vec!["web-2"]);
+}
+
+#[test]
+fn continue_on_error_runs_the_remaining_scripts() {
+    let fleet = SshFleet::start(24, 1);
+    let mut drover = common::Drover::new();
+    drover.add_fleet(&fleet, "db", "db-group");
+    lamp_like(&drover, "echo failing; exit 5\n");
+    let run = drover.json(&[
+        "task",
+        "run",
+        "three-steps",
+        "db-group",
+        "--continue-on-error",
+    ]);
+    let id = run["id"].as_i64().expect("id");
+    let host = host_doc(&run, "db-1");
+    assert_eq!(host["state"], "failed");
+    assert_eq!(host["exit_code"], 5);
+    assert_eq!(
+        drover.step_log(id, "db-1", 3),
+        b"three\n",
+        "continue-on-error runs step 3"
+    );
+}
+
+#[test]
+fn unreachable_hosts_are_reported_with_their_reason() {
+    let fleet = SshFleet::start(31, 1);
+    let mut drover = common::Drover::new();
+    drover.add_fleet(&fleet, "ok", "mixed");
+    // a closed port: refused
+    let closed = common::free_port().to_string();
+    drover.ok(&[
+        "host",
+        "add",
+        "closed",
+        "127.0.0.32",
+        "--port",
+        &closed,
+        "--group",
+        "mixed",
+    ]);
+    // a listener that accepts and never speaks SSH: timeout
+    let silent = std::net::TcpListener::bind("127.0.0.33:0").expect("bind");
+    let silent_port = silent.local_addr().expect("addr").port().to_string();
+    drover.ok(&[
+        "host",
+        "add",
+        "silent",
+        "127.0.0.33",
+        "--port",
+        &silent_port,
+        "--group",
+        "mixed",
+    ]);
+    // the right sshd but a user whose key is not authorised: auth
+    let port = fleet.port.to_string();
+    drover.ok(&[
+        "host",
+        "add",
+        "nokey",
+        "127.0.0.31",
+        "--port",
+        &port,
+        "--user",
+        "nobody",
+        "--group",
+        "mixed",
+    ]);
+    drover.script("hello", "echo hello\n", &[]);
+    drover.ok(&["scriptgroup", "create", "hello-group", "hello"]);
+    let run = drover.json(&["task", "run", "hello-group", "mixed"]);
+    assert_eq!(host_doc(&run, "ok-1")["state"], "succeeded");
+    let reason = |h: &str| {
+        let doc = host_doc(&run, h);
+        assert_eq!(doc["state"], "unreachable", "{doc:#}");
+        doc["reason"].as_str().unwrap_or_default().to_string()
+    };
+    assert!(
+        reason("closed").starts_with("refused"),
+        "{}",
+        reason("closed")
+    );
+    assert!(
+        reason("silent").starts_with("timeout"),
+        "{}",
+        reason("silent")
+    );
+    assert!(reason("nokey").starts_with("auth"), "{}", reason("nokey"));
+    drop(silent);
+}
+
+#[test]
+fn host_key_mismatch_runs_nothing_until_trusted() {
+    let fleet = SshFleet::start(41, 1);
+    let mut drover = common::Drover::new();
+    drover.add_fleet(&fleet, "h", "keyed");
+    let marker = drover.dir.path().join("marker");
+    let body = format!("touch {}\n", marker.display());
+    drover.script("touch-marker", &body, &[]);
+    drover.ok(&["scriptgroup", "create", "touch", "touch-marker"]);
+    drover.ok(&["host", "check", "h-1"]);
+    let pinned = drover.json(&["host", "show", "h-1"])["host_key"].clone();
+    assert!(pinned.is_string());
+
+    // the same address and port now answer with another host key
+    let port = fleet.port;
+    drop(fleet);
+    let impostor = SshFleet::start_on(41, 1, port);
+    drover.identity = Some(impostor.client_key.clone());
+    let out = drover.run(&["--json", "task", "run", "touch", "keyed"]);
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let host = host_doc(&run, "h-1");
+    assert_eq!(host["state"], "unreachable");
+    let reason = host["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("host key mismatch") && reason.matches("SHA256:").count() == 2,
+        "{reason}"
+    );
+    assert!(
+        !marker.exists(),
+        "nothing may run on a host whose key changed"
+    );
+    assert_eq!(
+        drover.json(&["host", "show", "h-1"])["host_key"],
+        pinned,
+        "the pin is kept"
+    );
+
+    let trusted = drover.ok(&["host", "trust", "h-1"]);
+    assert!(trusted.contains("re-pinned"), "{trusted}");
+    let run = drover.json(&["task", "run", "touch", "keyed"]);
+    assert_eq!(host_doc(&run, "h-1")["state"], "succeeded");
+    assert!(marker.exists());
+}
+
+#[test]
+fn strict_policy_refuses_unknown_keys_but_accepts_known_hosts() {
+    let fleet = SshFleet::start(45, 1);
+    let known = fleet.dir.path().join("known_hosts");
+    let config = format!(
+        "host_key_policy = \"strict\"\nknown_hosts = \"{}\"\n",
+        known.display()
+    );
+    let mut drover = common::Drover::with_config(&config);
+    drover.add_fleet(&fleet, "s", "strict");
+    drover.script("hello", "echo hello\n", &[]);
+    drover.ok(&["scriptgroup", "create", "hello-group", "hello"]);
+    std::fs::write(&known, "").expect("known_hosts");
+    let run = drover.json(&["task", "run", "hello-group", "strict"]);
+    let reason = host_doc(&run, "s-1")["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(reason.contains("unknown host key"), "{reason}");
+    let line = format!("[127.0.0.45]:{} {}", fleet.port, fleet.host_public_key());
+    std::fs::write(&known, line).expect("known_hosts");
+    let run = drover.json(&["task", "run", "hello-group", "strict"]);
+    assert_eq!(host_doc(&run, "s-1")["state"], "succeeded", "{run:#}");
+}
+
+#[test]
+fn per_script_timeout_kills_the_script() {
+    let fleet = SshFleet::start(51, 1);
+    let mut drover = common::Drover::new();
+    drover.add_fleet(&fleet, "t", "slow");
+    drover.script("sleepy", "echo start\nsleep 4242\n", &["--timeout", "2s"]);
+    drover.ok(&["scriptgroup", "create", "sleepy-group", "sleepy"]);
+    let run = drover.json(&["task", "run", "sleepy-group", "slow"]);
+    let host = host_doc(&run, "t-1");
+    assert_eq!(host["state"], "timed_out", "{host:#}");
+    assert_eq!(host["step"], 1);
+    assert!(common::processes_matching("sleep 4242").is_empty());
+}
+
+fn wait_for_state(drover: &common::Drover, id: &str, host: &str, state: &str) {
+    for _ in 0..100 {
+        let out = drover.run(&["--json", "run", "status", id]);
+        if out.status.success() {
+            let run: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+            if host_doc(&run, host)["state"] == state {
+                return;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = drover.run(&["run", "status", id]);
+    panic!(
+        "host {host} of run {id} never reached {state}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn cancel_ends_every_remote_process() {
+    let fleet = SshFleet::start(61, 2);
+    let mut drover = common::Drover::new();
+    drover.add_fleet(&fleet, "c", "cancelme");
+    drover.script("forever", "sleep 3131 &\nsleep 3132\nwait\n", &[]);
+    drover.script("after", "echo never\n", &[]);
+    drover.ok(&["scriptgroup", "create", "forever-group", "forever", "after"]);
+    let id = drover
+        .ok(&["task", "run", "forever-group", "cancelme", "--detach"])
+        .trim()
+        .to_string();
+    assert!(
+        id.parse::<i64>().is_ok(),
+        "--detach prints the run id: {id}"
+    );
+    wait_for_state(&drover, &id, "c-1", "running");
+    wait_for_state(&drover, &id, "c-2", "running");
+    assert_eq!(common::processes_matching("sleep 3131").len(), 2);
+    let run = drover.json(&["run", "cancel", &id]);
+    assert_eq!(run["state"], "cancelled", "{run:#}");
+    for h in ["c-1", "c-2"] {
+        assert_eq!(host_doc(&run, h)["state"], "cancelled");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        common::processes_matching("sleep 3131").is_empty(),
+        "{:?}",
+        common::processes_matching("sleep 313")
+    );
+    assert!(common::processes_matching("sleep 3132").is_empty());
+    assert!(drover
+        .step_log(id.parse().unwrap_or(0), "c-1", 2)
+        .is_empty());
+}
+
+#[test]
+fn killed_controller_is_resumed_without_losing_output() {
+    let fleet = SshFleet::start(71, 2);
+    let mut drover = common::Drover::new();
+    drover.add_fleet(&fleet, "r", "resume");
+    drover.script(
+        "counter",
+        "for i in $(seq 1 40); do echo line-$i; sleep 0.05; done\n",
+        &[],
+    );
+    drover.script("finale", "echo finale\n", &[]);
+    drover.ok(&["scriptgroup", "create", "counting", "counter", "finale"]);
+    let mut child = drover
+        .command()
+        .args(["task", "run", "counting", "resume", "--quiet"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    wait_for_state(&drover, "1", "r-1", "running");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().expect("SIGKILL the controller");
+    let _ = child.wait();
+    let mid = drover.json(&["run", "status", "1"]);
+    assert_eq!(
+        mid["state"], "running",
+        "the run is not finished when its controller dies"
+    );
+    // `run status` handed the run to a background drover; resume waits for it.
+    let mut run = serde_json::Value::Null;
+    for _ in 0..100 {
+        run = drover.json(&["run", "status", "1"]);
+        if run["state"] != "running" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(run["state"], "succeeded", "{run:#}");
+    let expected: String = (1..=40).map(|i| format!("line-{i}\n")).collect();
+    for h in ["r-1", "r-2"] {
+        assert_eq!(
+            String::from_utf8_lossy(&drover.step_log(1, h, 1)),
+            expected,
+            "host {h}"
+        );
+        assert_eq!(drover.step_log(1, h, 2), b"finale\n");
+    }
+}
+
+#[test]
+// The child is reaped with wait4 (for its rusage), which clippy cannot see.
+#[allow(clippy::zombie_processes)]
+fn huge_binary_output_keeps_controller_memory_bounded() {
+    let fleet = SshFleet::start(81, 1);
+    let mut drover = common::Drover::new();
+    drover.add_fleet(&fleet, "big", "big");
+    drover.script(
+        "flood",
+        "head -c 100000000 /dev/zero | tr '\\000' 'x'\nprintf '\\377\\376 not utf-8 and no newline'\n",
+        &[],
+    );
+    drover.ok(&["scriptgroup", "create", "flood-group", "flood"]);
+    let mut child = drover
+        .command()
+        .args(["--json", "task", "run", "flood-group", "big"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child with valid out-pointers.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid);
+    let mut stdout = Vec::new();
+    use std::io::Read;
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_end(&mut stdout)
+        .expect("read");
+    let run: serde_json::Value = serde_json::from_slice(&stdout).expect("json");
+    let host = host_doc(&run, "big-1");
+    assert_eq!(host["state"], "succeeded", "{host:#}");
+    assert!(host["excerpt"]
+        .as_str()
+        .is_some_and(|e| e.ends_with("\u{fffd}\u{fffd} not utf-8 and no newline")));
+    let max_rss_mib = usage.ru_maxrss / 1024;
+    assert!(
+        max_rss_mib < 64,
+        "controller peak RSS {max_rss_mib} MiB for 100 MB of output"
+    );
+    let log = drover.step_log(1, "big-1", 1);
+    assert!(
+        log.len() < 10 * 1024 * 1024,
+        "log capped: {} bytes",
+        log.len()
+    );
+    let text = String::from_utf8_lossy(&log);
+    assert!(
+        text.contains("bytes dropped here; the step printed 100000027 bytes in all"),
+        "{}",
+        &text[text.len().saturating_sub(300)..]
+    );
+    assert!(log.ends_with(b"\xff\xfe not utf-8 and no newline"));
+}

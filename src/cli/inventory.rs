@@ -3,12 +3,29 @@
 use std::io::Read;
 use std::path::Path;
 
+use serde_json::Value;
+
 use super::output::{fields, json, or_dash, Table};
 use super::{Context, GroupCmd, HostCmd, ScriptBodyArgs, ScriptCmd, ScriptGroupCmd, TaskCmd};
 use crate::domain::{Host, Task};
 use crate::error::{Error, Result};
 use crate::ops::{HostAdd, HostEditArgs, ScriptArgs, TaskCreate};
 use crate::store::ScriptChange;
+
+/// What a command that only changes something prints: its message or, with
+/// `--json`, `{"ok": true, "message": ..., ...extra}`.
+fn done(ctx: &Context, message: String, extra: Value) -> String {
+    if !ctx.json {
+        return message;
+    }
+    let mut object = serde_json::Map::new();
+    object.insert("ok".into(), Value::Bool(true));
+    object.insert("message".into(), Value::String(message));
+    if let Value::Object(extra) = extra {
+        object.extend(extra);
+    }
+    json(&object)
+}
 
 fn host_fields(h: &Host) -> String {
     fields(&[
@@ -107,7 +124,11 @@ pub async fn host(ctx: &Context, cmd: HostCmd) -> Result<String> {
         }
         HostCmd::Rm { name, force } => {
             ops.store.remove_host(&ctx.actor, &name, force).await?;
-            Ok(format!("removed host {name}"))
+            Ok(done(
+                ctx,
+                format!("removed host {name}"),
+                serde_json::json!({"host": name}),
+            ))
         }
         HostCmd::Trust { .. } | HostCmd::Check { .. } => Err(crate::error::Error::Refused(
             "host trust/check are run commands".into(),
@@ -120,33 +141,46 @@ pub async fn group(ctx: &Context, cmd: GroupCmd) -> Result<String> {
     match cmd {
         GroupCmd::Create { name, description } => {
             ops.group_create(&ctx.actor, &name, description).await?;
-            Ok(format!("created server group {name}"))
+            Ok(done(
+                ctx,
+                format!("created server group {name}"),
+                serde_json::json!({"group": name}),
+            ))
         }
         GroupCmd::Delete { name, force } => {
             ops.store
                 .delete_server_group(&ctx.actor, &name, force)
                 .await?;
-            Ok(format!("deleted server group {name}"))
+            Ok(done(
+                ctx,
+                format!("deleted server group {name}"),
+                serde_json::json!({"group": name}),
+            ))
         }
         GroupCmd::Add { group, hosts } => {
             let added = ops
                 .store
                 .add_group_members(&ctx.actor, &group, &hosts)
                 .await?;
-            let already = hosts.len() - added.len();
+            let already: Vec<&String> = hosts.iter().filter(|h| !added.contains(h)).collect();
             let mut msg = format!("added {} host(s) to server group {group}", added.len());
-            if already > 0 {
-                msg.push_str(&format!(" ({already} already in it)"));
+            if !already.is_empty() {
+                msg.push_str(&format!(" ({} already in it)", already.len()));
             }
-            Ok(msg)
+            Ok(done(
+                ctx,
+                msg,
+                serde_json::json!({"group": group, "added": added, "already_in_group": already}),
+            ))
         }
         GroupCmd::Remove { group, hosts } => {
             ops.store
                 .remove_group_members(&ctx.actor, &group, &hosts)
                 .await?;
-            Ok(format!(
-                "removed {} host(s) from server group {group}",
-                hosts.len()
+            Ok(done(
+                ctx,
+                format!("removed {} host(s) from server group {group}", hosts.len()),
+                serde_json::json!({"group": group, "removed": hosts}),
             ))
         }
         GroupCmd::List => {
@@ -178,14 +212,17 @@ pub async fn group(ctx: &Context, cmd: GroupCmd) -> Result<String> {
     }
 }
 
-/// Reads a script body from a file or, for `-`, standard input.
+/// Reads a script body from a file or, for `-`, standard input. Reads at
+/// most one byte past the limit: a longer body is refused without its
+/// full size being known.
 fn read_body(path: &Path) -> Result<Vec<u8>> {
-    let limit = crate::domain::MAX_SCRIPT_BYTES as u64 + 1;
+    let limit = crate::domain::MAX_SCRIPT_BYTES;
+    let take = limit as u64 + 1;
     let mut body = Vec::new();
     let result = if path.as_os_str() == "-" {
-        std::io::stdin().lock().take(limit).read_to_end(&mut body)
+        std::io::stdin().lock().take(take).read_to_end(&mut body)
     } else {
-        std::fs::File::open(path).and_then(|f| f.take(limit).read_to_end(&mut body))
+        std::fs::File::open(path).and_then(|f| f.take(take).read_to_end(&mut body))
     };
     result.map_err(|e| {
         Error::io(
@@ -193,6 +230,9 @@ fn read_body(path: &Path) -> Result<Vec<u8>> {
             e,
         )
     })?;
+    if body.len() > limit {
+        return Err(Error::ScriptOverLimit { limit });
+    }
     Ok(body)
 }
 
@@ -226,13 +266,31 @@ pub async fn script(ctx: &Context, cmd: ScriptCmd) -> Result<String> {
         ScriptCmd::Edit(args) => {
             let name = args.name.clone();
             let change = ops.script_edit(&ctx.actor, script_args(args)?).await?;
-            Ok(match change {
+            let message = match change {
                 ScriptChange::NewVersion(v) => format!("script {name} is now at version {v}"),
                 ScriptChange::MetadataChanged => {
                     format!("script {name}: description/timeout updated, body unchanged")
                 }
                 ScriptChange::Unchanged | ScriptChange::Added => format!("script {name} unchanged"),
-            })
+            };
+            if !ctx.json {
+                return Ok(message);
+            }
+            let version = match change {
+                ScriptChange::NewVersion(v) => v,
+                ScriptChange::Added => 1,
+                _ => ops.store.script(&name, None).await?.version,
+            };
+            Ok(done(
+                ctx,
+                message,
+                serde_json::json!({
+                    "script": name,
+                    "version": version,
+                    "changed": change != ScriptChange::Unchanged,
+                    "body_changed": matches!(change, ScriptChange::NewVersion(_)),
+                }),
+            ))
         }
         ScriptCmd::Show { name, version } => {
             let script = ops.store.script(&name, version).await?;
@@ -275,7 +333,11 @@ pub async fn script(ctx: &Context, cmd: ScriptCmd) -> Result<String> {
         }
         ScriptCmd::Rm { name, force } => {
             ops.store.remove_script(&ctx.actor, &name, force).await?;
-            Ok(format!("removed script {name}"))
+            Ok(done(
+                ctx,
+                format!("removed script {name}"),
+                serde_json::json!({"script": name}),
+            ))
         }
     }
 }
@@ -290,9 +352,13 @@ pub async fn scriptgroup(ctx: &Context, cmd: ScriptGroupCmd) -> Result<String> {
         } => {
             ops.scriptgroup_create(&ctx.actor, &name, &scripts, description)
                 .await?;
-            Ok(format!(
-                "created script group {name} with {} script(s)",
-                scripts.len()
+            Ok(done(
+                ctx,
+                format!(
+                    "created script group {name} with {} script(s)",
+                    scripts.len()
+                ),
+                serde_json::json!({"script_group": name, "scripts": scripts}),
             ))
         }
         ScriptGroupCmd::Add {
@@ -304,8 +370,10 @@ pub async fn scriptgroup(ctx: &Context, cmd: ScriptGroupCmd) -> Result<String> {
                 .store
                 .script_group_add(&ctx.actor, &name, &script, position)
                 .await?;
-            Ok(format!(
-                "added {script} to script group {name} at position {at}"
+            Ok(done(
+                ctx,
+                format!("added {script} to script group {name} at position {at}"),
+                serde_json::json!({"script_group": name, "script": script, "position": at}),
             ))
         }
         ScriptGroupCmd::Move {
@@ -316,21 +384,31 @@ pub async fn scriptgroup(ctx: &Context, cmd: ScriptGroupCmd) -> Result<String> {
             ops.store
                 .script_group_move(&ctx.actor, &name, &script, position)
                 .await?;
-            Ok(format!(
-                "moved {script} to position {position} in script group {name}"
+            Ok(done(
+                ctx,
+                format!("moved {script} to position {position} in script group {name}"),
+                serde_json::json!({"script_group": name, "script": script, "position": position}),
             ))
         }
         ScriptGroupCmd::Remove { name, script } => {
             ops.store
                 .script_group_remove(&ctx.actor, &name, &script)
                 .await?;
-            Ok(format!("removed {script} from script group {name}"))
+            Ok(done(
+                ctx,
+                format!("removed {script} from script group {name}"),
+                serde_json::json!({"script_group": name, "script": script}),
+            ))
         }
         ScriptGroupCmd::Delete { name, force } => {
             ops.store
                 .delete_script_group(&ctx.actor, &name, force)
                 .await?;
-            Ok(format!("deleted script group {name}"))
+            Ok(done(
+                ctx,
+                format!("deleted script group {name}"),
+                serde_json::json!({"script_group": name}),
+            ))
         }
         ScriptGroupCmd::List => {
             let groups = ops.store.script_groups().await?;
@@ -447,7 +525,11 @@ pub async fn task(ctx: &Context, cmd: TaskCmd) -> Result<String> {
         }
         TaskCmd::Delete { name } => {
             ops.store.delete_task(&ctx.actor, &name).await?;
-            Ok(format!("deleted task {name}"))
+            Ok(done(
+                ctx,
+                format!("deleted task {name}"),
+                serde_json::json!({"task": name}),
+            ))
         }
         TaskCmd::Run { .. } => Err(crate::error::Error::Refused(
             "task run is a run command".into(),

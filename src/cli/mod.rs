@@ -443,6 +443,19 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
     }
 }
 
+/// The effective configuration, secrets masked: TOML, or with `--json` the
+/// same masked values as JSON.
+fn config_show(ctx: &Context) -> Result<String> {
+    let masked = ctx.drover.config.to_masked_toml();
+    if !ctx.json {
+        return Ok(masked);
+    }
+    let value: toml::Value = toml::from_str(&masked).map_err(|e| {
+        crate::error::Error::Config(format!("cannot render the configuration as JSON: {e}"))
+    })?;
+    Ok(output::json(&value))
+}
+
 async fn dispatch_inventory(ctx: &Context, command: Command) -> Result<String> {
     match command {
         Command::Host(cmd) => inventory::host(ctx, cmd).await,
@@ -461,7 +474,7 @@ async fn dispatch_inventory(ctx: &Context, command: Command) -> Result<String> {
                 report.to_string()
             })
         }
-        Command::Config(ConfigCmd::Show) => Ok(ctx.drover.config.to_masked_toml()),
+        Command::Config(ConfigCmd::Show) => config_show(ctx),
         Command::Audit { limit } => {
             let entries = ctx.drover.store.audit_log(limit).await?;
             if ctx.json {

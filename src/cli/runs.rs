@@ -249,7 +249,11 @@ pub async fn run(ctx: &Context, cmd: RunCmd) -> Result<RunOutput> {
         RunCmd::Status { id } => {
             adopt_orphans(ctx).await?;
             let snapshot = ctx.drover.store.run_snapshot(id).await?;
-            Ok(finish(ctx, &snapshot))
+            // A query: it worked whatever state the run is in.
+            Ok(RunOutput {
+                success: true,
+                ..finish(ctx, &snapshot)
+            })
         }
         RunCmd::Logs { id, host, script } => {
             adopt_orphans(ctx).await?;

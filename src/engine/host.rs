@@ -262,6 +262,14 @@ impl HostJob {
                     reason: "the remote runner stopped without finishing".into(),
                 })
             }
+            code if progress.last_step.is_none() => StreamEnd::Finished(HostState::Failed {
+                step: None,
+                exit_code: None,
+                reason: format!(
+                    "the remote shell failed ({code:?}): {}",
+                    String::from_utf8_lossy(&stderr).trim()
+                ),
+            }),
             code => StreamEnd::Finished(HostState::Lost {
                 step: progress.last_step,
                 reason: format!(

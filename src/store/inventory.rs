@@ -39,6 +39,36 @@ pub struct ScriptInput {
     pub timeout_secs: Option<Option<u64>>,
 }
 
+/// A script group as an import wants it: its scripts, in order.
+#[derive(Debug, Clone)]
+pub struct ScriptGroupInput {
+    pub name: Name,
+    pub description: String,
+    pub scripts: Vec<String>,
+}
+
+/// What an import did to one item (script groups, server groups, hosts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemChange {
+    Added,
+    Changed,
+    Unchanged,
+}
+
+/// What [`Store::import_library`] did, item by item, in input order.
+#[derive(Debug, Clone, Default)]
+pub struct LibraryChanges {
+    pub scripts: Vec<ScriptChange>,
+    pub groups: Vec<ItemChange>,
+}
+
+/// What [`Store::import_inventory`] did, item by item, in input order.
+#[derive(Debug, Clone, Default)]
+pub struct InventoryChanges {
+    pub groups: Vec<ItemChange>,
+    pub hosts: Vec<ItemChange>,
+}
+
 fn host_from_row(row: &SqliteRow) -> Result<Host> {
     let port: i64 = row.try_get("port")?;
     Ok(Host {
@@ -62,38 +92,7 @@ impl Store {
 
     pub async fn add_host(&self, actor: &Actor, new: &NewHost) -> Result<Host> {
         let mut tx = self.begin().await?;
-        ensure_absent(&mut tx, Kind::Host, new.name.as_str()).await?;
-        let mut group_ids = Vec::new();
-        for group in &new.groups {
-            group_ids.push(id_of(&mut tx, Kind::ServerGroup, group.as_str()).await?);
-        }
-        let now = now_ms();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO hosts (name, address, port, user, description, use_sudo, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(new.name.as_str())
-        .bind(&new.address)
-        .bind(i64::from(new.port))
-        .bind(&new.user)
-        .bind(&new.description)
-        .bind(new.use_sudo)
-        .bind(now)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        for group_id in group_ids {
-            sqlx::query("INSERT INTO server_group_members (group_id, host_id) VALUES (?, ?)")
-                .bind(group_id)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let detail = format!(
-            "address={} port={} user={:?}",
-            new.address, new.port, new.user
-        );
-        audit(&mut tx, actor, "host.add", new.name.as_str(), &detail, "ok").await?;
+        insert_host(&mut tx, actor, new).await?;
         tx.commit().await?;
         self.host(new.name.as_str()).await
     }
@@ -121,77 +120,12 @@ impl Store {
 
     pub async fn host(&self, name: &str) -> Result<Host> {
         let mut conn = self.pool.acquire().await?;
-        let id = id_of(&mut conn, Kind::Host, name).await?;
-        let row = sqlx::query("SELECT * FROM hosts WHERE id = ?")
-            .bind(id)
-            .fetch_one(&mut *conn)
-            .await?;
-        let mut host = host_from_row(&row)?;
-        host.groups = sqlx::query_scalar(
-            "SELECT g.name FROM server_group_members m JOIN server_groups g ON g.id = m.group_id
-             WHERE m.host_id = ? ORDER BY g.name",
-        )
-        .bind(id)
-        .fetch_all(&mut *conn)
-        .await?;
-        Ok(host)
+        load_host(&mut conn, name).await
     }
 
     pub async fn edit_host(&self, actor: &Actor, name: &str, edit: &HostEdit) -> Result<Host> {
         let mut tx = self.begin().await?;
-        let id = id_of(&mut tx, Kind::Host, name).await?;
-        let mut changes = Vec::new();
-        if let Some(address) = &edit.address {
-            sqlx::query("UPDATE hosts SET address = ? WHERE id = ?")
-                .bind(address)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            changes.push(format!("address={address}"));
-        }
-        if let Some(port) = edit.port {
-            sqlx::query("UPDATE hosts SET port = ? WHERE id = ?")
-                .bind(i64::from(port))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            changes.push(format!("port={port}"));
-        }
-        if let Some(user) = &edit.user {
-            sqlx::query("UPDATE hosts SET user = ? WHERE id = ?")
-                .bind(user)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            changes.push(format!("user={user:?}"));
-        }
-        if let Some(description) = &edit.description {
-            sqlx::query("UPDATE hosts SET description = ? WHERE id = ?")
-                .bind(description)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            changes.push("description".to_string());
-        }
-        if let Some(sudo) = edit.use_sudo {
-            sqlx::query("UPDATE hosts SET use_sudo = ? WHERE id = ?")
-                .bind(sudo)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            changes.push(format!("sudo={sudo}"));
-        }
-        if changes.is_empty() {
-            return Err(Error::Refused(format!(
-                "nothing to change for host '{name}': give at least one of --address, --port, --user, --default-user, --description, --sudo"
-            )));
-        }
-        sqlx::query("UPDATE hosts SET updated_at = ? WHERE id = ?")
-            .bind(now_ms())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        audit(&mut tx, actor, "host.edit", name, &changes.join(" "), "ok").await?;
+        update_host(&mut tx, actor, name, edit).await?;
         tx.commit().await?;
         self.host(name).await
     }
@@ -257,14 +191,7 @@ impl Store {
         description: &str,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
-        ensure_absent(&mut tx, Kind::ServerGroup, name.as_str()).await?;
-        sqlx::query("INSERT INTO server_groups (name, description, created_at) VALUES (?, ?, ?)")
-            .bind(name.as_str())
-            .bind(description)
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?;
-        audit(&mut tx, actor, "group.create", name.as_str(), "", "ok").await?;
+        insert_server_group(&mut tx, actor, name, description).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -306,22 +233,7 @@ impl Store {
         hosts: &[String],
     ) -> Result<Vec<String>> {
         let mut tx = self.begin().await?;
-        let group_id = id_of(&mut tx, Kind::ServerGroup, group).await?;
-        let mut added = Vec::new();
-        for host in hosts {
-            let host_id = id_of(&mut tx, Kind::Host, host).await?;
-            let done = sqlx::query(
-                "INSERT OR IGNORE INTO server_group_members (group_id, host_id) VALUES (?, ?)",
-            )
-            .bind(group_id)
-            .bind(host_id)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() > 0 {
-                added.push(host.clone());
-            }
-        }
-        audit(&mut tx, actor, "group.add", group, &added.join(","), "ok").await?;
+        let added = insert_group_members(&mut tx, actor, group, hosts).await?;
         tx.commit().await?;
         Ok(added)
     }
@@ -427,12 +339,7 @@ impl Store {
     /// Adds the script or updates it; used by import. Idempotent.
     pub async fn upsert_script(&self, actor: &Actor, input: &ScriptInput) -> Result<ScriptChange> {
         let mut tx = self.begin().await?;
-        let change = if super::exists(&mut tx, Kind::Script, input.name.as_str()).await? {
-            update_script(&mut tx, actor, input).await?
-        } else {
-            insert_script(&mut tx, actor, input).await?;
-            ScriptChange::Added
-        };
+        let change = put_script(&mut tx, actor, input).await?;
         tx.commit().await?;
         Ok(change)
     }
@@ -562,37 +469,7 @@ impl Store {
         scripts: &[String],
     ) -> Result<()> {
         let mut tx = self.begin().await?;
-        ensure_absent(&mut tx, Kind::ScriptGroup, name.as_str()).await?;
-        let mut ids = Vec::new();
-        for script in scripts {
-            let id = id_of(&mut tx, Kind::Script, script).await?;
-            if let Some(pos) = ids.iter().position(|i| *i == id) {
-                return Err(Error::AlreadyInGroup {
-                    script: script.clone(),
-                    group: name.to_string(),
-                    position: pos as i64 + 1,
-                });
-            }
-            ids.push(id);
-        }
-        let group_id: i64 = sqlx::query_scalar(
-            "INSERT INTO script_groups (name, description, created_at) VALUES (?, ?, ?) RETURNING id",
-        )
-        .bind(name.as_str())
-        .bind(description)
-        .bind(now_ms())
-        .fetch_one(&mut *tx)
-        .await?;
-        write_group_entries(&mut tx, group_id, &ids).await?;
-        audit(
-            &mut tx,
-            actor,
-            "scriptgroup.create",
-            name.as_str(),
-            &scripts.join(","),
-            "ok",
-        )
-        .await?;
+        insert_script_group(&mut tx, actor, name, description, scripts).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -703,43 +580,9 @@ impl Store {
         scripts: &[String],
     ) -> Result<bool> {
         let mut tx = self.begin().await?;
-        if !super::exists(&mut tx, Kind::ScriptGroup, name.as_str()).await? {
-            drop(tx);
-            self.create_script_group(actor, name, description, scripts)
-                .await?;
-            return Ok(true);
-        }
-        let group_id = id_of(&mut tx, Kind::ScriptGroup, name.as_str()).await?;
-        let mut ids = Vec::new();
-        for script in scripts {
-            ids.push(id_of(&mut tx, Kind::Script, script).await?);
-        }
-        let current = group_entries(&mut tx, group_id).await?;
-        let old_description: String =
-            sqlx::query_scalar("SELECT description FROM script_groups WHERE id = ?")
-                .bind(group_id)
-                .fetch_one(&mut *tx)
-                .await?;
-        if current == ids && old_description == description {
-            return Ok(false);
-        }
-        write_group_entries(&mut tx, group_id, &ids).await?;
-        sqlx::query("UPDATE script_groups SET description = ? WHERE id = ?")
-            .bind(description)
-            .bind(group_id)
-            .execute(&mut *tx)
-            .await?;
-        audit(
-            &mut tx,
-            actor,
-            "scriptgroup.set",
-            name.as_str(),
-            &scripts.join(","),
-            "ok",
-        )
-        .await?;
+        let change = put_script_group(&mut tx, actor, name, description, scripts).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(change != ItemChange::Unchanged)
     }
 
     /// Deletes a script group. Refused while tasks use it, unless `force`
@@ -873,6 +716,76 @@ impl Store {
         audit(&mut tx, actor, "task.delete", name, "", "ok").await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+// ------------------------------------------------------------------ import
+
+impl Store {
+    /// Imports a script library in one transaction: every script (added or
+    /// updated), then every script group (created or replaced). Group
+    /// entries may name scripts of `scripts` or scripts already stored.
+    /// Anything refused leaves the database as it was.
+    pub async fn import_library(
+        &self,
+        actor: &Actor,
+        scripts: &[ScriptInput],
+        groups: &[ScriptGroupInput],
+    ) -> Result<LibraryChanges> {
+        let mut tx = self.begin().await?;
+        let mut changes = LibraryChanges::default();
+        for input in scripts {
+            changes
+                .scripts
+                .push(put_script(&mut tx, actor, input).await?);
+        }
+        for group in groups {
+            let change = put_script_group(
+                &mut tx,
+                actor,
+                &group.name,
+                &group.description,
+                &group.scripts,
+            )
+            .await?;
+            changes.groups.push(change);
+        }
+        tx.commit().await?;
+        Ok(changes)
+    }
+
+    /// Imports an inventory in one transaction: server groups that do not
+    /// exist yet are created (existing ones are left as they are), then new
+    /// hosts are added and existing ones updated to match. Anything refused
+    /// leaves the database as it was.
+    pub async fn import_inventory(
+        &self,
+        actor: &Actor,
+        groups: &[(Name, String)],
+        hosts: &[NewHost],
+    ) -> Result<InventoryChanges> {
+        let mut tx = self.begin().await?;
+        let mut changes = InventoryChanges::default();
+        for (name, description) in groups {
+            let change = if super::exists(&mut tx, Kind::ServerGroup, name.as_str()).await? {
+                ItemChange::Unchanged
+            } else {
+                insert_server_group(&mut tx, actor, name, description).await?;
+                ItemChange::Added
+            };
+            changes.groups.push(change);
+        }
+        for host in hosts {
+            let change = if super::exists(&mut tx, Kind::Host, host.name.as_str()).await? {
+                sync_host(&mut tx, actor, host).await?
+            } else {
+                insert_host(&mut tx, actor, host).await?;
+                ItemChange::Added
+            };
+            changes.hosts.push(change);
+        }
+        tx.commit().await?;
+        Ok(changes)
     }
 }
 
@@ -1058,4 +971,286 @@ async fn update_script(
         audit(tx, actor, "script.edit", name, &format!("{change:?}"), "ok").await?;
     }
     Ok(change)
+}
+
+async fn insert_host(tx: &mut Tx<'_>, actor: &Actor, new: &NewHost) -> Result<()> {
+    ensure_absent(tx, Kind::Host, new.name.as_str()).await?;
+    let mut group_ids = Vec::new();
+    for group in &new.groups {
+        group_ids.push(id_of(tx, Kind::ServerGroup, group.as_str()).await?);
+    }
+    let now = now_ms();
+    let id: i64 = sqlx::query_scalar(
+            "INSERT INTO hosts (name, address, port, user, description, use_sudo, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(new.name.as_str())
+        .bind(&new.address)
+        .bind(i64::from(new.port))
+        .bind(&new.user)
+        .bind(&new.description)
+        .bind(new.use_sudo)
+        .bind(now)
+        .bind(now)
+        .fetch_one(&mut **tx)
+        .await?;
+    for group_id in group_ids {
+        sqlx::query("INSERT INTO server_group_members (group_id, host_id) VALUES (?, ?)")
+            .bind(group_id)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let detail = format!(
+        "address={} port={} user={:?}",
+        new.address, new.port, new.user
+    );
+    audit(tx, actor, "host.add", new.name.as_str(), &detail, "ok").await
+}
+
+async fn load_host(conn: &mut sqlx::SqliteConnection, name: &str) -> Result<Host> {
+    let id = id_of(conn, Kind::Host, name).await?;
+    let row = sqlx::query("SELECT * FROM hosts WHERE id = ?")
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let mut host = host_from_row(&row)?;
+    host.groups = sqlx::query_scalar(
+        "SELECT g.name FROM server_group_members m JOIN server_groups g ON g.id = m.group_id
+             WHERE m.host_id = ? ORDER BY g.name",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(host)
+}
+
+async fn update_host(tx: &mut Tx<'_>, actor: &Actor, name: &str, edit: &HostEdit) -> Result<()> {
+    let id = id_of(tx, Kind::Host, name).await?;
+    let mut changes = Vec::new();
+    if let Some(address) = &edit.address {
+        sqlx::query("UPDATE hosts SET address = ? WHERE id = ?")
+            .bind(address)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        changes.push(format!("address={address}"));
+    }
+    if let Some(port) = edit.port {
+        sqlx::query("UPDATE hosts SET port = ? WHERE id = ?")
+            .bind(i64::from(port))
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        changes.push(format!("port={port}"));
+    }
+    if let Some(user) = &edit.user {
+        sqlx::query("UPDATE hosts SET user = ? WHERE id = ?")
+            .bind(user)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        changes.push(format!("user={user:?}"));
+    }
+    if let Some(description) = &edit.description {
+        sqlx::query("UPDATE hosts SET description = ? WHERE id = ?")
+            .bind(description)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        changes.push("description".to_string());
+    }
+    if let Some(sudo) = edit.use_sudo {
+        sqlx::query("UPDATE hosts SET use_sudo = ? WHERE id = ?")
+            .bind(sudo)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        changes.push(format!("sudo={sudo}"));
+    }
+    if changes.is_empty() {
+        return Err(Error::Refused(format!(
+                "nothing to change for host '{name}': give at least one of --address, --port, --user, --default-user, --description, --sudo"
+            )));
+    }
+    sqlx::query("UPDATE hosts SET updated_at = ? WHERE id = ?")
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    audit(tx, actor, "host.edit", name, &changes.join(" "), "ok").await
+}
+
+async fn insert_server_group(
+    tx: &mut Tx<'_>,
+    actor: &Actor,
+    name: &Name,
+    description: &str,
+) -> Result<()> {
+    ensure_absent(tx, Kind::ServerGroup, name.as_str()).await?;
+    sqlx::query("INSERT INTO server_groups (name, description, created_at) VALUES (?, ?, ?)")
+        .bind(name.as_str())
+        .bind(description)
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+    audit(tx, actor, "group.create", name.as_str(), "", "ok").await
+}
+
+/// Adds existing hosts to a group; returns those not already in it.
+async fn insert_group_members(
+    tx: &mut Tx<'_>,
+    actor: &Actor,
+    group: &str,
+    hosts: &[String],
+) -> Result<Vec<String>> {
+    let group_id = id_of(tx, Kind::ServerGroup, group).await?;
+    let mut added = Vec::new();
+    for host in hosts {
+        let host_id = id_of(tx, Kind::Host, host).await?;
+        let done = sqlx::query(
+            "INSERT OR IGNORE INTO server_group_members (group_id, host_id) VALUES (?, ?)",
+        )
+        .bind(group_id)
+        .bind(host_id)
+        .execute(&mut **tx)
+        .await?;
+        if done.rows_affected() > 0 {
+            added.push(host.clone());
+        }
+    }
+    audit(tx, actor, "group.add", group, &added.join(","), "ok").await?;
+    Ok(added)
+}
+
+/// Brings an existing host in line with `wanted` (fields, and membership
+/// of wanted's groups; other memberships are kept).
+async fn sync_host(tx: &mut Tx<'_>, actor: &Actor, wanted: &NewHost) -> Result<ItemChange> {
+    let name = wanted.name.as_str();
+    let current = load_host(tx, name).await?;
+    let edit = HostEdit {
+        address: (current.address != wanted.address).then(|| wanted.address.clone()),
+        port: (current.port != wanted.port).then_some(wanted.port),
+        user: (current.user != wanted.user).then(|| wanted.user.clone()),
+        description: (current.description != wanted.description)
+            .then(|| wanted.description.clone()),
+        use_sudo: (current.use_sudo != wanted.use_sudo).then_some(wanted.use_sudo),
+    };
+    let edited = edit.address.is_some()
+        || edit.port.is_some()
+        || edit.user.is_some()
+        || edit.description.is_some()
+        || edit.use_sudo.is_some();
+    if edited {
+        update_host(tx, actor, name, &edit).await?;
+    }
+    let mut joined = false;
+    for group in &wanted.groups {
+        if !current.groups.iter().any(|g| g == group.as_str()) {
+            insert_group_members(tx, actor, group.as_str(), &[name.to_string()]).await?;
+            joined = true;
+        }
+    }
+    Ok(if edited || joined {
+        ItemChange::Changed
+    } else {
+        ItemChange::Unchanged
+    })
+}
+
+/// Adds the script or updates it (a new version when the body differs).
+async fn put_script(tx: &mut Tx<'_>, actor: &Actor, input: &ScriptInput) -> Result<ScriptChange> {
+    if super::exists(tx, Kind::Script, input.name.as_str()).await? {
+        update_script(tx, actor, input).await
+    } else {
+        insert_script(tx, actor, input).await?;
+        Ok(ScriptChange::Added)
+    }
+}
+
+/// The ids of a group's scripts, in order; each must exist, once.
+async fn script_ids(tx: &mut Tx<'_>, group: &Name, scripts: &[String]) -> Result<Vec<i64>> {
+    let mut ids: Vec<i64> = Vec::with_capacity(scripts.len());
+    for script in scripts {
+        let id = id_of(tx, Kind::Script, script).await?;
+        if let Some(pos) = ids.iter().position(|i| *i == id) {
+            return Err(Error::AlreadyInGroup {
+                script: script.clone(),
+                group: group.to_string(),
+                position: pos as i64 + 1,
+            });
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+async fn insert_script_group(
+    tx: &mut Tx<'_>,
+    actor: &Actor,
+    name: &Name,
+    description: &str,
+    scripts: &[String],
+) -> Result<()> {
+    ensure_absent(tx, Kind::ScriptGroup, name.as_str()).await?;
+    let ids = script_ids(tx, name, scripts).await?;
+    let group_id: i64 = sqlx::query_scalar(
+        "INSERT INTO script_groups (name, description, created_at) VALUES (?, ?, ?) RETURNING id",
+    )
+    .bind(name.as_str())
+    .bind(description)
+    .bind(now_ms())
+    .fetch_one(&mut **tx)
+    .await?;
+    write_group_entries(tx, group_id, &ids).await?;
+    audit(
+        tx,
+        actor,
+        "scriptgroup.create",
+        name.as_str(),
+        &scripts.join(","),
+        "ok",
+    )
+    .await
+}
+
+/// Creates the script group or replaces its description and script list.
+async fn put_script_group(
+    tx: &mut Tx<'_>,
+    actor: &Actor,
+    name: &Name,
+    description: &str,
+    scripts: &[String],
+) -> Result<ItemChange> {
+    if !super::exists(tx, Kind::ScriptGroup, name.as_str()).await? {
+        insert_script_group(tx, actor, name, description, scripts).await?;
+        return Ok(ItemChange::Added);
+    }
+    let group_id = id_of(tx, Kind::ScriptGroup, name.as_str()).await?;
+    let ids = script_ids(tx, name, scripts).await?;
+    let current = group_entries(tx, group_id).await?;
+    let old_description: String =
+        sqlx::query_scalar("SELECT description FROM script_groups WHERE id = ?")
+            .bind(group_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    if current == ids && old_description == description {
+        return Ok(ItemChange::Unchanged);
+    }
+    write_group_entries(tx, group_id, &ids).await?;
+    sqlx::query("UPDATE script_groups SET description = ? WHERE id = ?")
+        .bind(description)
+        .bind(group_id)
+        .execute(&mut **tx)
+        .await?;
+    audit(
+        tx,
+        actor,
+        "scriptgroup.set",
+        name.as_str(),
+        &scripts.join(","),
+        "ok",
+    )
+    .await?;
+    Ok(ItemChange::Changed)
 }

@@ -3,7 +3,10 @@
 //! multi-row change in one transaction together with its audit record.
 
 mod inventory;
-pub use inventory::{body_sha256, ScriptChange, ScriptInput};
+pub use inventory::{
+    body_sha256, InventoryChanges, ItemChange, LibraryChanges, ScriptChange, ScriptGroupInput,
+    ScriptInput,
+};
 pub mod runs;
 
 use std::path::{Path, PathBuf};

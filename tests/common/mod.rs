@@ -55,6 +55,11 @@ pub struct SshFleet {
 impl SshFleet {
     /// Starts sshd on 127.0.0.`first`..`first+count-1` (count <= 16).
     pub fn start(first: u8, count: u8) -> SshFleet {
+        SshFleet::start_on(first, count, free_port())
+    }
+
+    /// Like `start`, on a given port, with fresh keys.
+    pub fn start_on(first: u8, count: u8, port: u16) -> SshFleet {
         assert!((1..=16).contains(&count));
         let dir = tempfile::tempdir().expect("tempdir");
         let host_key = dir.path().join("host_key");
@@ -64,16 +69,16 @@ impl SshFleet {
         let authorized = dir.path().join("authorized_keys");
         std::fs::copy(client_key.with_extension("pub"), &authorized).expect("authorized_keys");
         std::fs::create_dir_all("/run/sshd").ok();
-        let port = free_port();
         let addresses: Vec<String> = (0..count)
             .map(|i| format!("127.0.0.{}", first + i))
             .collect();
         let mut config = format!(
             "HostKey {}\nAuthorizedKeysFile {}\nPidFile none\nUsePAM no\nStrictModes no\n\
              PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n\
-             UseDNS no\nMaxStartups 200\nMaxSessions 50\nLogLevel ERROR\n",
+             UseDNS no\nMaxStartups 200\nMaxSessions 50\nLogLevel ERROR\nAllowUsers {}\n",
             host_key.display(),
-            authorized.display()
+            authorized.display(),
+            current_user()
         );
         for a in &addresses {
             config.push_str(&format!("ListenAddress {a}:{port}\n"));
