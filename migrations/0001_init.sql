@@ -95,6 +95,7 @@ CREATE TABLE runs (
     use_sudo         INTEGER NOT NULL DEFAULT 0,
     env              TEXT    NOT NULL DEFAULT '[]',   -- JSON [[KEY, VALUE]...] for resume and rerun; shown by name only
     nonce            TEXT    NOT NULL DEFAULT '',     -- frames the remote output markers
+    identities       TEXT    NOT NULL DEFAULT '[]',   -- JSON list of key file paths (never key material)
     created_at       INTEGER NOT NULL,
     finished_at      INTEGER,
     cancel_requested INTEGER NOT NULL DEFAULT 0,

@@ -1,12 +1,14 @@
 //! drover: run script groups on server groups over SSH, from a CLI or a chat.
 //!
 //! Layers, each importing only those listed before it:
-//! `error`, `domain` → `config` → `ssh` (all russh) → `store` (all SQL) →
-//! `engine` (runs) → `library` (import) → `ops` (operations shared by front
-//! ends) → `cli` (clap front end).
+//! `error`, `domain`, `state` → `config` → `ssh` (all russh) → `store` (all
+//! SQL) → `engine` (runs) → `ops`, `remote_ops` (operations shared by front
+//! ends) → `library` (import) → front ends: `cli` (all clap) and `discord`
+//! (all serenity/poise).
 
 pub mod cli;
 pub mod config;
+pub mod discord;
 pub mod domain;
 pub mod engine;
 pub mod error;
@@ -14,6 +16,7 @@ pub mod library;
 pub mod ops;
 pub mod remote_ops;
 pub mod ssh;
+pub mod state;
 pub mod store;
 
 pub use error::{Error, Result};

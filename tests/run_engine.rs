@@ -393,7 +393,9 @@ fn killed_controller_is_resumed_without_losing_output() {
         mid["state"], "running",
         "the run is not finished when its controller dies"
     );
-    // `run status` handed the run to a background drover; resume waits for it.
+    // `run status` (here without -i: the run remembers its key files) handed
+    // the run to a background drover.
+    drover.identity = None;
     let mut run = serde_json::Value::Null;
     for _ in 0..100 {
         run = drover.json(&["run", "status", "1"]);

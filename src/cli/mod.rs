@@ -323,6 +323,9 @@ pub enum TaskCmd {
         /// Hand the run to a background drover and print its id.
         #[arg(long)]
         detach: bool,
+        /// Print every host's output after the run (like `run logs`).
+        #[arg(long, conflicts_with = "detach")]
+        show_output: bool,
     },
 }
 
@@ -402,6 +405,7 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
             sudo,
             env,
             detach,
+            show_output,
         }) => {
             let overrides = crate::ops::RunOverrides {
                 parallel,
@@ -410,12 +414,19 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
                 sudo,
                 env,
             };
+            let mode = if detach {
+                runs::Mode::Detach
+            } else if show_output {
+                runs::Mode::ShowOutput
+            } else {
+                runs::Mode::Table
+            };
             runs::task_run(
                 ctx,
                 &task_or_script_group,
                 server_group.as_deref(),
                 overrides,
-                detach,
+                mode,
             )
             .await
             .map(ran)

@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::output::{json, Table};
 use super::{Context, RunCmd};
-use crate::engine::state::{RunSnapshot, RunState};
+use crate::state::{RunSnapshot, RunState};
 use crate::engine::{Engine, RunRequest};
 use crate::error::{Error, Result};
 use crate::ops::RunOverrides;
@@ -177,21 +177,34 @@ pub async fn adopt_orphans(ctx: &Context) -> Result<Vec<i64>> {
     Ok(orphans)
 }
 
+/// What `task run` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The final per-host table.
+    Table,
+    /// Every host's output, then the table.
+    ShowOutput,
+    /// Only the run id; a background drover drives the run.
+    Detach,
+}
+
 pub async fn task_run(
     ctx: &Context,
     first: &str,
     second: Option<&str>,
     overrides: RunOverrides,
-    detach: bool,
+    mode: Mode,
 ) -> Result<RunOutput> {
     let request: RunRequest = ctx.drover.plan_run(first, second, overrides).await?;
-    start(ctx, &request, detach).await
+    start(ctx, &request, mode).await
 }
 
-async fn start(ctx: &Context, request: &RunRequest, detach: bool) -> Result<RunOutput> {
+async fn start(ctx: &Context, request: &RunRequest, mode: Mode) -> Result<RunOutput> {
     let engine = ctx.drover.engine(&ctx.identities);
-    let run_id = engine.create(&ctx.actor, request, !detach).await?;
-    if detach {
+    let run_id = engine
+        .create(&ctx.actor, request, mode != Mode::Detach)
+        .await?;
+    if mode == Mode::Detach {
         spawn_background_driver(ctx, run_id, &ctx.identities)?;
         return Ok(RunOutput {
             text: if ctx.json {
@@ -203,7 +216,11 @@ async fn start(ctx: &Context, request: &RunRequest, detach: bool) -> Result<RunO
         });
     }
     let snapshot = drive_with_progress(&engine, run_id, ctx.quiet).await?;
-    Ok(finish(ctx, &snapshot))
+    let mut output = finish(ctx, &snapshot);
+    if mode == Mode::ShowOutput && !ctx.json {
+        output.text = format!("{}{}", logs(ctx, run_id, None, None).await?, output.text);
+    }
+    Ok(output)
 }
 
 pub async fn run(ctx: &Context, cmd: RunCmd) -> Result<RunOutput> {
@@ -271,7 +288,7 @@ pub async fn run(ctx: &Context, cmd: RunCmd) -> Result<RunOutput> {
                 ));
             }
             let request = ctx.drover.plan_rerun_failed(id).await?;
-            start(ctx, &request, false).await
+            start(ctx, &request, Mode::Table).await
         }
         RunCmd::Resume { id } => {
             let engine = ctx.drover.engine(&ctx.identities);

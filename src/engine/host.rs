@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::logs::{step_log_path, StepLog};
 use super::remote::{self, LaunchSpec, MarkerParser, RemoteEvent, RemoteStep, StepEnd};
-use super::state::HostState;
+use crate::state::HostState;
 use super::Update;
 use crate::domain::now_ms;
 use crate::ssh::{ConnectError, Connection, ExecEvent, SshSettings, Target};
@@ -147,7 +147,10 @@ impl HostJob {
             match outcome {
                 StreamEnd::Finished(state) => {
                     if progress.done {
-                        let cleanup = format!("rm -rf {}", remote::sh_quote(&remote_dir));
+                        let cleanup = format!(
+                            "rm -rf {dir}; rmdir {dir}/.. 2>/dev/null; true",
+                            dir = remote::sh_quote(&remote_dir)
+                        );
                         let _ = conn.run(&cleanup, &[], 0).await;
                     }
                     conn.close().await;

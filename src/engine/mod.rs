@@ -7,7 +7,8 @@
 pub mod host;
 pub mod logs;
 pub mod remote;
-pub mod state;
+/// Run and host states live in the domain layer; re-exported for front ends.
+pub use crate::state;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -25,7 +26,7 @@ use crate::store::runs::{NewRun, RunHost, RunRecord, StoredRun};
 use crate::store::Store;
 use host::HostJob;
 use remote::RemoteStep;
-use state::{HostState, RunState};
+use crate::state::{HostState, RunState};
 
 /// How long a lease lasts without renewal.
 pub const LEASE_MS: i64 = 15_000;
@@ -175,6 +176,7 @@ impl Engine {
             default_user: self.default_user.clone(),
             env: request.env.clone(),
             nonce: random_nonce(),
+            identities: self.settings.identity_files.clone(),
         };
         let lease = if hold_lease { LEASE_MS } else { -1 };
         self.store.create_run(actor, &new, &self.owner, lease).await
@@ -248,6 +250,7 @@ impl Engine {
                 .collect(),
         );
         let env = Arc::new(run.env.clone());
+        let settings = self.settings_for(&run);
         for host in run.hosts.iter().filter(|h| !h.state.is_final()) {
             let pinned_key = self
                 .store
@@ -263,7 +266,7 @@ impl Engine {
                 env: env.clone(),
                 nonce: run.nonce.clone(),
                 continue_on_error: run.options.on_failure == crate::domain::OnFailure::Continue,
-                settings: self.settings.clone(),
+                settings: settings.clone(),
                 log_root: self.log_root.clone(),
                 updates: updates_tx.clone(),
                 cancel: cancel_rx.clone(),
@@ -281,6 +284,23 @@ impl Engine {
         self.coordinate(run_id, &names, &mut updates_rx, &cancel_tx)
             .await?;
         self.finish_run(run_id).await
+    }
+
+    /// This process's SSH settings plus the key files the run was started
+    /// with (a run taken over keeps authenticating as it began).
+    fn settings_for(&self, run: &StoredRun) -> Arc<SshSettings> {
+        let missing: Vec<PathBuf> = run
+            .identities
+            .iter()
+            .filter(|p| !self.settings.identity_files.contains(p))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return self.settings.clone();
+        }
+        let mut settings = self.settings.as_ref().clone();
+        settings.identity_files.extend(missing);
+        Arc::new(settings)
     }
 
     /// Applies updates in batches until every host job is done; renews the

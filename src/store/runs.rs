@@ -4,7 +4,7 @@ use sqlx::Row;
 
 use super::{audit, Store};
 use crate::domain::{format_ms, now_ms, Actor, RunOptions};
-use crate::engine::state::{HostSnapshot, HostState, RunSnapshot, RunState};
+use crate::state::{HostSnapshot, HostState, RunSnapshot, RunState};
 use crate::error::{Error, Kind, Result};
 
 /// A script as a run recorded it.
@@ -48,6 +48,9 @@ pub struct NewRun {
     pub default_user: String,
     pub env: Vec<(String, String)>,
     pub nonce: String,
+    /// Key files the run was started with, so that a process taking the run
+    /// over can authenticate the same way.
+    pub identities: Vec<std::path::PathBuf>,
 }
 
 /// Everything needed to drive (or resume) a run.
@@ -61,6 +64,7 @@ pub struct StoredRun {
     pub cancel_requested: bool,
     pub state: RunState,
     pub env: Vec<(String, String)>,
+    pub identities: Vec<std::path::PathBuf>,
 }
 
 /// One change to the run records, applied in batches.
@@ -128,8 +132,8 @@ impl Store {
         let env = serde_json::to_string(&new.env).unwrap_or_else(|_| "[]".into());
         let run_id: i64 = sqlx::query_scalar(
             "INSERT INTO runs (task_name, script_group, server_group, started_by, state, parallel, on_failure,
-                               max_failed_hosts, use_sudo, env, nonce, created_at, lease_owner, lease_expires_at)
-             VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                               max_failed_hosts, use_sudo, env, nonce, identities, created_at, lease_owner, lease_expires_at)
+             VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(&new.task)
         .bind(&new.script_group)
@@ -141,6 +145,7 @@ impl Store {
         .bind(new.options.use_sudo)
         .bind(env)
         .bind(&new.nonce)
+        .bind(serde_json::to_string(&new.identities).unwrap_or_else(|_| "[]".into()))
         .bind(now)
         .bind(owner)
         .bind(now + lease_ms)
@@ -208,7 +213,7 @@ impl Store {
     /// Loads a run for driving or resuming.
     pub async fn stored_run(&self, run_id: i64) -> Result<StoredRun> {
         let row = sqlx::query(
-            "SELECT parallel, on_failure, max_failed_hosts, use_sudo, nonce, cancel_requested, state, env FROM runs WHERE id = ?",
+            "SELECT parallel, on_failure, max_failed_hosts, use_sudo, nonce, cancel_requested, state, env, identities FROM runs WHERE id = ?",
         )
         .bind(run_id)
         .fetch_optional(&self.pool)
@@ -288,6 +293,7 @@ impl Store {
             cancel_requested: row.try_get::<i64, _>("cancel_requested")? != 0,
             state: RunState::parse(&state),
             env: serde_json::from_str(&row.try_get::<String, _>("env")?).unwrap_or_default(),
+            identities: serde_json::from_str(&row.try_get::<String, _>("identities")?).unwrap_or_default(),
         })
     }
 

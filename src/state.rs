@@ -3,9 +3,6 @@
 
 use serde::Serialize;
 
-/// Why a host could not be reached.
-pub use crate::ssh::ConnectError;
-
 /// Where a host stands in a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostState {

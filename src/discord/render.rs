@@ -1,0 +1,1282 @@
+//! Pure rendering of run snapshots into Discord progress messages.
+//!
+//! No I/O and no serenity/poise types: the views below are plain structs that
+//! the Discord module converts. Everything here is deterministic, and every
+//! view fits Discord's message limits (counted in Unicode scalar values, as
+//! Discord counts) with a margin, at any number of hosts.
+//!
+//! Text that comes from hosts (excerpts, reasons) and names are passed
+//! through [`sanitize`]: control characters stripped, configured secrets
+//! redacted (before any truncation), mentions neutralised and backtick runs
+//! broken so code blocks cannot be closed early.
+
+use std::iter::Peekable;
+use std::str::Chars;
+
+use regex::{Captures, Regex};
+
+use crate::engine::state::{HostSnapshot, RunSnapshot, RunState};
+
+/// A rendered progress message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgressView {
+    pub content: String,
+    pub embeds: Vec<EmbedView>,
+    /// In display order; at most 5 per action row.
+    pub buttons: Vec<ButtonView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbedView {
+    pub title: String,
+    pub description: String,
+    pub color: u32,
+    pub fields: Vec<FieldView>,
+    pub footer: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldView {
+    pub name: String,
+    pub value: String,
+    pub inline: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ButtonView {
+    pub custom_id: String,
+    pub label: String,
+    pub style: ButtonStyle,
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ButtonStyle {
+    Primary,
+    Secondary,
+    Danger,
+}
+
+/// Replaces every match of the configured `logs.redact` expressions by
+/// `[redacted]`.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    patterns: Vec<Regex>,
+}
+
+impl Redactor {
+    pub fn new(patterns: &[String]) -> Result<Redactor, regex::Error> {
+        let patterns = patterns
+            .iter()
+            .map(|p| Regex::new(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Redactor { patterns })
+    }
+
+    /// `text` with every (non-empty) match replaced, pattern after pattern.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for re in &self.patterns {
+            if re.is_match(&out) {
+                out = re
+                    .replace_all(&out, |c: &Captures<'_>| {
+                        if c[0].is_empty() {
+                            String::new()
+                        } else {
+                            REDACTED.to_string()
+                        }
+                    })
+                    .into_owned();
+            }
+        }
+        out
+    }
+}
+
+// Discord's limits, with margin.
+const CONTENT_MAX: usize = 1900;
+const TITLE_MAX: usize = 250;
+const DESCRIPTION_MAX: usize = 4000;
+const FIELD_NAME_MAX: usize = 200;
+const FIELD_VALUE_MAX: usize = 1000;
+const FOOTER_MAX: usize = 300;
+const TOTAL_MAX: usize = 5600;
+// Discord's hard limits, enforced by the final guard.
+const HARD_TITLE: usize = 256;
+const HARD_DESCRIPTION: usize = 4096;
+const HARD_FIELDS: usize = 25;
+const HARD_FIELD_NAME: usize = 256;
+const HARD_FIELD_VALUE: usize = 1024;
+const HARD_FOOTER: usize = 2048;
+const HARD_TOTAL: usize = 6000;
+const HARD_EMBEDS: usize = 10;
+
+/// Characters given to failure excerpts (field names and values) in all.
+const EXCERPT_BUDGET: usize = 2400;
+/// Smallest useful excerpt field value (code block included).
+const EXCERPT_MIN: usize = 400;
+const EXCERPTS_MAX: usize = 5;
+const NAME_MAX: usize = 64;
+const SCRIPT_NAME_MAX: usize = 48;
+const REASON_MAX: usize = 100;
+const SCRIPTS_LINE_MAX: usize = 600;
+
+const ZWSP: char = '\u{200B}';
+const REDACTED: &str = "[redacted]";
+const ELLIPSIS: char = '…';
+
+const COLOR_RUNNING: u32 = 0x3498DB;
+const COLOR_SUCCEEDED: u32 = 0x2ECC71;
+const COLOR_FAILED: u32 = 0xE74C3C;
+const COLOR_CANCELLED: u32 = 0x95A5A6;
+
+/// One host state as shown: in display priority order (failures first).
+struct StateInfo {
+    name: &'static str,
+    label: &'static str,
+    symbol: &'static str,
+    failure: bool,
+    /// Its log tail is shown.
+    excerpt: bool,
+}
+
+const STATES: [StateInfo; 10] = [
+    StateInfo {
+        name: "failed",
+        label: "failed",
+        symbol: "❌",
+        failure: true,
+        excerpt: true,
+    },
+    StateInfo {
+        name: "timed_out",
+        label: "timed out",
+        symbol: "⌛",
+        failure: true,
+        excerpt: true,
+    },
+    StateInfo {
+        name: "lost",
+        label: "lost",
+        symbol: "❓",
+        failure: true,
+        excerpt: true,
+    },
+    StateInfo {
+        name: "unreachable",
+        label: "unreachable",
+        symbol: "🚫",
+        failure: true,
+        excerpt: false,
+    },
+    StateInfo {
+        name: "running",
+        label: "running",
+        symbol: "🔄",
+        failure: false,
+        excerpt: false,
+    },
+    StateInfo {
+        name: "connecting",
+        label: "connecting",
+        symbol: "🔌",
+        failure: false,
+        excerpt: false,
+    },
+    StateInfo {
+        name: "queued",
+        label: "queued",
+        symbol: "⏳",
+        failure: false,
+        excerpt: false,
+    },
+    StateInfo {
+        name: "cancelled",
+        label: "cancelled",
+        symbol: "⏹️",
+        failure: false,
+        excerpt: false,
+    },
+    StateInfo {
+        name: "skipped",
+        label: "skipped",
+        symbol: "⏭️",
+        failure: false,
+        excerpt: false,
+    },
+    StateInfo {
+        name: "succeeded",
+        label: "succeeded",
+        symbol: "✅",
+        failure: false,
+        excerpt: false,
+    },
+];
+
+/// Index into [`STATES`]; unknown names count as lost, as the store reads them.
+fn state_index(name: &str) -> usize {
+    STATES.iter().position(|s| s.name == name).unwrap_or(2)
+}
+
+fn run_style(state: RunState) -> (&'static str, u32) {
+    match state {
+        RunState::Running => ("🔄", COLOR_RUNNING),
+        RunState::Succeeded => ("✅", COLOR_SUCCEEDED),
+        RunState::Failed => ("❌", COLOR_FAILED),
+        RunState::Cancelled => ("⏹️", COLOR_CANCELLED),
+    }
+}
+
+fn chars(s: &str) -> usize {
+    s.chars().count()
+}
+
+/// Makes host-produced text safe to show: control characters (but `\n` and
+/// `\t`) and ANSI escapes removed, redact patterns replaced by `[redacted]`,
+/// mentions neutralised, backtick runs broken up by U+200B.
+pub fn sanitize(text: &str, redactor: &Redactor) -> String {
+    neutralise(&redactor.redact(&strip_controls(text)))
+}
+
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}'
+    )
+}
+
+fn strip_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut it = text.chars().peekable();
+    while let Some(c) = it.next() {
+        match c {
+            '\n' | '\t' => out.push(c),
+            '\u{2028}' | '\u{2029}' => out.push('\n'),
+            '\u{1b}' => skip_escape(&mut it),
+            c if c.is_control() || is_invisible_format(c) => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Skips the rest of an ANSI CSI (`ESC [ … final`) or OSC (`ESC ] … BEL`)
+/// sequence; a lone ESC is just dropped.
+fn skip_escape(it: &mut Peekable<Chars<'_>>) {
+    match it.peek() {
+        Some('[') => {
+            it.next();
+            while let Some(&c) = it.peek() {
+                if ('\u{20}'..='\u{3f}').contains(&c) {
+                    it.next();
+                } else {
+                    if ('\u{40}'..='\u{7e}').contains(&c) {
+                        it.next();
+                    }
+                    break;
+                }
+            }
+        }
+        Some(']') => {
+            it.next();
+            while let Some(&c) = it.peek() {
+                match c {
+                    '\u{7}' => {
+                        it.next();
+                        break;
+                    }
+                    '\u{1b}' => {
+                        it.next();
+                        if it.peek() == Some(&'\\') {
+                            it.next();
+                        }
+                        break;
+                    }
+                    '\n' => break,
+                    _ => {
+                        it.next();
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Inserts U+200B after every `@`, after `<` starting a mention, and between
+/// consecutive backticks. Idempotent.
+fn neutralise(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut it = text.chars().peekable();
+    while let Some(c) = it.next() {
+        out.push(c);
+        let next = it.peek().copied();
+        let insert = match c {
+            '@' => next != Some(ZWSP),
+            '<' => matches!(next, Some('@' | '#' | '/')),
+            '`' => next == Some('`'),
+            _ => false,
+        };
+        if insert {
+            out.push(ZWSP);
+        }
+    }
+    out
+}
+
+/// Backslash-escapes Discord markdown in inline text.
+fn escape_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 4);
+    for c in text.chars() {
+        if matches!(c, '\\' | '*' | '_' | '~' | '`' | '|' | '[' | ']') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn one_line(text: &str) -> String {
+    let joined: Vec<&str> = text.split_whitespace().collect();
+    joined.join(" ")
+}
+
+/// The first `max` characters, the last one an ellipsis if cut.
+fn truncate_head(text: &str, max: usize) -> String {
+    if chars(text) <= max {
+        return text.to_string();
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let mut out: String = text.chars().take(max - 1).collect();
+    out.push(ELLIPSIS);
+    out
+}
+
+/// A name for inline display: sanitised, one line, at most `max` characters
+/// before markdown escaping.
+fn inline_text(text: &str, redactor: &Redactor, max: usize) -> String {
+    escape_markdown(&truncate_head(&one_line(&sanitize(text, redactor)), max))
+}
+
+/// A fenced code block of at most `max_chars` characters in all, keeping the
+/// tail of `text`. Backtick runs inside are broken, so the block cannot be
+/// closed early; empty if `max_chars` is too small for any block.
+pub fn code_block(text: &str, max_chars: usize) -> String {
+    const OPEN: &str = "```\n";
+    const CLOSE: &str = "\n```";
+    let overhead = OPEN.len() + CLOSE.len();
+    if max_chars <= overhead {
+        return String::new();
+    }
+    let cleaned = neutralise(&strip_controls(text));
+    let body = cleaned.trim_matches('\n');
+    let room = max_chars - overhead;
+    let body = if body.trim().is_empty() {
+        " ".to_string()
+    } else if chars(body) <= room {
+        body.to_string()
+    } else {
+        keep_tail(body, room)
+    };
+    format!("{OPEN}{body}{CLOSE}")
+}
+
+/// The last characters of `body`, marked as cut, `room` characters in all;
+/// starts at a line boundary when one is near.
+fn keep_tail(body: &str, room: usize) -> String {
+    let total = chars(body);
+    if room <= 2 {
+        return body.chars().skip(total.saturating_sub(room)).collect();
+    }
+    let keep = room - 2;
+    let start = body
+        .char_indices()
+        .nth(total - keep)
+        .map_or(body.len(), |(i, _)| i);
+    let mut tail = &body[start..];
+    if let Some(nl) = tail.find('\n') {
+        let rest = &tail[nl + 1..];
+        if chars(&tail[..nl]) < keep / 4 && !rest.trim().is_empty() {
+            tail = rest;
+        }
+    }
+    format!("{ELLIPSIS}\n{tail}")
+}
+
+/// Milliseconds as a short duration: `850ms`, `42s`, `1m 12s`, `2h 5m`, `3d 4h`.
+pub fn humanize_ms(ms: i64) -> String {
+    let ms = ms.max(0);
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let s = ms / 1000;
+    if s < 60 {
+        format!("{s}s")
+    } else if s < 3600 {
+        format!("{}m {}s", s / 60, s % 60)
+    } else if s < 86_400 {
+        format!("{}h {}m", s / 3600, (s % 3600) / 60)
+    } else {
+        format!("{}d {}h", s / 86_400, (s % 86_400) / 3600)
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// `1. a → 2. b → …` within `max` characters, saying how many were left out.
+fn scripts_line(scripts: &[String], redactor: &Redactor, max: usize) -> String {
+    if scripts.is_empty() {
+        return "no scripts".to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for (i, script) in scripts.iter().enumerate() {
+        let item = format!(
+            "{}{}. {}",
+            if i == 0 { "" } else { " → " },
+            i + 1,
+            inline_text(script, redactor, SCRIPT_NAME_MAX)
+        );
+        let left = scripts.len() - i;
+        let more = format!(" → … (+{left} more)");
+        let reserve = if left > 1 { chars(&more) + 16 } else { 0 };
+        let len = chars(&item);
+        if used + len + reserve > max {
+            out.push_str(&more);
+            return out;
+        }
+        used += len;
+        out.push_str(&item);
+    }
+    out
+}
+
+/// The short answer to `/task run`: what will run where.
+pub fn render_plan(
+    script_group: &str,
+    server_group: &str,
+    hosts: usize,
+    scripts: &[String],
+) -> String {
+    let none = Redactor::default();
+    let text = format!(
+        "▶️ Running **{}** on **{}** · {} · {}: {}",
+        inline_text(script_group, &none, NAME_MAX),
+        inline_text(server_group, &none, NAME_MAX),
+        plural(hosts, "host", "hosts"),
+        plural(scripts.len(), "script", "scripts"),
+        scripts_line(scripts, &none, CONTENT_MAX - 300),
+    );
+    truncate_head(&text, CONTENT_MAX)
+}
+
+/// Counts per state, indexed like [`STATES`].
+fn count_states(hosts: &[&HostSnapshot]) -> [usize; 10] {
+    let mut counts = [0; 10];
+    for h in hosts {
+        counts[state_index(&h.state)] += 1;
+    }
+    counts
+}
+
+/// `✅ 8 succeeded · ❌ 1 failed · …`, succeeded first, then by priority.
+fn counts_line(counts: &[usize; 10]) -> String {
+    let succeeded = STATES.len() - 1;
+    std::iter::once(succeeded)
+        .chain(0..succeeded)
+        .filter(|&i| counts[i] > 0)
+        .map(|i| format!("{} {} {}", STATES[i].symbol, counts[i], STATES[i].label))
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+/// `2/3 deploy`, or `3/3` for a host that finished all its steps.
+fn step_text(h: &HostSnapshot, redactor: &Redactor) -> Option<String> {
+    match h.step {
+        Some(step) => Some(match &h.script {
+            Some(script) => format!(
+                "{step}/{} {}",
+                h.steps,
+                inline_text(script, redactor, SCRIPT_NAME_MAX)
+            ),
+            None => format!("{step}/{}", h.steps),
+        }),
+        None if h.state == "succeeded" && h.steps > 0 => Some(format!("{0}/{0}", h.steps)),
+        None => None,
+    }
+}
+
+/// `exit 1: reason`, `exit 1`, or the reason.
+fn exit_text(h: &HostSnapshot, redactor: &Redactor) -> Option<String> {
+    let reason = h
+        .reason
+        .as_deref()
+        .map(|r| inline_text(r, redactor, REASON_MAX))
+        .filter(|r| !r.is_empty());
+    match (h.exit_code, reason) {
+        (Some(code), Some(reason)) => Some(format!("exit {code}: {reason}")),
+        (Some(code), None) => Some(format!("exit {code}")),
+        (None, reason) => reason,
+    }
+}
+
+/// `❌ **web-1** · 2/3 deploy · exit 1: reason · 4s`
+fn host_line(h: &HostSnapshot, redactor: &Redactor) -> String {
+    let info = &STATES[state_index(&h.state)];
+    let mut parts = vec![format!(
+        "{} **{}**",
+        info.symbol,
+        inline_text(&h.host, redactor, NAME_MAX)
+    )];
+    parts.extend(step_text(h, redactor));
+    parts.extend(exit_text(h, redactor));
+    parts.extend(h.elapsed_ms.map(humanize_ms));
+    parts.join(" · ")
+}
+
+/// `…and 950 more: ❌ 3 failed · ⏳ 947 queued`
+fn more_line(rest: &[&HostSnapshot]) -> String {
+    let counts = count_states(rest);
+    let by_state = (0..STATES.len())
+        .filter(|&i| counts[i] > 0)
+        .map(|i| format!("{} {} {}", STATES[i].symbol, counts[i], STATES[i].label))
+        .collect::<Vec<_>>()
+        .join(" · ");
+    format!("{ELLIPSIS}and {} more: {by_state}", rest.len())
+}
+
+/// Host lines in priority order within `budget` characters (newlines
+/// included); hosts beyond are summarised in one "and N more" line.
+fn host_list(order: &[&HostSnapshot], redactor: &Redactor, budget: usize) -> String {
+    if order.is_empty() {
+        return "No hosts.".to_string();
+    }
+    let lines: Vec<String> = order.iter().map(|h| host_line(h, redactor)).collect();
+    let all: usize = lines.iter().map(|l| chars(l) + 1).sum();
+    if all <= budget {
+        return lines.join("\n");
+    }
+    let reserve = chars(&more_line(order)) + 1;
+    let mut out = Vec::new();
+    let mut used = 0;
+    for line in &lines {
+        let len = chars(line) + 1;
+        if used + len + reserve > budget {
+            break;
+        }
+        used += len;
+        out.push(line.clone());
+    }
+    let shown = out.len();
+    out.push(more_line(&order[shown..]));
+    out.join("\n")
+}
+
+/// The embed with the log tails of failed hosts, within `budget` characters.
+fn excerpt_embed(order: &[&HostSnapshot], redactor: &Redactor, budget: usize) -> Option<EmbedView> {
+    let candidates: Vec<&HostSnapshot> = order
+        .iter()
+        .copied()
+        .filter(|h| STATES[state_index(&h.state)].excerpt && !h.excerpt.trim().is_empty())
+        .collect();
+    if candidates.is_empty() {
+        return None;
+    }
+    let title = "Log tails".to_string();
+    let names: Vec<String> = candidates
+        .iter()
+        .take(EXCERPTS_MAX)
+        .map(|h| {
+            let info = &STATES[state_index(&h.state)];
+            let mut parts = vec![format!(
+                "{} {}",
+                info.symbol,
+                inline_text(&h.host, redactor, NAME_MAX)
+            )];
+            parts.extend(step_text(h, redactor));
+            parts.extend(exit_text(h, redactor));
+            truncate_head(&parts.join(" · "), FIELD_NAME_MAX)
+        })
+        .collect();
+    // The most excerpts that still get a useful size each.
+    let mut shown = names.len();
+    let footer_room = 120;
+    let fixed = chars(&title) + footer_room;
+    while shown > 1 {
+        let name_chars: usize = names[..shown].iter().map(|n| chars(n)).sum();
+        if fixed + name_chars + shown * EXCERPT_MIN <= budget {
+            break;
+        }
+        shown -= 1;
+    }
+    let name_chars: usize = names[..shown].iter().map(|n| chars(n)).sum();
+    let each = (budget.saturating_sub(fixed + name_chars) / shown).min(FIELD_VALUE_MAX);
+    let fields = candidates
+        .iter()
+        .zip(names)
+        .take(shown)
+        .filter_map(|(h, name)| {
+            let value = code_block(&sanitize(&h.excerpt, redactor), each);
+            (!value.is_empty()).then(|| FieldView {
+                name,
+                value,
+                inline: false,
+            })
+        })
+        .collect::<Vec<_>>();
+    if fields.is_empty() {
+        return None;
+    }
+    let hidden = candidates.len() - fields.len();
+    let footer = (hidden > 0).then(|| {
+        format!(
+            "{} not shown · press Logs for full logs",
+            plural(hidden, "more log tail", "more log tails")
+        )
+    });
+    Some(EmbedView {
+        title,
+        description: String::new(),
+        color: COLOR_FAILED,
+        fields,
+        footer,
+    })
+}
+
+fn embed_chars(e: &EmbedView) -> usize {
+    chars(&e.title)
+        + chars(&e.description)
+        + e.fields
+            .iter()
+            .map(|f| chars(&f.name) + chars(&f.value))
+            .sum::<usize>()
+        + e.footer.as_deref().map_or(0, chars)
+}
+
+/// Renders a run's progress message.
+pub fn render_progress(snapshot: &RunSnapshot, redactor: &Redactor) -> ProgressView {
+    let mut order: Vec<&HostSnapshot> = snapshot.hosts.iter().collect();
+    order.sort_by_key(|h| state_index(&h.state));
+    let counts = count_states(&order);
+    let (run_symbol, color) = run_style(snapshot.state);
+    let state = snapshot.state.as_str();
+
+    let title = truncate_head(
+        &format!(
+            "{run_symbol} Run {} · {} on {} · {state}",
+            snapshot.id,
+            inline_text(&snapshot.script_group, redactor, NAME_MAX),
+            inline_text(&snapshot.server_group, redactor, NAME_MAX),
+        ),
+        TITLE_MAX,
+    );
+    let lead = format!(
+        "{}: {}\n⏱️ {} · started by {}\nScripts: {}",
+        plural(order.len(), "host", "hosts"),
+        if order.is_empty() {
+            "none".to_string()
+        } else {
+            counts_line(&counts)
+        },
+        humanize_ms(snapshot.elapsed_ms),
+        inline_text(&snapshot.started_by, redactor, NAME_MAX),
+        scripts_line(&snapshot.scripts, redactor, SCRIPTS_LINE_MAX),
+    );
+    let mut footer_parts = Vec::new();
+    if let Some(task) = &snapshot.task {
+        footer_parts.push(format!("task {}", inline_text(task, redactor, NAME_MAX)));
+    }
+    footer_parts.push(format!(
+        "created {}",
+        inline_text(&snapshot.created_at, redactor, 40)
+    ));
+    if let Some(finished) = &snapshot.finished_at {
+        footer_parts.push(format!("finished {}", inline_text(finished, redactor, 40)));
+    }
+    let footer = truncate_head(&footer_parts.join(" · "), FOOTER_MAX);
+
+    let header_fixed = chars(&title) + chars(&lead) + chars(&footer) + 2;
+    let excerpts = excerpt_embed(
+        &order,
+        redactor,
+        EXCERPT_BUDGET.min(TOTAL_MAX.saturating_sub(header_fixed + 800)),
+    );
+    let excerpt_chars = excerpts.as_ref().map_or(0, embed_chars);
+    let list_budget = DESCRIPTION_MAX
+        .saturating_sub(chars(&lead) + 2)
+        .min(TOTAL_MAX.saturating_sub(header_fixed + excerpt_chars));
+    let description = format!("{lead}\n\n{}", host_list(&order, redactor, list_budget));
+
+    let mut embeds = vec![EmbedView {
+        title,
+        description,
+        color,
+        fields: Vec::new(),
+        footer: Some(footer),
+    }];
+    embeds.extend(excerpts);
+
+    let finished = counts[..4].iter().sum::<usize>() + counts[7..].iter().sum::<usize>();
+    let content = truncate_head(
+        &format!(
+            "{run_symbol} **Run {}** {state} · {finished}/{} hosts finished",
+            snapshot.id,
+            order.len()
+        ),
+        CONTENT_MAX,
+    );
+
+    let is_final = snapshot.state != RunState::Running;
+    let any_failure = order.iter().any(|h| STATES[state_index(&h.state)].failure);
+    let id = snapshot.id;
+    let buttons = vec![
+        ButtonView {
+            custom_id: format!("drover:cancel:{id}"),
+            label: "Cancel".into(),
+            style: ButtonStyle::Danger,
+            disabled: is_final,
+        },
+        ButtonView {
+            custom_id: format!("drover:rerun:{id}"),
+            label: "Rerun failed".into(),
+            style: ButtonStyle::Primary,
+            disabled: !(is_final && any_failure),
+        },
+        ButtonView {
+            custom_id: format!("drover:logs:{id}"),
+            label: "Logs".into(),
+            style: ButtonStyle::Secondary,
+            disabled: false,
+        },
+    ];
+
+    let mut view = ProgressView {
+        content,
+        embeds,
+        buttons,
+    };
+    enforce_limits(&mut view);
+    view
+}
+
+/// Last line of defence: clamps anything the layout above let past
+/// Discord's hard limits. Field values hold code blocks, so oversize fields
+/// are dropped rather than cut.
+fn enforce_limits(view: &mut ProgressView) {
+    view.content = truncate_head(&view.content, CONTENT_MAX);
+    view.embeds.truncate(HARD_EMBEDS);
+    for e in &mut view.embeds {
+        e.title = truncate_head(&e.title, HARD_TITLE);
+        e.description = truncate_head(&e.description, HARD_DESCRIPTION);
+        e.footer = e.footer.as_deref().map(|f| truncate_head(f, HARD_FOOTER));
+        e.fields.retain(|f| {
+            chars(&f.value) <= HARD_FIELD_VALUE && !f.value.is_empty() && !f.name.is_empty()
+        });
+        e.fields.truncate(HARD_FIELDS);
+        for f in &mut e.fields {
+            f.name = truncate_head(&f.name, HARD_FIELD_NAME);
+        }
+    }
+    loop {
+        let total: usize = view.embeds.iter().map(embed_chars).sum();
+        if total <= HARD_TOTAL {
+            break;
+        }
+        let over = total - HARD_TOTAL;
+        if let Some(e) = view.embeds.iter_mut().rev().find(|e| !e.fields.is_empty()) {
+            e.fields.pop();
+        } else if let Some(e) = view.embeds.iter_mut().max_by_key(|e| chars(&e.description)) {
+            let keep = chars(&e.description).saturating_sub(over);
+            if keep == 0 && e.description.is_empty() {
+                break;
+            }
+            e.description = truncate_head(&e.description, keep);
+        } else {
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "hunter2";
+
+    fn redactor() -> Redactor {
+        Redactor::new(&["password=\\S+".to_string()]).unwrap()
+    }
+
+    fn hostile_excerpt(i: usize) -> String {
+        let chunk = format!(
+            "line {i}: @everyone @here <@&1> <@!123> <@42> <#7> ```rust\nfn x() {{}}\n```` \
+             password={SECRET} \u{0}\u{7}\x1b[31mred\x1b[0m\r\n\u{202E}evil\u{202C} \u{FFFD}\u{FFFD} \
+             e\u{301}\u{301}\u{301} 👩‍👩‍👧 ` `` \u{2028}\n"
+        );
+        let mut text = String::new();
+        while text.len() < 4096 {
+            text.push_str(&chunk);
+        }
+        // A secret straddling where a naive tail cut would fall.
+        text.push_str(&format!(
+            "last line {i} password={SECRET}{SECRET}\nEND-OF-LOG-{i}"
+        ));
+        text
+    }
+
+    fn host_name(i: usize) -> String {
+        let mut name = format!("h{i:04}-@everyone-```-<@&1>-*_~|");
+        while name.chars().count() < 64 {
+            name.push('x');
+        }
+        name
+    }
+
+    const CYCLE: [&str; 10] = [
+        "succeeded",
+        "failed",
+        "running",
+        "queued",
+        "timed_out",
+        "unreachable",
+        "connecting",
+        "lost",
+        "cancelled",
+        "skipped",
+    ];
+
+    fn host(i: usize, state: &str) -> HostSnapshot {
+        let steps = 3;
+        let step = match state {
+            "queued" | "connecting" | "unreachable" | "skipped" | "succeeded" => None,
+            _ => Some((i % 3) as u32 + 1),
+        };
+        HostSnapshot {
+            host: host_name(i),
+            state: state.to_string(),
+            step,
+            steps,
+            script: step.map(|s| format!("script-{s}-``` @here password={SECRET}")),
+            exit_code: (state == "failed").then_some(2),
+            reason: match state {
+                "failed" => Some(format!(
+                    "sudo: a password is required @everyone password={SECRET}"
+                )),
+                "unreachable" => Some("connection refused <@&1>\n\u{0}".to_string()),
+                "lost" => Some("connection lost".to_string()),
+                "timed_out" => Some("script timed out".to_string()),
+                "skipped" => Some("too many hosts failed".to_string()),
+                _ => None,
+            },
+            started_at: Some("2024-01-01T00:00:00Z".into()),
+            finished_at: None,
+            elapsed_ms: Some(i as i64 * 1_234),
+            excerpt: if matches!(state, "queued" | "connecting") {
+                String::new()
+            } else {
+                hostile_excerpt(i)
+            },
+        }
+    }
+
+    fn snapshot(n: usize, state: RunState) -> RunSnapshot {
+        let hosts = (0..n)
+            .map(|i| {
+                host(
+                    i,
+                    if n == 1 {
+                        "failed"
+                    } else {
+                        CYCLE[i % CYCLE.len()]
+                    },
+                )
+            })
+            .collect();
+        RunSnapshot {
+            id: 42,
+            state,
+            task: Some("deploy @everyone".into()),
+            started_by: "alice <@123>".into(),
+            script_group: "lamp".into(),
+            server_group: "web-group".into(),
+            scripts: (1..=40)
+                .map(|i| format!("script-{i}-``` password={SECRET}"))
+                .collect(),
+            created_at: "2024-01-01T00:00:00Z".into(),
+            finished_at: (state != RunState::Running).then(|| "2024-01-01T00:01:12Z".into()),
+            elapsed_ms: 72_000,
+            hosts,
+        }
+    }
+
+    fn all_text(view: &ProgressView) -> Vec<&str> {
+        let mut out = vec![view.content.as_str()];
+        for e in &view.embeds {
+            out.push(&e.title);
+            out.push(&e.description);
+            out.extend(e.footer.as_deref());
+            for f in &e.fields {
+                out.push(&f.name);
+                out.push(&f.value);
+            }
+        }
+        for b in &view.buttons {
+            out.push(&b.custom_id);
+            out.push(&b.label);
+        }
+        out
+    }
+
+    fn assert_within_limits(view: &ProgressView) {
+        assert!(chars(&view.content) <= 2000, "content too long");
+        assert!(view.embeds.len() <= 10, "too many embeds");
+        let mut total = 0;
+        for e in &view.embeds {
+            assert!(
+                !e.title.is_empty() || !e.description.is_empty() || !e.fields.is_empty(),
+                "empty embed"
+            );
+            assert!(chars(&e.title) <= 256, "title {}", chars(&e.title));
+            assert!(
+                chars(&e.description) <= 4096,
+                "description {}",
+                chars(&e.description)
+            );
+            assert!(e.fields.len() <= 25, "fields {}", e.fields.len());
+            assert!(e.color <= 0xFF_FFFF);
+            for f in &e.fields {
+                assert!(
+                    !f.name.trim().is_empty() && chars(&f.name) <= 256,
+                    "field name"
+                );
+                assert!(
+                    !f.value.trim().is_empty() && chars(&f.value) <= 1024,
+                    "field value"
+                );
+            }
+            if let Some(footer) = &e.footer {
+                assert!(chars(footer) <= 2048, "footer");
+            }
+            total += embed_chars(e);
+        }
+        assert!(total <= 6000, "embeds total {total}");
+        assert!(view.buttons.len() <= 25, "buttons");
+        let mut ids = std::collections::HashSet::new();
+        for b in &view.buttons {
+            assert!(
+                !b.custom_id.is_empty() && chars(&b.custom_id) <= 100,
+                "custom_id"
+            );
+            assert!(ids.insert(b.custom_id.clone()), "duplicate custom_id");
+            assert!(!b.label.is_empty() && chars(&b.label) <= 80, "label");
+        }
+    }
+
+    /// No pings, no secrets, code blocks open and close exactly once each.
+    fn assert_safe(view: &ProgressView) {
+        for text in all_text(view) {
+            assert!(!text.contains(SECRET), "secret leaked: {text}");
+            for bad in ["@everyone", "@here", "<@", "<#"] {
+                assert!(!text.contains(bad), "{bad} in {text}");
+            }
+            assert!(!text.contains("````"), "backtick run in {text}");
+            assert!(
+                !text
+                    .chars()
+                    .any(|c| c.is_control() && c != '\n' && c != '\t'),
+                "control character in {text:?}"
+            );
+            let pieces: Vec<&str> = text.split("```").collect();
+            assert!(pieces.len() % 2 == 1, "unbalanced fences in {text}");
+            for (i, piece) in pieces.iter().enumerate() {
+                if i % 2 == 1 {
+                    assert!(
+                        piece.starts_with('\n') && piece.ends_with('\n'),
+                        "fence: {piece}"
+                    );
+                    assert!(!piece.contains("``"), "backticks in block body");
+                }
+            }
+        }
+    }
+
+    /// Host lines of the list: (state index, line).
+    fn host_lines(view: &ProgressView) -> Vec<(usize, String)> {
+        view.embeds[0]
+            .description
+            .lines()
+            .filter(|l| l.contains(" **"))
+            .map(|l| {
+                let idx = STATES
+                    .iter()
+                    .position(|s| l.starts_with(s.symbol))
+                    .unwrap_or_else(|| panic!("no symbol: {l}"));
+                (idx, l.to_string())
+            })
+            .collect()
+    }
+
+    fn more_count(view: &ProgressView) -> usize {
+        view.embeds[0]
+            .description
+            .lines()
+            .find_map(|l| l.strip_prefix("…and "))
+            .map_or(0, |rest| {
+                rest.split(' ').next().unwrap().parse::<usize>().unwrap()
+            })
+    }
+
+    #[test]
+    fn every_size_fits_and_is_safe() {
+        let r = redactor();
+        for n in [0, 1, 2, 10, 100, 1000] {
+            for state in [
+                RunState::Running,
+                RunState::Failed,
+                RunState::Succeeded,
+                RunState::Cancelled,
+            ] {
+                let snap = snapshot(n, state);
+                let view = render_progress(&snap, &r);
+                assert_within_limits(&view);
+                assert_safe(&view);
+                assert_eq!(view, render_progress(&snap, &r), "not deterministic");
+
+                let lines = host_lines(&view);
+                assert!(
+                    lines.windows(2).all(|w| w[0].0 <= w[1].0),
+                    "failures not first at {n}"
+                );
+                assert_eq!(
+                    lines.len() + more_count(&view),
+                    n,
+                    "hosts unaccounted at {n}"
+                );
+                if n >= 100 {
+                    assert!(more_count(&view) > 0, "no 'more' at {n}");
+                    assert!(view.embeds[0].description.contains("more: "));
+                    // Failures are shown, successes are what gets summarised.
+                    assert_eq!(lines[0].0, 0);
+                }
+                let color = view.embeds[0].color;
+                let expected = match state {
+                    RunState::Running => 0x3498DB,
+                    RunState::Succeeded => 0x2ECC71,
+                    RunState::Failed => 0xE74C3C,
+                    RunState::Cancelled => 0x95A5A6,
+                };
+                assert_eq!(color, expected);
+                if n >= 10 {
+                    let logs = &view.embeds[1];
+                    assert!(!logs.fields.is_empty() && logs.fields.len() <= EXCERPTS_MAX);
+                    assert!(logs.fields[0].name.starts_with("❌"));
+                    if n >= 100 {
+                        assert!(logs.footer.as_deref().unwrap().contains("more log tails"));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn one_failed_host_shows_its_log_tail() {
+        let view = render_progress(&snapshot(1, RunState::Failed), &redactor());
+        assert_within_limits(&view);
+        assert_safe(&view);
+        assert_eq!(view.embeds.len(), 2);
+        let desc = &view.embeds[0].description;
+        assert!(desc.contains("1 host: ❌ 1 failed"), "{desc}");
+        assert!(desc.contains("⏱️ 1m 12s · started by alice"), "{desc}");
+        assert!(
+            desc.contains("exit 2: sudo: a password is required"),
+            "{desc}"
+        );
+        assert!(desc.contains("\\[redacted\\]"), "{desc}");
+        assert_eq!(host_lines(&view).len(), 1);
+        let field = &view.embeds[1].fields[0];
+        assert!(field.value.starts_with("```\n…\n") && field.value.ends_with("\n```"));
+        assert!(field.value.contains("END-OF-LOG-0"), "{}", field.value);
+        assert!(field.value.contains("last line 0 [redacted]\nEND"));
+        assert!(chars(&field.value) > 900, "a lone excerpt gets room");
+        assert!(field.name.starts_with("❌ h0000-@\u{200B}everyone"));
+    }
+
+    #[test]
+    fn header_and_content() {
+        let mut snap = snapshot(22, RunState::Running);
+        for (i, h) in snap.hosts.iter_mut().enumerate() {
+            h.state = match i {
+                0..8 => "succeeded",
+                8 => "failed",
+                9..12 => "running",
+                _ => "queued",
+            }
+            .to_string();
+        }
+        let view = render_progress(&snap, &redactor());
+        let e = &view.embeds[0];
+        assert!(
+            e.title
+                .starts_with("🔄 Run 42 · lamp on web-group · running"),
+            "{}",
+            e.title
+        );
+        assert!(
+            e.description
+                .contains("22 hosts: ✅ 8 succeeded · ❌ 1 failed · 🔄 3 running · ⏳ 10 queued"),
+            "{}",
+            e.description
+        );
+        assert!(
+            e.description
+                .contains("Scripts: 1. script-1-\\`\u{200B}\\`\u{200B}\\` \\[redacted\\] → 2."),
+            "{}",
+            e.description
+        );
+        assert!(e.description.contains("(+"), "long script list is cut");
+        assert!(e
+            .footer
+            .as_deref()
+            .unwrap()
+            .starts_with("task deploy @\u{200B}everyone"));
+        assert_eq!(view.content, "🔄 **Run 42** running · 9/22 hosts finished");
+    }
+
+    #[test]
+    fn buttons_follow_state() {
+        let r = redactor();
+        let find = |v: &ProgressView, id: &str| {
+            v.buttons
+                .iter()
+                .find(|b| b.custom_id == format!("drover:{id}:42"))
+                .cloned()
+                .unwrap()
+        };
+        let running = render_progress(&snapshot(10, RunState::Running), &r);
+        assert_eq!(running.buttons.len(), 3);
+        assert!(!find(&running, "cancel").disabled);
+        assert_eq!(find(&running, "cancel").style, ButtonStyle::Danger);
+        assert!(find(&running, "rerun").disabled);
+        assert_eq!(find(&running, "rerun").style, ButtonStyle::Primary);
+        assert!(!find(&running, "logs").disabled);
+        assert_eq!(find(&running, "logs").style, ButtonStyle::Secondary);
+
+        let failed = render_progress(&snapshot(10, RunState::Failed), &r);
+        assert!(find(&failed, "cancel").disabled);
+        assert!(!find(&failed, "rerun").disabled);
+
+        let mut ok = snapshot(10, RunState::Succeeded);
+        for h in &mut ok.hosts {
+            h.state = "succeeded".into();
+        }
+        let ok = render_progress(&ok, &r);
+        assert!(find(&ok, "cancel").disabled);
+        assert!(find(&ok, "rerun").disabled);
+        assert!(ok.embeds.len() == 1, "no log tails for successes");
+
+        // Only skipped and cancelled: nothing to rerun.
+        let mut cancelled = snapshot(10, RunState::Cancelled);
+        for (i, h) in cancelled.hosts.iter_mut().enumerate() {
+            h.state = if i % 2 == 0 { "skipped" } else { "cancelled" }.into();
+        }
+        let cancelled = render_progress(&cancelled, &r);
+        assert!(find(&cancelled, "rerun").disabled);
+        assert!(find(&cancelled, "cancel").disabled);
+
+        let mut big = snapshot(1, RunState::Failed);
+        big.id = i64::MIN;
+        let big = render_progress(&big, &r);
+        assert_within_limits(&big);
+        assert_eq!(
+            big.buttons[1].custom_id,
+            format!("drover:rerun:{}", i64::MIN)
+        );
+    }
+
+    #[test]
+    fn sanitize_neutralises_and_redacts() {
+        let r = redactor();
+        let s = sanitize(
+            "@everyone @here <@1> <@!2> <@&3> <#4> ``` a\u{0}b\u{1b}[1;31mc\x1b]0;t\u{7}d\r\n password=x",
+            &r,
+        );
+        assert_eq!(
+            s,
+            "@\u{200B}everyone @\u{200B}here <\u{200B}@\u{200B}1> <\u{200B}@\u{200B}!2> \
+             <\u{200B}@\u{200B}&3> <\u{200B}#4> `\u{200B}`\u{200B}` abcd\n [redacted]"
+        );
+        assert_eq!(sanitize(&s, &r), s, "idempotent");
+        // Controls are removed before redaction, so they cannot hide a secret.
+        assert_eq!(sanitize("pass\u{7}word=hunter2", &r), "[redacted]");
+        assert_eq!(sanitize("tab\tkept", &Redactor::default()), "tab\tkept");
+        // Empty matches do not spray the text.
+        let empty = Redactor::new(&["x*".to_string()]).unwrap();
+        assert_eq!(sanitize("abxxc", &empty), "ab[redacted]c");
+        assert!(Redactor::new(&["(".to_string()]).is_err());
+    }
+
+    #[test]
+    fn code_block_keeps_tail_and_cannot_break() {
+        let block = code_block("ok", 100);
+        assert_eq!(block, "```\nok\n```");
+        let text = format!("{}\nlast ``` line", "a".repeat(500));
+        let block = code_block(&text, 100);
+        assert_eq!(chars(&block), 100);
+        assert!(
+            block.ends_with("last `\u{200B}`\u{200B}` line\n```"),
+            "{block}"
+        );
+        assert!(block.starts_with("```\n…\n"));
+        assert_eq!(block.matches("```").count(), 2);
+        assert_eq!(code_block("", 20), "```\n \n```");
+        assert_eq!(code_block("abc", 8), "");
+        for max in 9..40 {
+            let b = code_block(&"`".repeat(100), max);
+            assert!(chars(&b) <= max);
+            assert_eq!(b.matches("```").count(), 2, "{b}");
+        }
+        // Multi-byte characters are counted as characters.
+        let b = code_block(&"é👩".repeat(300), 50);
+        assert_eq!(chars(&b), 50);
+    }
+
+    #[test]
+    fn humanize() {
+        assert_eq!(humanize_ms(-5), "0ms");
+        assert_eq!(humanize_ms(850), "850ms");
+        assert_eq!(humanize_ms(42_000), "42s");
+        assert_eq!(humanize_ms(72_000), "1m 12s");
+        assert_eq!(humanize_ms(7_500_000), "2h 5m");
+        assert_eq!(humanize_ms(100 * 3_600_000), "4d 4h");
+    }
+
+    #[test]
+    fn plan_is_short_and_safe() {
+        let plan = render_plan("lamp", "web-group", 12, &["a".into(), "b_c".into()]);
+        assert_eq!(
+            plan,
+            "▶️ Running **lamp** on **web-group** · 12 hosts · 2 scripts: 1. a → 2. b\\_c"
+        );
+        let one = render_plan("x", "y", 1, &[]);
+        assert_eq!(
+            one,
+            "▶️ Running **x** on **y** · 1 host · 0 scripts: no scripts"
+        );
+        let many: Vec<String> = (0..500)
+            .map(|i| format!("@everyone-```-{i}-{}", "s".repeat(60)))
+            .collect();
+        let plan = render_plan(&"@here".repeat(30), "<@&1>", 1000, &many);
+        assert!(chars(&plan) <= 2000);
+        assert!(plan.contains("more)"));
+        assert!(!plan.contains("@everyone") && !plan.contains("@here") && !plan.contains("<@"));
+        assert!(!plan.contains("``"));
+    }
+}
