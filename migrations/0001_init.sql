@@ -160,3 +160,13 @@ CREATE TABLE audit (
 
 CREATE INDEX run_hosts_by_run ON run_hosts(run_id, position);
 CREATE INDEX audit_by_time ON audit(at);
+
+-- Where a front end shows a run's progress (e.g. a Discord channel message),
+-- so that a restarted bot goes on editing it.
+CREATE TABLE run_messages (
+    run_id     INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    channel_id TEXT    NOT NULL,
+    message_id TEXT    NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (run_id, message_id)
+);

@@ -18,5 +18,6 @@ pub mod remote_ops;
 pub mod ssh;
 pub mod state;
 pub mod store;
+pub mod text;
 
 pub use error::{Error, Result};

@@ -5,12 +5,12 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::output::{fields, json, or_dash, Table};
 use super::{Context, GroupCmd, HostCmd, ScriptBodyArgs, ScriptCmd, ScriptGroupCmd, TaskCmd};
 use crate::domain::{Host, Task};
 use crate::error::{Error, Result};
 use crate::ops::{HostAdd, HostEditArgs, ScriptArgs, TaskCreate};
 use crate::store::ScriptChange;
+use crate::text::{fields, json, or_dash, Table};
 
 /// What a command that only changes something prints: its message or, with
 /// `--json`, `{"ok": true, "message": ..., ...extra}`.

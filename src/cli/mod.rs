@@ -2,8 +2,9 @@
 //! operations layer. The command tree is the one the chat front end mirrors.
 
 mod inventory;
-pub mod output;
 mod runs;
+
+use crate::text as output;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -70,6 +71,8 @@ pub enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Run the Discord bot (token from DISCORD_TOKEN or discord.token).
+    Bot,
     /// The audit trail of changes, newest first.
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -450,6 +453,12 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
                 .await?;
             Ok(done(text))
         }
+        Command::Bot => {
+            crate::discord::run_bot(ctx.drover.clone())
+                .await
+                .map_err(|e| crate::error::Error::Refused(e.to_string()))?;
+            Ok(done(String::new()))
+        }
         other => dispatch_inventory(ctx, other).await.map(done),
     }
 }
@@ -474,7 +483,7 @@ async fn dispatch_inventory(ctx: &Context, command: Command) -> Result<String> {
         Command::Script(cmd) => inventory::script(ctx, cmd).await,
         Command::Scriptgroup(cmd) => inventory::scriptgroup(ctx, cmd).await,
         Command::Task(cmd) => inventory::task(ctx, cmd).await,
-        Command::Run(_) | Command::Log(_) => Err(crate::error::Error::Refused(
+        Command::Run(_) | Command::Log(_) | Command::Bot => Err(crate::error::Error::Refused(
             "not an inventory command".into(),
         )),
         Command::Import { path } => {

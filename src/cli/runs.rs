@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::output::{json, Table};
 use super::{Context, RunCmd};
-use crate::state::{RunSnapshot, RunState};
 use crate::engine::{Engine, RunRequest};
 use crate::error::{Error, Result};
 use crate::ops::RunOverrides;
+use crate::state::{RunSnapshot, RunState};
+use crate::text::{json, Table};
 
 /// Outcome of a command that ran hosts: output and whether all succeeded.
 pub struct RunOutput {

@@ -119,7 +119,7 @@ const EXCERPTS_MAX: usize = 5;
 const NAME_MAX: usize = 64;
 const SCRIPT_NAME_MAX: usize = 48;
 const REASON_MAX: usize = 100;
-const SCRIPTS_LINE_MAX: usize = 600;
+const SCRIPTS_LINE_MAX: usize = 400;
 
 const ZWSP: char = '\u{200B}';
 const REDACTED: &str = "[redacted]";
@@ -402,6 +402,7 @@ fn keep_tail(body: &str, room: usize) -> String {
             tail = rest;
         }
     }
+    let tail = tail.trim_start_matches('\n');
     format!("{ELLIPSIS}\n{tail}")
 }
 

@@ -10,10 +10,10 @@ use tokio::sync::{mpsc, watch};
 
 use super::logs::{step_log_path, StepLog};
 use super::remote::{self, LaunchSpec, MarkerParser, RemoteEvent, RemoteStep, StepEnd};
-use crate::state::HostState;
 use super::Update;
 use crate::domain::now_ms;
 use crate::ssh::{ConnectError, Connection, ExecEvent, SshSettings, Target};
+use crate::state::HostState;
 use crate::store::runs::{RunHost, RunRecord};
 
 /// Everything a host job needs; shared parts are behind `Arc`.

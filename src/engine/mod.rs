@@ -22,11 +22,11 @@ use tokio::sync::{broadcast, mpsc, watch, Semaphore};
 use crate::domain::{now_ms, Actor, Host, RunOptions};
 use crate::error::{Error, Result};
 use crate::ssh::SshSettings;
+use crate::state::{HostState, RunState};
 use crate::store::runs::{NewRun, RunHost, RunRecord, StoredRun};
 use crate::store::Store;
 use host::HostJob;
 use remote::RemoteStep;
-use crate::state::{HostState, RunState};
 
 /// How long a lease lasts without renewal.
 pub const LEASE_MS: i64 = 15_000;
@@ -74,6 +74,8 @@ pub struct Engine {
     default_user: String,
     owner: String,
     events: broadcast::Sender<RunEvent>,
+    /// Runs this process is driving now (a lease is per process).
+    driving: Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
 }
 
 /// `hostname/pid`: identifies this controller process in leases.
@@ -121,6 +123,7 @@ impl Engine {
             default_user,
             owner: controller_id(),
             events,
+            driving: Arc::default(),
         }
     }
 
@@ -219,12 +222,19 @@ impl Engine {
         if run.state != RunState::Running {
             return Ok(run.state);
         }
+        if !self.lock_driving(run_id) {
+            return Err(Error::Refused(format!(
+                "run {run_id} is already driven by this process"
+            )));
+        }
         if !self.take_lease(run_id).await? {
+            self.unlock_driving(run_id);
             return Err(Error::Refused(format!(
                 "run {run_id} is driven by another drover process; it will finish there"
             )));
         }
         let result = self.drive_hosts(run).await;
+        self.unlock_driving(run_id);
         if result.is_err() {
             let _ = self.store.release_lease(run_id, &self.owner).await;
         }
@@ -301,6 +311,20 @@ impl Engine {
         let mut settings = self.settings.as_ref().clone();
         settings.identity_files.extend(missing);
         Arc::new(settings)
+    }
+
+    fn lock_driving(&self, run_id: i64) -> bool {
+        self.driving
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(run_id)
+    }
+
+    fn unlock_driving(&self, run_id: i64) {
+        self.driving
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&run_id);
     }
 
     /// Applies updates in batches until every host job is done; renews the

@@ -4,8 +4,8 @@ use sqlx::Row;
 
 use super::{audit, Store};
 use crate::domain::{format_ms, now_ms, Actor, RunOptions};
-use crate::state::{HostSnapshot, HostState, RunSnapshot, RunState};
 use crate::error::{Error, Kind, Result};
+use crate::state::{HostSnapshot, HostState, RunSnapshot, RunState};
 
 /// A script as a run recorded it.
 #[derive(Debug, Clone)]
@@ -293,7 +293,8 @@ impl Store {
             cancel_requested: row.try_get::<i64, _>("cancel_requested")? != 0,
             state: RunState::parse(&state),
             env: serde_json::from_str(&row.try_get::<String, _>("env")?).unwrap_or_default(),
-            identities: serde_json::from_str(&row.try_get::<String, _>("identities")?).unwrap_or_default(),
+            identities: serde_json::from_str(&row.try_get::<String, _>("identities")?)
+                .unwrap_or_default(),
         })
     }
 
@@ -664,4 +665,49 @@ async fn apply_record(tx: &mut super::Tx<'_>, record: &RunRecord) -> Result<()> 
         }
     }
     Ok(())
+}
+
+/// Where a front end shows a run.
+#[derive(Debug, Clone)]
+pub struct RunMessage {
+    pub channel_id: String,
+    pub message_id: String,
+    pub created_at: i64,
+}
+
+impl Store {
+    /// Records the message that now shows a run's progress.
+    pub async fn record_run_message(
+        &self,
+        run_id: i64,
+        channel_id: &str,
+        message_id: &str,
+    ) -> Result<()> {
+        sqlx::query("INSERT OR IGNORE INTO run_messages (run_id, channel_id, message_id, created_at) VALUES (?, ?, ?, ?)")
+            .bind(run_id)
+            .bind(channel_id)
+            .bind(message_id)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The latest message showing a run, if any.
+    pub async fn run_message(&self, run_id: i64) -> Result<Option<RunMessage>> {
+        let row = sqlx::query(
+            "SELECT channel_id, message_id, created_at FROM run_messages WHERE run_id = ? ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind(run_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(RunMessage {
+                channel_id: r.try_get("channel_id")?,
+                message_id: r.try_get("message_id")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .transpose()
+    }
 }

@@ -1,4 +1,5 @@
-//! Terminal output: aligned tables and JSON.
+//! Plain-text presentation shared by front ends: aligned tables, key/value
+//! lines and JSON.
 
 use serde::Serialize;
 

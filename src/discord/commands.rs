@@ -1,0 +1,1237 @@
+//! Slash commands (the CLI tree, name for name), their authorisation and
+//! audit, error replies, autocomplete, and the progress-message buttons.
+
+use poise::serenity_prelude as serenity;
+
+use super::permissions::{required_level, Level};
+use super::{render, BotError, Context, Data};
+use crate::error::Kind;
+use crate::ops::{HostAdd, HostEditArgs, RunOverrides, ScriptArgs, TaskCreate};
+
+type Result<T = ()> = std::result::Result<T, BotError>;
+
+/// Longest reply sent inline; longer ones go as a file.
+const INLINE_MAX: usize = 1900;
+
+pub fn all() -> Vec<poise::Command<Data, BotError>> {
+    vec![
+        host(),
+        group(),
+        script(),
+        scriptgroup(),
+        task(),
+        run(),
+        log(),
+    ]
+}
+
+// ------------------------------------------------------------ plumbing
+
+/// Deny by default: the guild must be configured (no DMs) and the user must
+/// hold the level the command needs.
+pub async fn authorise(ctx: Context<'_>) -> Result<bool> {
+    let data = ctx.data();
+    let Some(guild) = ctx.guild_id() else {
+        return Err(BotError::Denied(
+            "drover commands work only in a server channel, not in DMs".into(),
+        ));
+    };
+    let guilds = &data.drover.config.discord.guilds;
+    if !guilds.is_empty() && !guilds.contains(&guild.get()) {
+        return Err(BotError::Denied(
+            "drover is not enabled in this server".into(),
+        ));
+    }
+    let roles: Vec<u64> = match ctx.author_member().await {
+        Some(member) => member.roles.iter().map(|r| r.get()).collect(),
+        None => Vec::new(),
+    };
+    let needed = required_level(&ctx.command().qualified_name);
+    match data.permissions.level_of(ctx.author().id.get(), &roles) {
+        Some(level) if level >= needed => Ok(true),
+        _ => Err(BotError::Denied(format!(
+            "you need the {} level for /{}; ask a drover admin to grant it in drover.toml [discord.permissions]",
+            needed.as_str(),
+            ctx.command().qualified_name
+        ))),
+    }
+}
+
+async fn audit(ctx: Context<'_>, outcome: &str) {
+    let data = ctx.data();
+    let actor = Data::actor(ctx.author().id);
+    let action = format!("discord /{}", ctx.command().qualified_name);
+    let invocation = ctx.invocation_string();
+    if let Err(e) = data
+        .drover
+        .store
+        .audit(&actor, &action, "", &invocation, outcome)
+        .await
+    {
+        tracing::error!(error = %e, "cannot write the audit trail");
+    }
+}
+
+pub async fn audit_success(ctx: Context<'_>) {
+    audit(ctx, "ok").await;
+}
+
+pub async fn on_error(error: poise::FrameworkError<'_, Data, BotError>) {
+    match error {
+        poise::FrameworkError::Command { error, ctx, .. } => {
+            audit(ctx, &format!("error: {}", error.user_message())).await;
+            tell(ctx, &error.user_message()).await;
+        }
+        poise::FrameworkError::CommandCheckFailed { error, ctx, .. } => {
+            let message = error.map_or_else(|| "not allowed".to_string(), |e| e.user_message());
+            audit(ctx, &format!("denied: {message}")).await;
+            tell(ctx, &message).await;
+        }
+        poise::FrameworkError::ArgumentParse { error, ctx, .. } => {
+            tell(ctx, &format!("bad arguments: {error}")).await;
+        }
+        other => {
+            if let Err(e) = poise::builtins::on_error(other).await {
+                tracing::error!(error = %e, "error while handling an error");
+            }
+        }
+    }
+}
+
+/// An ephemeral answer for the invoking user only.
+async fn tell(ctx: Context<'_>, message: &str) {
+    let reply = poise::CreateReply::default()
+        .content(truncate(message, INLINE_MAX))
+        .ephemeral(true)
+        .allowed_mentions(serenity::CreateAllowedMentions::new());
+    if let Err(e) = ctx.send(reply).await {
+        tracing::warn!(error = %e, "cannot answer an interaction");
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// A public answer; long text goes as a code block or as a file.
+async fn say(ctx: Context<'_>, text: &str, file_name: &str) -> Result {
+    let clean = render::sanitize(text, &ctx.data().redactor);
+    let reply = if clean.chars().count() + 8 <= INLINE_MAX {
+        poise::CreateReply::default().content(render::code_block(&clean, INLINE_MAX))
+    } else {
+        poise::CreateReply::default()
+            .content(format!("{file_name} ({} bytes) attached", clean.len()))
+            .attachment(serenity::CreateAttachment::bytes(
+                clean.into_bytes(),
+                file_name,
+            ))
+    };
+    ctx.send(reply.allowed_mentions(serenity::CreateAllowedMentions::new()))
+        .await?;
+    Ok(())
+}
+
+/// A short public confirmation of a change.
+async fn done(ctx: Context<'_>, text: &str) -> Result {
+    let clean = render::sanitize(text, &ctx.data().redactor);
+    ctx.send(
+        poise::CreateReply::default()
+            .content(truncate(&clean, INLINE_MAX))
+            .allowed_mentions(serenity::CreateAllowedMentions::new()),
+    )
+    .await?;
+    Ok(())
+}
+
+fn actor(ctx: Context<'_>) -> crate::domain::Actor {
+    Data::actor(ctx.author().id)
+}
+
+// --------------------------------------------------------- autocomplete
+
+async fn names_matching(
+    ctx: Context<'_>,
+    kind: Kind,
+    partial: &str,
+) -> serenity::CreateAutocompleteResponse {
+    let names = ctx
+        .data()
+        .drover
+        .store
+        .names(kind)
+        .await
+        .unwrap_or_default();
+    let partial = partial.to_lowercase();
+    let mut choices: Vec<String> = names
+        .iter()
+        .filter(|n| n.starts_with(&partial))
+        .cloned()
+        .collect();
+    choices.extend(
+        names
+            .into_iter()
+            .filter(|n| !n.starts_with(&partial) && n.contains(&partial)),
+    );
+    choices.truncate(25);
+    serenity::CreateAutocompleteResponse::new().set_choices(
+        choices
+            .into_iter()
+            .map(serenity::AutocompleteChoice::from)
+            .collect(),
+    )
+}
+
+async fn ac_host(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
+    names_matching(ctx, Kind::Host, partial).await
+}
+async fn ac_group(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
+    names_matching(ctx, Kind::ServerGroup, partial).await
+}
+async fn ac_script(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
+    names_matching(ctx, Kind::Script, partial).await
+}
+async fn ac_scriptgroup(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
+    names_matching(ctx, Kind::ScriptGroup, partial).await
+}
+async fn ac_task(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
+    names_matching(ctx, Kind::Task, partial).await
+}
+/// Tasks first, then script groups: the first argument of /task run.
+async fn ac_task_or_scriptgroup(
+    ctx: Context<'_>,
+    partial: &str,
+) -> serenity::CreateAutocompleteResponse {
+    let store = &ctx.data().drover.store;
+    let mut names = store.names(Kind::Task).await.unwrap_or_default();
+    names.extend(store.names(Kind::ScriptGroup).await.unwrap_or_default());
+    let partial = partial.to_lowercase();
+    let choices: Vec<serenity::AutocompleteChoice> = names
+        .into_iter()
+        .filter(|n| n.contains(&partial))
+        .take(25)
+        .map(serenity::AutocompleteChoice::from)
+        .collect();
+    serenity::CreateAutocompleteResponse::new().set_choices(choices)
+}
+async fn ac_run(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
+    let runs = ctx
+        .data()
+        .drover
+        .store
+        .list_runs(100)
+        .await
+        .unwrap_or_default();
+    let choices: Vec<serenity::AutocompleteChoice> = runs
+        .into_iter()
+        .filter(|r| r.id.to_string().starts_with(partial.trim()))
+        .take(25)
+        .map(|r| {
+            let label = format!(
+                "{} · {} · {} on {}",
+                r.id, r.state, r.script_group, r.server_group
+            );
+            serenity::AutocompleteChoice::new(truncate(&label, 100), r.id)
+        })
+        .collect();
+    serenity::CreateAutocompleteResponse::new().set_choices(choices)
+}
+
+// ---------------------------------------------------------------- host
+
+/// Hosts of the inventory.
+#[poise::command(
+    slash_command,
+    guild_only,
+    subcommands(
+        "host_add",
+        "host_list",
+        "host_show",
+        "host_edit",
+        "host_rm",
+        "host_trust",
+        "host_check"
+    ),
+    subcommand_required
+)]
+pub async fn host(_ctx: Context<'_>) -> Result {
+    Ok(())
+}
+
+/// Add a host.
+#[poise::command(slash_command, rename = "add")]
+async fn host_add(
+    ctx: Context<'_>,
+    #[description = "Host name"] name: String,
+    #[description = "DNS name, IPv4 or IPv6 address"] address: String,
+    #[description = "SSH port (default 22)"] port: Option<i64>,
+    #[description = "Login user (default from configuration)"] user: Option<String>,
+    #[description = "Server group to put it in"]
+    #[autocomplete = "ac_group"]
+    group: Option<String>,
+    #[description = "Description"] description: Option<String>,
+    #[description = "Run scripts through sudo -n"] sudo: Option<bool>,
+) -> Result {
+    let args = HostAdd {
+        name,
+        address,
+        port,
+        user,
+        groups: group.into_iter().collect(),
+        description,
+        sudo: sudo.unwrap_or(false),
+    };
+    let host = ctx.data().drover.host_add(&actor(ctx), args).await?;
+    done(
+        ctx,
+        &format!("added host {} ({}:{})", host.name, host.address, host.port),
+    )
+    .await
+}
+
+/// List hosts.
+#[poise::command(slash_command, rename = "list")]
+async fn host_list(ctx: Context<'_>) -> Result {
+    let hosts = ctx.data().drover.store.hosts().await?;
+    let mut table = crate::text::Table::new(&["NAME", "ADDRESS", "PORT", "GROUPS"]);
+    for h in hosts {
+        table.row(vec![
+            h.name,
+            h.address,
+            h.port.to_string(),
+            h.groups.join(","),
+        ]);
+    }
+    say(ctx, &table.render(), "hosts.txt").await
+}
+
+/// Show a host.
+#[poise::command(slash_command, rename = "show")]
+async fn host_show(ctx: Context<'_>, #[autocomplete = "ac_host"] name: String) -> Result {
+    let h = ctx.data().drover.store.host(&name).await?;
+    let text = format!(
+        "name: {}\naddress: {}\nport: {}\nuser: {}\nsudo: {}\ngroups: {}\ndescription: {}\nhost key: {}",
+        h.name,
+        h.address,
+        h.port,
+        h.user.unwrap_or_else(|| "(default)".into()),
+        h.use_sudo,
+        h.groups.join(", "),
+        h.description,
+        h.host_key.as_deref().and_then(crate::ssh::parse_public_key).map_or_else(|| "(not pinned)".into(), |k| crate::ssh::fingerprint(&k))
+    );
+    say(ctx, &text, "host.txt").await
+}
+
+/// Change a host.
+#[poise::command(slash_command, rename = "edit")]
+#[allow(clippy::too_many_arguments)]
+async fn host_edit(
+    ctx: Context<'_>,
+    #[autocomplete = "ac_host"] name: String,
+    address: Option<String>,
+    port: Option<i64>,
+    user: Option<String>,
+    #[description = "Use the configured default user again"] default_user: Option<bool>,
+    description: Option<String>,
+    sudo: Option<bool>,
+) -> Result {
+    let args = HostEditArgs {
+        address,
+        port,
+        user,
+        default_user: default_user.unwrap_or(false),
+        description,
+        sudo,
+    };
+    ctx.data()
+        .drover
+        .host_edit(&actor(ctx), &name, args)
+        .await?;
+    done(ctx, &format!("updated host {name}")).await
+}
+
+/// Remove a host.
+#[poise::command(slash_command, rename = "rm")]
+async fn host_rm(
+    ctx: Context<'_>,
+    #[autocomplete = "ac_host"] name: String,
+    #[description = "Also take it out of its groups"] force: Option<bool>,
+) -> Result {
+    ctx.data()
+        .drover
+        .store
+        .remove_host(&actor(ctx), &name, force.unwrap_or(false))
+        .await?;
+    done(ctx, &format!("removed host {name}")).await
+}
+
+/// Re-pin a host's SSH key to the one it offers now.
+#[poise::command(slash_command, rename = "trust")]
+async fn host_trust(ctx: Context<'_>, #[autocomplete = "ac_host"] name: String) -> Result {
+    ctx.defer().await?;
+    let (old, new) = ctx.data().drover.host_trust(&actor(ctx), &name).await?;
+    let text = match old {
+        Some(old) if old != new => format!("host {name}: key re-pinned from {old} to {new}"),
+        _ => format!("host {name}: key pinned ({new})"),
+    };
+    done(ctx, &text).await
+}
+
+/// Connect to a host, verify its key, authenticate.
+#[poise::command(slash_command, rename = "check")]
+async fn host_check(ctx: Context<'_>, #[autocomplete = "ac_host"] name: String) -> Result {
+    ctx.defer().await?;
+    let checks = ctx
+        .data()
+        .drover
+        .host_check(&actor(ctx), &[name], &[])
+        .await?;
+    let text: Vec<String> = checks
+        .iter()
+        .map(|c| {
+            format!(
+                "{}: {} {}",
+                c.host,
+                if c.ok { "ok" } else { "FAILED" },
+                c.message
+            )
+        })
+        .collect();
+    say(ctx, &text.join("\n"), "check.txt").await
+}
+
+// --------------------------------------------------------------- group
+
+/// Server groups.
+#[poise::command(
+    slash_command,
+    guild_only,
+    subcommands(
+        "group_create",
+        "group_delete",
+        "group_add",
+        "group_remove",
+        "group_list",
+        "group_show"
+    ),
+    subcommand_required
+)]
+pub async fn group(_ctx: Context<'_>) -> Result {
+    Ok(())
+}
+
+#[poise::command(slash_command, rename = "create")]
+async fn group_create(ctx: Context<'_>, name: String, description: Option<String>) -> Result {
+    ctx.data()
+        .drover
+        .group_create(&actor(ctx), &name, description)
+        .await?;
+    done(ctx, &format!("created server group {name}")).await
+}
+
+#[poise::command(slash_command, rename = "delete")]
+async fn group_delete(
+    ctx: Context<'_>,
+    #[autocomplete = "ac_group"] name: String,
+    #[description = "Also delete the tasks that use it"] force: Option<bool>,
+) -> Result {
+    ctx.data()
+        .drover
+        .store
+        .delete_server_group(&actor(ctx), &name, force.unwrap_or(false))
+        .await?;
+    done(ctx, &format!("deleted server group {name}")).await
+}
+
+fn split_names(raw: &str) -> Vec<String> {
+    raw.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[poise::command(slash_command, rename = "add")]
+async fn group_add(
+    ctx: Context<'_>,
+    #[autocomplete = "ac_group"] group: String,
+    #[description = "Host names, separated by spaces or commas"]
+    #[autocomplete = "ac_host"]
+    hosts: String,
+) -> Result {
+    let hosts = split_names(&hosts);
+    let added = ctx
+        .data()
+        .drover
+        .store
+        .add_group_members(&actor(ctx), &group, &hosts)
+        .await?;
+    done(
+        ctx,
+        &format!("added {} host(s) to server group {group}", added.len()),
+    )
+    .await
+}
+
+#[poise::command(slash_command, rename = "remove")]
+async fn group_remove(
+    ctx: Context<'_>,
+    #[autocomplete = "ac_group"] group: String,
+    #[autocomplete = "ac_host"] hosts: String,
+) -> Result {
+    let hosts = split_names(&hosts);
+    ctx.data()
+        .drover
+        .store
+        .remove_group_members(&actor(ctx), &group, &hosts)
+        .await?;
+    done(
+        ctx,
+        &format!("removed {} host(s) from server group {group}", hosts.len()),
+    )
+    .await
+}
+
+#[poise::command(slash_command, rename = "list")]
+async fn group_list(ctx: Context<'_>) -> Result {
+    let groups = ctx.data().drover.store.server_groups().await?;
+    let text: Vec<String> = groups
+        .iter()
+        .map(|g| format!("{} ({} hosts)", g.name, g.hosts.len()))
+        .collect();
+    say(ctx, &text.join("\n"), "groups.txt").await
+}
+
+#[poise::command(slash_command, rename = "show")]
+async fn group_show(ctx: Context<'_>, #[autocomplete = "ac_group"] name: String) -> Result {
+    let g = ctx.data().drover.store.server_group(&name).await?;
+    say(
+        ctx,
+        &format!(
+            "{}: {}\nhosts: {}",
+            g.name,
+            g.description,
+            g.hosts.join(", ")
+        ),
+        "group.txt",
+    )
+    .await
+}
+
+// -------------------------------------------------------------- script
+
+/// Scripts of the library.
+#[poise::command(
+    slash_command,
+    guild_only,
+    subcommands(
+        "script_add",
+        "script_edit",
+        "script_show",
+        "script_list",
+        "script_history",
+        "script_rm"
+    ),
+    subcommand_required
+)]
+pub async fn script(_ctx: Context<'_>) -> Result {
+    Ok(())
+}
+
+async fn download(file: &serenity::Attachment) -> Result<Vec<u8>> {
+    if file.size as usize > crate::domain::MAX_SCRIPT_BYTES {
+        return Err(BotError::BadInput(format!(
+            "{} is {} bytes; scripts are limited to 1 MiB",
+            file.filename, file.size
+        )));
+    }
+    Ok(file.download().await?)
+}
+
+/// Add a script from an attached file.
+#[poise::command(slash_command, rename = "add")]
+async fn script_add(
+    ctx: Context<'_>,
+    name: String,
+    #[description = "The script body"] file: serenity::Attachment,
+    description: Option<String>,
+    #[description = "Timeout such as 10m"] timeout: Option<String>,
+) -> Result {
+    ctx.defer().await?;
+    let body = download(&file).await?;
+    let script = ctx
+        .data()
+        .drover
+        .script_add(
+            &actor(ctx),
+            ScriptArgs {
+                name,
+                body,
+                description,
+                timeout,
+            },
+        )
+        .await?;
+    done(ctx, &format!("added script {} (version 1)", script.name)).await
+}
+
+/// Replace a script's body from an attached file.
+#[poise::command(slash_command, rename = "edit")]
+async fn script_edit(
+    ctx: Context<'_>,
+    #[autocomplete = "ac_script"] name: String,
+    file: serenity::Attachment,
+    description: Option<String>,
+    timeout: Option<String>,
+) -> Result {
+    ctx.defer().await?;
+    let body = download(&file).await?;
+    let change = ctx
+        .data()
+        .drover
+        .script_edit(
+            &actor(ctx),
+            ScriptArgs {
+                name: name.clone(),
+                body,
+                description,
+                timeout,
+            },
+        )
+        .await?;
+    done(ctx, &format!("script {name}: {change:?}")).await
+}
+
+#[poise::command(slash_command, rename = "show")]
+async fn script_show(
+    ctx: Context<'_>,
+    #[autocomplete = "ac_script"] name: String,
+    version: Option<i64>,
+) -> Result {
+    let s = ctx.data().drover.store.script(&name, version).await?;
+    say(ctx, &s.body, &format!("{}.v{}.sh", s.name, s.version)).await
+}
+
+#[poise::command(slash_command, rename = "list")]
+async fn script_list(ctx: Context<'_>) -> Result {
+    let scripts = ctx.data().drover.store.scripts().await?;
+    let text: Vec<String> = scripts
+        .iter()
+        .map(|s| format!("{} v{} {}", s.name, s.version, s.description))
+        .collect();
+    say(ctx, &text.join("\n"), "scripts.txt").await
+}
+
+#[poise::command(slash_command, rename = "history")]
+async fn script_history(ctx: Context<'_>, #[autocomplete = "ac_script"] name: String) -> Result {
+    let versions = ctx.data().drover.store.script_history(&name).await?;
+    let text: Vec<String> = versions
+        .iter()
+        .map(|v| {
+            format!(
+                "v{} {} bytes {} by {}",
+                v.version, v.bytes, v.created_at, v.created_by
+            )
+        })
+        .collect();
+    say(ctx, &text.join("\n"), "history.txt").await
+}
+
+#[poise::command(slash_command, rename = "rm")]
+async fn script_rm(
+    ctx: Context<'_>,
+    #[autocomplete = "ac_script"] name: String,
+    force: Option<bool>,
+) -> Result {
+    ctx.data()
+        .drover
+        .store
+        .remove_script(&actor(ctx), &name, force.unwrap_or(false))
+        .await?;
+    done(ctx, &format!("removed script {name}")).await
+}
+
+// --------------------------------------------------------- scriptgroup
+
+/// Script groups (ordered lists of scripts).
+#[poise::command(
+    slash_command,
+    guild_only,
+    subcommands(
+        "scriptgroup_create",
+        "scriptgroup_add",
+        "scriptgroup_move",
+        "scriptgroup_remove",
+        "scriptgroup_delete",
+        "scriptgroup_list",
+        "scriptgroup_show"
+    ),
+    subcommand_required
+)]
+pub async fn scriptgroup(_ctx: Context<'_>) -> Result {
+    Ok(())
+}
+
+#[poise::command(slash_command, rename = "create")]
+async fn scriptgroup_create(
+    ctx: Context<'_>,
+    name: String,
+    #[description = "Scripts in order, separated by spaces"] scripts: Option<String>,
+    description: Option<String>,
+) -> Result {
+    let scripts = scripts.as_deref().map(split_names).unwrap_or_default();
+    ctx.data()
+        .drover
+        .scriptgroup_create(&actor(ctx), &name, &scripts, description)
+        .await?;
+    done(
+        ctx,
+        &format!(
+            "created script group {name} with {} script(s)",
+            scripts.len()
+        ),
+    )
+    .await
+}
+
+#[poise::command(slash_command, rename = "add")]
+async fn scriptgroup_add(
+    ctx: Context<'_>,
+    #[autocomplete = "ac_scriptgroup"] name: String,
+    #[autocomplete = "ac_script"] script: String,
+    #[description = "1-based position (default: at the end)"] position: Option<i64>,
+) -> Result {
+    let at = ctx
+        .data()
+        .drover
+        .store
+        .script_group_add(&actor(ctx), &name, &script, position)
+        .await?;
+    done(
+        ctx,
+        &format!("added {script} to script group {name} at position {at}"),
+    )
+    .await
+}
+
+#[poise::command(slash_command, rename = "move")]
+async fn scriptgroup_move(
+    ctx: Context<'_>,
+    #[autocomplete = "ac_scriptgroup"] name: String,
+    #[autocomplete = "ac_script"] script: String,
+    position: i64,
+) -> Result {
+    ctx.data()
+        .drover
+        .store
+        .script_group_move(&actor(ctx), &name, &script, position)
+        .await?;
+    done(
+        ctx,
+        &format!("moved {script} to position {position} in script group {name}"),
+    )
+    .await
+}
+
+#[poise::command(slash_command, rename = "remove")]
+async fn scriptgroup_remove(
+    ctx: Context<'_>,
+    #[autocomplete = "ac_scriptgroup"] name: String,
+    #[autocomplete = "ac_script"] script: String,
+) -> Result {
+    ctx.data()
+        .drover
+        .store
+        .script_group_remove(&actor(ctx), &name, &script)
+        .await?;
+    done(ctx, &format!("removed {script} from script group {name}")).await
+}
+
+#[poise::command(slash_command, rename = "delete")]
+async fn scriptgroup_delete(
+    ctx: Context<'_>,
+    #[autocomplete = "ac_scriptgroup"] name: String,
+    force: Option<bool>,
+) -> Result {
+    ctx.data()
+        .drover
+        .store
+        .delete_script_group(&actor(ctx), &name, force.unwrap_or(false))
+        .await?;
+    done(ctx, &format!("deleted script group {name}")).await
+}
+
+#[poise::command(slash_command, rename = "list")]
+async fn scriptgroup_list(ctx: Context<'_>) -> Result {
+    let groups = ctx.data().drover.store.script_groups().await?;
+    let text: Vec<String> = groups
+        .iter()
+        .map(|g| format!("{}: {}", g.name, g.scripts.join(" → ")))
+        .collect();
+    say(ctx, &text.join("\n"), "scriptgroups.txt").await
+}
+
+#[poise::command(slash_command, rename = "show")]
+async fn scriptgroup_show(
+    ctx: Context<'_>,
+    #[autocomplete = "ac_scriptgroup"] name: String,
+) -> Result {
+    let g = ctx.data().drover.store.script_group(&name).await?;
+    let lines: Vec<String> = g
+        .scripts
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!("{}. {s}", i + 1))
+        .collect();
+    say(
+        ctx,
+        &format!("{}: {}\n{}", g.name, g.description, lines.join("\n")),
+        "scriptgroup.txt",
+    )
+    .await
+}
+
+// ---------------------------------------------------------------- task
+
+/// Tasks: a script group paired with a server group.
+#[poise::command(
+    slash_command,
+    guild_only,
+    subcommands("task_create", "task_list", "task_show", "task_delete", "task_run"),
+    subcommand_required
+)]
+pub async fn task(_ctx: Context<'_>) -> Result {
+    Ok(())
+}
+
+#[poise::command(slash_command, rename = "create")]
+#[allow(clippy::too_many_arguments)]
+async fn task_create(
+    ctx: Context<'_>,
+    name: String,
+    #[autocomplete = "ac_scriptgroup"] script_group: String,
+    #[autocomplete = "ac_group"] server_group: String,
+    parallel: Option<i64>,
+    continue_on_error: Option<bool>,
+    max_failed_hosts: Option<i64>,
+    sudo: Option<bool>,
+    description: Option<String>,
+) -> Result {
+    let args = TaskCreate {
+        name,
+        script_group,
+        server_group,
+        parallel,
+        continue_on_error: continue_on_error.unwrap_or(false),
+        max_failed_hosts,
+        sudo: sudo.unwrap_or(false),
+        description,
+    };
+    let task = ctx.data().drover.task_create(&actor(ctx), args).await?;
+    done(ctx, &format!("created task {}", task.name)).await
+}
+
+#[poise::command(slash_command, rename = "list")]
+async fn task_list(ctx: Context<'_>) -> Result {
+    let tasks = ctx.data().drover.store.tasks().await?;
+    let text: Vec<String> = tasks
+        .iter()
+        .map(|t| format!("{}: {} on {}", t.name, t.script_group, t.server_group))
+        .collect();
+    say(ctx, &text.join("\n"), "tasks.txt").await
+}
+
+#[poise::command(slash_command, rename = "show")]
+async fn task_show(ctx: Context<'_>, #[autocomplete = "ac_task"] name: String) -> Result {
+    let t = ctx.data().drover.store.task(&name).await?;
+    let text = format!(
+        "{}: {} on {}\nparallel {} · on failure {} · max failed hosts {} · sudo {}",
+        t.name,
+        t.script_group,
+        t.server_group,
+        t.options.parallel,
+        t.options.on_failure.as_str(),
+        t.options
+            .max_failed_hosts
+            .map_or_else(|| "-".into(), |m| m.to_string()),
+        t.options.use_sudo
+    );
+    say(ctx, &text, "task.txt").await
+}
+
+#[poise::command(slash_command, rename = "delete")]
+async fn task_delete(ctx: Context<'_>, #[autocomplete = "ac_task"] name: String) -> Result {
+    ctx.data()
+        .drover
+        .store
+        .delete_task(&actor(ctx), &name)
+        .await?;
+    done(ctx, &format!("deleted task {name}")).await
+}
+
+/// Run a task, or a script group on a server group.
+#[poise::command(slash_command, rename = "run")]
+async fn task_run(
+    ctx: Context<'_>,
+    #[description = "A task, or a script group"]
+    #[autocomplete = "ac_task_or_scriptgroup"]
+    task_or_script_group: String,
+    #[description = "The server group (when the first argument is a script group)"]
+    #[autocomplete = "ac_group"]
+    server_group: Option<String>,
+    parallel: Option<i64>,
+    continue_on_error: Option<bool>,
+    #[description = "KEY=VALUE pairs separated by spaces"] env: Option<String>,
+) -> Result {
+    let data = ctx.data();
+    let overrides = RunOverrides {
+        parallel,
+        continue_on_error: continue_on_error.unwrap_or(false),
+        env: env.as_deref().map(split_env).unwrap_or_default(),
+        ..Default::default()
+    };
+    let request = data
+        .drover
+        .plan_run(&task_or_script_group, server_group.as_deref(), overrides)
+        .await?;
+    let hosts = data
+        .drover
+        .store
+        .server_group(&request.server_group)
+        .await?
+        .hosts
+        .len();
+    let scripts = data
+        .drover
+        .store
+        .script_group(&request.script_group)
+        .await?
+        .scripts;
+    let plan = render::render_plan(
+        &request.script_group,
+        &request.server_group,
+        hosts,
+        &scripts,
+    );
+    if hosts > data.drover.config.discord.confirm_above as usize {
+        let reply = poise::CreateReply::default()
+            .content(format!("{plan}\nThis runs on {hosts} hosts. Confirm?"))
+            .components(vec![serenity::CreateActionRow::Buttons(vec![
+                serenity::CreateButton::new(format!("drover:confirm:{}", ctx.id()))
+                    .label("Run")
+                    .style(serenity::ButtonStyle::Danger),
+                serenity::CreateButton::new(format!("drover:abort:{}", ctx.id()))
+                    .label("Cancel")
+                    .style(serenity::ButtonStyle::Secondary),
+            ])])
+            .allowed_mentions(serenity::CreateAllowedMentions::new());
+        let handle = ctx.send(reply).await?;
+        let message = handle.message().await?;
+        let confirmed = serenity::ComponentInteractionCollector::new(ctx)
+            .message_id(message.id)
+            .author_id(ctx.author().id)
+            .timeout(std::time::Duration::from_secs(120))
+            .await;
+        let Some(press) = confirmed else {
+            handle
+                .edit(
+                    ctx,
+                    poise::CreateReply::default()
+                        .content(format!("{plan}\nNot confirmed; nothing ran."))
+                        .components(vec![]),
+                )
+                .await?;
+            return Ok(());
+        };
+        press
+            .create_response(ctx, serenity::CreateInteractionResponse::Acknowledge)
+            .await?;
+        if press.data.custom_id.starts_with("drover:abort:") {
+            handle
+                .edit(
+                    ctx,
+                    poise::CreateReply::default()
+                        .content(format!("{plan}\nCancelled; nothing ran."))
+                        .components(vec![]),
+                )
+                .await?;
+            return Ok(());
+        }
+        handle
+            .edit(
+                ctx,
+                poise::CreateReply::default()
+                    .content(format!("{plan}\nConfirmed."))
+                    .components(vec![]),
+            )
+            .await?;
+    } else {
+        done(ctx, &plan).await?;
+    }
+    let run_id = data.engine.create(&actor(ctx), &request, true).await?;
+    data.tracker.start(
+        ctx.serenity_context().http.clone(),
+        run_id,
+        ctx.channel_id(),
+    );
+    Ok(())
+}
+
+fn split_env(raw: &str) -> Vec<String> {
+    raw.split_whitespace().map(str::to_string).collect()
+}
+
+// ----------------------------------------------------------------- run
+
+/// Runs: list, status, logs, cancel, rerun.
+#[poise::command(
+    slash_command,
+    guild_only,
+    subcommands("run_list", "run_status", "run_logs", "run_cancel", "run_rerun"),
+    subcommand_required
+)]
+pub async fn run(_ctx: Context<'_>) -> Result {
+    Ok(())
+}
+
+#[poise::command(slash_command, rename = "list")]
+async fn run_list(ctx: Context<'_>) -> Result {
+    let runs = ctx.data().drover.store.list_runs(20).await?;
+    let text: Vec<String> = runs
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {} on {} · {} hosts, {} failed · by {} · {}",
+                r.id,
+                r.state,
+                r.script_group,
+                r.server_group,
+                r.hosts,
+                r.failed_hosts,
+                r.started_by,
+                r.created_at
+            )
+        })
+        .collect();
+    say(ctx, &text.join("\n"), "runs.txt").await
+}
+
+#[poise::command(slash_command, rename = "status")]
+async fn run_status(ctx: Context<'_>, #[autocomplete = "ac_run"] id: i64) -> Result {
+    let data = ctx.data();
+    let snapshot = data.drover.store.run_snapshot(id).await?;
+    let view = render::render_progress(&snapshot, &data.redactor);
+    let mut reply = poise::CreateReply::default()
+        .content(view.content.clone())
+        .components(super::progress::components_of(&view));
+    for embed in super::progress::embeds_of(&view) {
+        reply = reply.embed(embed);
+    }
+    let reply = reply.allowed_mentions(serenity::CreateAllowedMentions::new());
+    ctx.send(reply).await?;
+    Ok(())
+}
+
+#[poise::command(slash_command, rename = "logs")]
+async fn run_logs(
+    ctx: Context<'_>,
+    #[autocomplete = "ac_run"] id: i64,
+    #[autocomplete = "ac_host"] host: Option<String>,
+) -> Result {
+    let text = send_logs(ctx.data(), id, host.as_deref()).await?;
+    say(ctx, &text, &format!("run-{id}.log")).await
+}
+
+async fn send_logs(
+    data: &Data,
+    id: i64,
+    host: Option<&str>,
+) -> std::result::Result<String, crate::error::Error> {
+    let snapshot = data.drover.store.run_snapshot(id).await?;
+    if let Some(host) = host {
+        if !snapshot.hosts.iter().any(|h| h.host == host) {
+            return Err(crate::error::Error::Refused(format!(
+                "host '{host}' is not in run {id}"
+            )));
+        }
+    }
+    let root = data.drover.log_root();
+    Ok(snapshot
+        .hosts
+        .iter()
+        .filter(|h| host.is_none_or(|x| x == h.host))
+        .map(|h| super::progress::host_log_text(&root, &snapshot, &h.host))
+        .collect())
+}
+
+#[poise::command(slash_command, rename = "cancel")]
+async fn run_cancel(ctx: Context<'_>, #[autocomplete = "ac_run"] id: i64) -> Result {
+    cancel(ctx.data(), &actor(ctx), id).await?;
+    done(ctx, &format!("cancelling run {id} on every host")).await
+}
+
+async fn cancel(
+    data: &Data,
+    actor: &crate::domain::Actor,
+    id: i64,
+) -> std::result::Result<(), crate::error::Error> {
+    data.drover.store.request_cancel(actor, id).await?;
+    let engine = data.engine.clone();
+    tokio::spawn(async move {
+        // The live controller of the run carries the cancel out; if there is
+        // none, this process takes the run over and does (drive refuses
+        // quietly when another process holds the run).
+        if let Err(e) = engine.drive(id).await {
+            tracing::debug!(run_id = id, error = %e, "cancel handled by the run's controller");
+        }
+    });
+    Ok(())
+}
+
+#[poise::command(slash_command, rename = "rerun")]
+async fn run_rerun(ctx: Context<'_>, #[autocomplete = "ac_run"] id: i64) -> Result {
+    let new_id = rerun(
+        ctx.data(),
+        &actor(ctx),
+        ctx.serenity_context().http.clone(),
+        id,
+        ctx.channel_id(),
+    )
+    .await?;
+    done(
+        ctx,
+        &format!("rerunning the failed hosts of run {id} as run {new_id}"),
+    )
+    .await
+}
+
+async fn rerun(
+    data: &Data,
+    actor: &crate::domain::Actor,
+    http: super::Http,
+    id: i64,
+    channel: serenity::ChannelId,
+) -> std::result::Result<i64, crate::error::Error> {
+    let request = data.drover.plan_rerun_failed(id).await?;
+    let new_id = data.engine.create(actor, &request, true).await?;
+    data.tracker.start(http, new_id, channel);
+    Ok(new_id)
+}
+
+// ----------------------------------------------------------------- log
+
+/// Remote log files.
+#[poise::command(
+    slash_command,
+    guild_only,
+    subcommands("log_fetch"),
+    subcommand_required
+)]
+pub async fn log(_ctx: Context<'_>) -> Result {
+    Ok(())
+}
+
+/// The tail of a remote file allowed by logs.fetch_allow.
+#[poise::command(slash_command, rename = "fetch")]
+async fn log_fetch(
+    ctx: Context<'_>,
+    #[autocomplete = "ac_host"] host: String,
+    #[description = "Absolute path, e.g. /var/log/syslog"] path: String,
+    #[description = "Lines from the end (default 100)"] lines: Option<u32>,
+) -> Result {
+    ctx.defer().await?;
+    let text = ctx
+        .data()
+        .drover
+        .log_fetch(&actor(ctx), &host, &path, lines.unwrap_or(100), &[])
+        .await?;
+    say(ctx, &text, "log.txt").await
+}
+
+// -------------------------------------------------------------- buttons
+
+/// Button clicks on progress messages: Cancel, Rerun failed, Logs.
+pub async fn on_event(ctx: &serenity::Context, event: &serenity::FullEvent, data: &Data) -> Result {
+    let serenity::FullEvent::InteractionCreate {
+        interaction: serenity::Interaction::Component(press),
+    } = event
+    else {
+        return Ok(());
+    };
+    let mut parts = press.data.custom_id.splitn(3, ':');
+    let (Some("drover"), Some(action), Some(id)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Ok(());
+    };
+    let Ok(run_id) = id.parse::<i64>() else {
+        return Ok(());
+    };
+    let needed = match action {
+        "cancel" | "rerun" => Level::Operator,
+        "logs" => Level::Viewer,
+        _ => return Ok(()),
+    };
+    let roles: Vec<u64> = press
+        .member
+        .as_ref()
+        .map(|m| m.roles.iter().map(|r| r.get()).collect())
+        .unwrap_or_default();
+    let user = press.user.id;
+    let allowed = press.guild_id.is_some()
+        && data
+            .permissions
+            .level_of(user.get(), &roles)
+            .is_some_and(|l| l >= needed);
+    let actor = Data::actor(user);
+    let answer = if !allowed {
+        format!("you need the {} level to use this button", needed.as_str())
+    } else {
+        let result = match action {
+            "cancel" => cancel(data, &actor, run_id)
+                .await
+                .map(|_| format!("cancelling run {run_id} on every host")),
+            "rerun" => rerun(data, &actor, ctx.http.clone(), run_id, press.channel_id)
+                .await
+                .map(|new| format!("rerunning the failed hosts of run {run_id} as run {new}")),
+            _ => send_logs(data, run_id, None).await.map(|t| {
+                let clean = render::sanitize(&t, &data.redactor);
+                render::code_block(&clean, INLINE_MAX)
+            }),
+        };
+        result.unwrap_or_else(|e| {
+            if e.is_refusal() {
+                e.to_string()
+            } else {
+                "internal error; see drover's log".into()
+            }
+        })
+    };
+    let outcome = if allowed { "ok" } else { "denied" };
+    let _ = data
+        .drover
+        .store
+        .audit(
+            &actor,
+            &format!("discord button {action}"),
+            &run_id.to_string(),
+            "",
+            outcome,
+        )
+        .await;
+    press
+        .create_response(
+            ctx,
+            serenity::CreateInteractionResponse::Message(
+                serenity::CreateInteractionResponseMessage::new()
+                    .content(truncate(&answer, INLINE_MAX))
+                    .ephemeral(true)
+                    .allowed_mentions(serenity::CreateAllowedMentions::new()),
+            ),
+        )
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,352 @@
+//! Live progress messages: one normal channel message per run, edited at
+//! most once per `discord.edit_interval` with the latest state (the final
+//! state always lands), moved to a new message before Discord stops
+//! accepting edits, and followed by the run's logs as attachments.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use poise::serenity_prelude as serenity;
+
+use super::render::{self, ButtonStyle, ProgressView};
+use super::{Http, MESSAGE_EDIT_WINDOW};
+use crate::engine::Engine;
+use crate::ops::Drover;
+use crate::state::{RunSnapshot, RunState};
+
+/// Most files attached to one message, and the size of each.
+pub const MAX_FILES: usize = 10;
+pub const MAX_FILE_BYTES: usize = 10 * 1024 * 1024;
+/// Attempts to land the final state before giving up (logged).
+const FINAL_ATTEMPTS: u32 = 30;
+
+/// Drives and tracks the runs this bot shows.
+#[derive(Clone)]
+pub struct Tracker {
+    drover: Drover,
+    engine: Engine,
+    interval: Duration,
+    tracked: Arc<Mutex<HashSet<i64>>>,
+}
+
+/// Turns a rendered view into serenity builders.
+pub fn embeds_of(view: &ProgressView) -> Vec<serenity::CreateEmbed> {
+    view.embeds
+        .iter()
+        .map(|e| {
+            let mut embed = serenity::CreateEmbed::new()
+                .title(&e.title)
+                .description(&e.description)
+                .colour(e.color)
+                .fields(
+                    e.fields
+                        .iter()
+                        .map(|f| (f.name.clone(), f.value.clone(), f.inline)),
+                );
+            if let Some(footer) = &e.footer {
+                embed = embed.footer(serenity::CreateEmbedFooter::new(footer));
+            }
+            embed
+        })
+        .collect()
+}
+
+pub fn components_of(view: &ProgressView) -> Vec<serenity::CreateActionRow> {
+    view.buttons
+        .chunks(5)
+        .take(5)
+        .map(|row| {
+            serenity::CreateActionRow::Buttons(
+                row.iter()
+                    .map(|b| {
+                        serenity::CreateButton::new(&b.custom_id)
+                            .label(&b.label)
+                            .style(match b.style {
+                                ButtonStyle::Primary => serenity::ButtonStyle::Primary,
+                                ButtonStyle::Secondary => serenity::ButtonStyle::Secondary,
+                                ButtonStyle::Danger => serenity::ButtonStyle::Danger,
+                            })
+                            .disabled(b.disabled)
+                    })
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+fn edit_of(view: &ProgressView) -> serenity::EditMessage {
+    serenity::EditMessage::new()
+        .content(&view.content)
+        .embeds(embeds_of(view))
+        .components(components_of(view))
+        .allowed_mentions(serenity::CreateAllowedMentions::new())
+}
+
+fn message_of(view: &ProgressView) -> serenity::CreateMessage {
+    serenity::CreateMessage::new()
+        .content(&view.content)
+        .embeds(embeds_of(view))
+        .components(components_of(view))
+        .allowed_mentions(serenity::CreateAllowedMentions::new())
+}
+
+/// The message currently showing a run.
+struct Shown {
+    channel: serenity::ChannelId,
+    message: serenity::MessageId,
+    since: Instant,
+}
+
+impl Tracker {
+    pub fn new(drover: Drover, engine: Engine, interval: Duration) -> Tracker {
+        Tracker {
+            drover,
+            engine,
+            interval,
+            tracked: Arc::new(Mutex::new(HashSet::new())),
+        }
+    }
+
+    /// Drives `run_id` in this process and shows it in `channel`.
+    pub fn start(&self, http: Http, run_id: i64, channel: serenity::ChannelId) {
+        let engine = self.engine.clone();
+        tokio::spawn(async move {
+            if let Err(e) = engine.drive(run_id).await {
+                tracing::error!(run_id, error = %e, "run driver stopped");
+            }
+        });
+        self.track(http, run_id, Some(channel));
+    }
+
+    /// Shows a run (started here or taken over) until it ends.
+    pub fn track(&self, http: Http, run_id: i64, channel: Option<serenity::ChannelId>) {
+        {
+            let mut tracked = self.tracked.lock().unwrap_or_else(|p| p.into_inner());
+            if !tracked.insert(run_id) {
+                return;
+            }
+        }
+        let tracker = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = tracker.follow(&http, run_id, channel).await {
+                tracing::error!(run_id, error = %e, "progress message stopped");
+            }
+            tracker
+                .tracked
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&run_id);
+        });
+    }
+
+    /// Takes over runs whose controller died, and resumes their messages.
+    pub async fn adopt_orphans(&self, http: Http) {
+        let orphans = match self.engine.orphaned_runs().await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot look for orphaned runs");
+                return;
+            }
+        };
+        for run_id in orphans {
+            let engine = self.engine.clone();
+            tokio::spawn(async move {
+                if let Err(e) = engine.drive(run_id).await {
+                    tracing::warn!(run_id, error = %e, "cannot take the run over");
+                }
+            });
+            if let Ok(Some(_)) = self.drover.store.run_message(run_id).await {
+                self.track(http.clone(), run_id, None);
+            }
+        }
+    }
+
+    async fn follow(
+        &self,
+        http: &Http,
+        run_id: i64,
+        channel: Option<serenity::ChannelId>,
+    ) -> Result<(), super::BotError> {
+        let redactor = render::Redactor::new(&self.drover.config.logs.redact).unwrap_or_default();
+        let first = self.drover.store.run_snapshot(run_id).await?;
+        let mut view = render::render_progress(&first, &redactor);
+        let mut shown = match (channel, self.drover.store.run_message(run_id).await?) {
+            (_, Some(m)) => Shown {
+                channel: serenity::ChannelId::new(m.channel_id.parse().unwrap_or(1)),
+                message: serenity::MessageId::new(m.message_id.parse().unwrap_or(1)),
+                since: Instant::now()
+                    - Duration::from_millis(
+                        u64::try_from(crate::domain::now_ms() - m.created_at).unwrap_or(0),
+                    ),
+            },
+            (Some(channel), None) => self.post(http, run_id, channel, &view).await?,
+            (None, None) => return Ok(()),
+        };
+        let last = loop {
+            tokio::time::sleep(self.interval).await;
+            let snapshot = self.drover.store.run_snapshot(run_id).await?;
+            let finished = snapshot.state != RunState::Running;
+            let next = render::render_progress(&snapshot, &redactor);
+            if shown.since.elapsed() > MESSAGE_EDIT_WINDOW {
+                shown = self
+                    .continue_in_new_message(http, run_id, &shown, &next)
+                    .await?;
+            } else if next != view || finished {
+                let attempts = if finished { FINAL_ATTEMPTS } else { 1 };
+                self.edit(http, &shown, &next, attempts).await;
+            }
+            view = next;
+            if finished {
+                break snapshot;
+            }
+        };
+        self.attach_logs(http, shown.channel, &last).await;
+        Ok(())
+    }
+
+    async fn post(
+        &self,
+        http: &Http,
+        run_id: i64,
+        channel: serenity::ChannelId,
+        view: &ProgressView,
+    ) -> Result<Shown, super::BotError> {
+        let message = channel.send_message(http, message_of(view)).await?;
+        self.drover
+            .store
+            .record_run_message(
+                run_id,
+                &channel.get().to_string(),
+                &message.id.get().to_string(),
+            )
+            .await?;
+        Ok(Shown {
+            channel,
+            message: message.id,
+            since: Instant::now(),
+        })
+    }
+
+    async fn continue_in_new_message(
+        &self,
+        http: &Http,
+        run_id: i64,
+        old: &Shown,
+        view: &ProgressView,
+    ) -> Result<Shown, super::BotError> {
+        let mut view = view.clone();
+        let link = old.message.link(old.channel, None);
+        view.content = format!("Run {run_id} continues here (started in {link}).");
+        self.post(http, run_id, old.channel, &view).await
+    }
+
+    /// Edits the message; on failure (429 included) waits and retries up to
+    /// `attempts` times so that the final state always lands.
+    async fn edit(&self, http: &Http, shown: &Shown, view: &ProgressView, attempts: u32) {
+        for attempt in 1..=attempts {
+            match shown
+                .channel
+                .edit_message(http, shown.message, edit_of(view))
+                .await
+            {
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!(attempt, error = %e, "editing the progress message failed");
+                    if attempt < attempts {
+                        tokio::time::sleep(retry_delay(&e, attempt)).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Posts the run's logs as files: failed hosts first, at most
+    /// `MAX_FILES` files of `MAX_FILE_BYTES`; names what does not fit.
+    async fn attach_logs(&self, http: &Http, channel: serenity::ChannelId, snapshot: &RunSnapshot) {
+        let redactor = render::Redactor::new(&self.drover.config.logs.redact).unwrap_or_default();
+        let mut hosts: Vec<&crate::state::HostSnapshot> = snapshot.hosts.iter().collect();
+        hosts.sort_by_key(|h| if h.state == "succeeded" { 1 } else { 0 });
+        let root = self.drover.log_root();
+        let mut files = Vec::new();
+        let mut left_out = Vec::new();
+        for host in hosts {
+            let text = host_log_text(&root, snapshot, &host.host);
+            if text.is_empty() {
+                continue;
+            }
+            if files.len() == MAX_FILES {
+                left_out.push(host.host.clone());
+                continue;
+            }
+            let mut text = redactor.redact(&text);
+            if text.len() > MAX_FILE_BYTES {
+                let cut = text.len() - (MAX_FILE_BYTES - 200);
+                let cut = (cut..text.len())
+                    .find(|i| text.is_char_boundary(*i))
+                    .unwrap_or(text.len());
+                text = format!("[drover: the first {cut} bytes are not attached; /run logs has everything]\n{}", &text[cut..]);
+            }
+            files.push(serenity::CreateAttachment::bytes(
+                text.into_bytes(),
+                format!("run-{}-{}.log", snapshot.id, host.host),
+            ));
+        }
+        if files.is_empty() {
+            return;
+        }
+        let mut content = format!("Logs of run {} ({}).", snapshot.id, snapshot.state.as_str());
+        if !left_out.is_empty() {
+            let names = render::sanitize(&left_out.join(", "), &redactor);
+            let names: String = names.chars().take(1500).collect();
+            content.push_str(&format!(
+                " Not attached ({} hosts, use /run logs): {names}",
+                left_out.len()
+            ));
+        }
+        let message = serenity::CreateMessage::new()
+            .content(content)
+            .add_files(files)
+            .allowed_mentions(serenity::CreateAllowedMentions::new());
+        for attempt in 1..=5 {
+            match channel.send_message(http, message.clone()).await {
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!(attempt, error = %e, "posting the run's logs failed");
+                    tokio::time::sleep(retry_delay(&e, attempt)).await;
+                }
+            }
+        }
+    }
+}
+
+/// How long to wait before retrying a failed request.
+fn retry_delay(error: &serenity::Error, attempt: u32) -> Duration {
+    let rate_limited = matches!(
+        error,
+        serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(r)) if r.status_code.as_u16() == 429
+    );
+    let base = if rate_limited { 1000 } else { 500 };
+    Duration::from_millis(base * u64::from(attempt.min(8)))
+}
+
+/// Every step log of a host in one text, with headers.
+pub fn host_log_text(root: &std::path::Path, snapshot: &RunSnapshot, host: &str) -> String {
+    let mut out = String::new();
+    for (index, script) in snapshot.scripts.iter().enumerate() {
+        let step = index as u32 + 1;
+        let path = crate::engine::logs::step_log_path(root, snapshot.id, host, step);
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        out.push_str(&format!(
+            "==> {host} · step {step}/{} {script} <==\n",
+            snapshot.scripts.len()
+        ));
+        out.push_str(&String::from_utf8_lossy(&bytes));
+        if !out.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    out
+}
