@@ -454,7 +454,7 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
             Ok(done(text))
         }
         Command::Bot => {
-            crate::discord::run_bot(ctx.drover.clone())
+            crate::discord::run_bot(ctx.drover.clone(), &ctx.identities)
                 .await
                 .map_err(|e| crate::error::Error::Refused(e.to_string()))?;
             Ok(done(String::new()))

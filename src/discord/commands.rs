@@ -264,6 +264,7 @@ pub async fn host(_ctx: Context<'_>) -> Result {
 
 /// Add a host.
 #[poise::command(slash_command, rename = "add")]
+#[allow(clippy::too_many_arguments)] // one parameter per option of the slash command
 async fn host_add(
     ctx: Context<'_>,
     #[description = "Host name"] name: String,

@@ -77,14 +77,14 @@ impl Data {
 
 /// Runs the bot until SIGINT/SIGTERM. Runs it started go on remotely and
 /// are reattached on the next start.
-pub async fn run_bot(drover: Drover) -> Result<(), StartError> {
+pub async fn run_bot(drover: Drover, identities: &[std::path::PathBuf]) -> Result<(), StartError> {
     let config = drover.config.clone();
     let token = config.discord.token.clone().ok_or(StartError::NoToken)?;
     let permissions =
         Permissions::from_config(&config.discord.permissions).map_err(StartError::Config)?;
     let redactor = render::Redactor::new(&config.logs.redact)
         .map_err(|e| StartError::Config(e.to_string()))?;
-    let engine = drover.engine(&[]);
+    let engine = drover.engine(identities);
     let guilds = config.discord.guilds.clone();
     let data = Data {
         tracker: progress::Tracker::new(
@@ -125,7 +125,12 @@ pub async fn run_bot(drover: Drover) -> Result<(), StartError> {
         .build();
     let mut http = serenity::HttpBuilder::new(&token);
     if let Some(api) = &config.discord.api_url {
-        http = http.proxy(api.trim_end_matches('/'));
+        // serenity's ratelimiter sends to discord.com whatever the proxy,
+        // so with a proxy it is off and progress edits honour 429s
+        // themselves (see progress.rs).
+        http = http
+            .proxy(api.trim_end_matches('/'))
+            .ratelimiter_disabled(true);
     }
     let intents = serenity::GatewayIntents::GUILDS;
     let mut client = serenity::ClientBuilder::new_with_http(http.build(), intents)

@@ -212,7 +212,18 @@ impl Tracker {
         channel: serenity::ChannelId,
         view: &ProgressView,
     ) -> Result<Shown, super::BotError> {
-        let message = channel.send_message(http, message_of(view)).await?;
+        let mut attempt = 1;
+        let message = loop {
+            match channel.send_message(http, message_of(view)).await {
+                Ok(message) => break message,
+                Err(e) if attempt < FINAL_ATTEMPTS => {
+                    tracing::warn!(attempt, error = %e, "posting the progress message failed");
+                    tokio::time::sleep(retry_delay(&e, attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         self.drover
             .store
             .record_run_message(

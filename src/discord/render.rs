@@ -626,7 +626,7 @@ fn excerpt_embed(order: &[&HostSnapshot], redactor: &Redactor, budget: usize) ->
         .take(shown)
         .filter_map(|(h, name)| {
             let value = code_block(&sanitize(&h.excerpt, redactor), each);
-            (!value.is_empty()).then(|| FieldView {
+            (!value.is_empty()).then_some(FieldView {
                 name,
                 value,
                 inline: false,

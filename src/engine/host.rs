@@ -370,7 +370,7 @@ impl HostJob {
                     }
                 }
                 RemoteEvent::SudoRefused => progress.sudo_refused = true,
-                RemoteEvent::Done { .. } => progress.done = true,
+                RemoteEvent::Done => progress.done = true,
             }
         }
     }

@@ -48,78 +48,85 @@ pub fn sh_quote(value: &str) -> String {
 
 const MARK: &str = "\n\x1eDROVER ";
 
-fn heredoc(out: &mut String, file: &str, body: &str, delimiter: &str) {
-    let _ = writeln!(out, "cat > {file} <<'{delimiter}'");
-    out.push_str(body);
-    if !body.ends_with('\n') {
-        out.push('\n');
-    }
-    let _ = writeln!(out, "{delimiter}");
+/// `printf` (a shell builtin: no process per file) writing `body` to `file`.
+fn write_file(out: &mut String, file: &str, body: &str) {
+    let _ = writeln!(out, "printf '%s' {} > {file}", sh_quote(body));
 }
 
+/// The command running a step's script: its shebang's interpreter (so no
+/// chmod is needed), or `/bin/sh`.
+fn step_command(index: usize, body: &str) -> String {
+    let interpreter = crate::domain::interpreter(body);
+    let words: Vec<String> = interpreter.split_whitespace().map(sh_quote).collect();
+    format!("{} ./s{}", words.join(" "), index + 1)
+}
+
+/// The runner, started detached as `sh ./runner NONCE`: runs the steps in
+/// order, each in its own process group (so that cancel and timeouts reach
+/// its children), appending output and markers to `out`. Only builtins run
+/// besides `setsid` and the scripts themselves.
 fn runner_script(spec: &LaunchSpec) -> String {
-    let sudo = if spec.use_sudo { "sudo -n " } else { "" };
     let mut s = String::new();
-    let _ = writeln!(s, "cd \"$(dirname \"$0\")\" || exit 90");
-    s.push_str(". ./env; rm -f ./env\n");
-    let _ = writeln!(s, "NONCE=$(cat nonce); SUDO={}", sh_quote(sudo.trim()));
+    let sudo = if spec.use_sudo { "sudo -n" } else { "" };
+    let kill = if spec.use_sudo {
+        "sudo -n kill"
+    } else {
+        "kill"
+    };
+    let _ = writeln!(s, "N=$1; SUDO={}; KILL={}", sh_quote(sudo), sh_quote(kill));
     s.push_str(concat!(
-        "mark() { printf '\\n\\036DROVER %s %s\\n' \"$NONCE\" \"$*\" >> out; }\n",
-        "if [ -n \"$SUDO\" ]; then KILL='sudo -n kill'; else KILL=kill; fi\n",
+        "mark() { printf '\\n\\036DROVER %s %s\\n' \"$N\" \"$*\" >> out; }\n",
         "step() {\n",
         "  [ -e cancel ] && exit 0\n",
-        "  DROVER_SCRIPT=$2; export DROVER_SCRIPT\n",
-        "  mark start \"$1\" \"$(date +%s)\"\n",
-        "  if head -c 2 \"s$1\" | grep -q '^#!'; then set -- \"$1\" \"$2\" \"./s$1\" \"$3\"; else set -- \"$1\" \"$2\" \"/bin/sh ./s$1\" \"$3\"; fi\n",
-        "  setsid $SUDO $3 </dev/null >>out 2>&1 &\n",
+        "  n=$1; DROVER_SCRIPT=$2; export DROVER_SCRIPT; t=$3; shift 3\n",
+        "  mark start \"$n\"\n",
+        "  setsid $SUDO \"$@\" </dev/null >>out 2>&1 &\n",
         "  pid=$!; echo \"$pid\" > step.pid; wd=\n",
-        "  if [ \"$4\" -gt 0 ]; then\n",
-        "    setsid sh -c 'sleep \"$1\"; : > \"t$2\"; $4 -TERM -\"$3\" 2>/dev/null; sleep 5; $4 -KILL -\"$3\" 2>/dev/null' wd \"$4\" \"$1\" \"$pid\" \"$KILL\" </dev/null >/dev/null 2>&1 &\n",
+        "  if [ \"$t\" -gt 0 ]; then\n",
+        "    setsid sh -c 'sleep \"$1\"; : > \"t$2\"; $4 -TERM -\"$3\" 2>/dev/null; sleep 5; $4 -KILL -\"$3\" 2>/dev/null' wd \"$t\" \"$n\" \"$pid\" \"$KILL\" </dev/null >/dev/null 2>&1 &\n",
         "    wd=$!; echo \"$wd\" > wd.pid\n",
         "  fi\n",
         "  wait \"$pid\"; rc=$?\n",
-        "  if [ -n \"$wd\" ]; then kill -TERM -\"$wd\" 2>/dev/null; rm -f wd.pid; fi\n",
+        "  if [ -n \"$wd\" ]; then kill -TERM -\"$wd\" 2>/dev/null; : > wd.pid; fi\n",
         "  [ -e cancel ] && exit 0\n",
-        "  if [ -e \"t$1\" ]; then mark end \"$1\" timeout \"$(date +%s)\"; return 1; fi\n",
-        "  mark end \"$1\" \"$rc\" \"$(date +%s)\"\n",
+        "  if [ -e \"t$n\" ]; then mark end \"$n\" timeout; return 1; fi\n",
+        "  mark end \"$n\" \"$rc\"\n",
         "  return \"$rc\"\n",
         "}\n",
     ));
     if spec.use_sudo {
-        s.push_str("if ! sudo -n true 2>/dev/null; then mark error sudo \"$(date +%s)\"; mark done \"$(date +%s)\"; exit 0; fi\n");
+        s.push_str("if ! sudo -n true 2>/dev/null; then mark error sudo; mark done; exit 0; fi\n");
     }
     let on_fail = if spec.continue_on_error {
         "true"
     } else {
-        "{ mark done \"$(date +%s)\"; exit 0; }"
+        "{ mark done; exit 0; }"
     };
     for (i, step) in spec.steps.iter().enumerate() {
         let _ = writeln!(
             s,
-            "step {} {} {} || {on_fail}",
+            "step {} {} {} {} || {on_fail}",
             i + 1,
             sh_quote(&step.name),
-            step.timeout_secs.unwrap_or(0)
+            step.timeout_secs.unwrap_or(0),
+            step_command(i, &step.body)
         );
     }
-    s.push_str("mark done \"$(date +%s)\"\n");
+    s.push_str("mark done\n");
     s
 }
 
 /// The follower: prints `out` from byte `offset` until the runner has ended.
 /// `tail` runs as our child while this shell waits, so that a runner that is
 /// also our child (first launch) is reaped as soon as it exits and `tail
-/// --pid` sees it gone at once.
+/// --pid` sees it gone at once. Without GNU tail it polls once a second.
 pub fn follower(remote_dir: &str, offset: u64) -> String {
     format!(
         concat!(
             "cd {dir} 2>/dev/null || {{ echo 'drover: run directory is gone' >&2; exit 92; }}\n",
-            "[ -s runner.pid ] || {{ echo 'drover: runner never started' >&2; exit 93; }}\n",
-            "P=$(cat runner.pid)\n",
-            "if tail --version 2>/dev/null | grep -q GNU; then\n",
-            "  tail -s 0.2 -c +{start} --pid=\"$P\" -f out &\n",
-            "  wait $!; exit $?\n",
-            "fi\n",
+            "read -r P < runner.pid || {{ echo 'drover: runner never started' >&2; exit 93; }}\n",
+            "tail -s 0.2 -c +{start} --pid=\"$P\" -f out 2>/dev/null &\n",
+            "wait $! && exit 0\n",
             "off={offset}\n",
             "while :; do\n",
             "  alive=0; kill -0 \"$P\" 2>/dev/null && alive=1\n",
@@ -135,10 +142,10 @@ pub fn follower(remote_dir: &str, offset: u64) -> String {
     )
 }
 
-/// The bootstrap sent on stdin of `sh -s`: writes the files, starts the
-/// runner detached, and follows its output from the start.
+/// The bootstrap sent on stdin of `sh -s`: writes the scripts, starts the
+/// runner detached (environment passed to it directly, never written to
+/// disk), and follows its output from the start.
 pub fn bootstrap(spec: &LaunchSpec) -> String {
-    let delimiter = format!("DROVER_EOF_{}", spec.nonce);
     let dir = sh_quote(&spec.remote_dir);
     let mut s = String::new();
     s.push_str("umask 077\nDROVER_START_DIR=$(pwd)\n");
@@ -150,26 +157,27 @@ pub fn bootstrap(spec: &LaunchSpec) -> String {
         s,
         "[ -e runner.pid ] && {{ echo 'drover: run directory already in use' >&2; exit 91; }}"
     );
-    let _ = writeln!(s, "printf '%s' {} > nonce", sh_quote(&spec.nonce));
-    let mut env = String::new();
+    for (i, step) in spec.steps.iter().enumerate() {
+        write_file(&mut s, &format!("s{}", i + 1), &step.body);
+    }
+    write_file(&mut s, "runner", &runner_script(spec));
+    s.push_str(": > out\n");
     let mut vars = vec![
         ("DROVER_RUN_ID".to_string(), spec.run_id.to_string()),
         ("DROVER_HOST".to_string(), spec.host_name.clone()),
     ];
     vars.extend(spec.env.iter().cloned());
-    for (key, value) in &vars {
-        let _ = writeln!(env, "{key}={}; export {key}", sh_quote(value));
-    }
-    heredoc(&mut s, "env", &env, &delimiter);
-    for (i, step) in spec.steps.iter().enumerate() {
-        heredoc(&mut s, &format!("s{}", i + 1), &step.body, &delimiter);
-    }
-    s.push_str("chmod 700 s*\n");
-    heredoc(&mut s, "runner", &runner_script(spec), &delimiter);
-    s.push_str(": > out\n");
-    s.push_str("command -v setsid >/dev/null || { echo 'drover: setsid is missing on this host' >&2; exit 94; }\n");
+    let assignments: Vec<String> = vars
+        .iter()
+        .map(|(k, v)| format!("{k}={}", sh_quote(v)))
+        .collect();
     // The runner stays our child: the follower's `wait` reaps it when it ends.
-    s.push_str("setsid sh ./runner </dev/null >/dev/null 2>runner.err &\n");
+    let _ = writeln!(
+        s,
+        "{} setsid sh ./runner {} </dev/null >/dev/null 2>runner.err &",
+        assignments.join(" "),
+        sh_quote(&spec.nonce)
+    );
     s.push_str("echo $! > runner.pid\n");
     s.push_str("cd \"$DROVER_START_DIR\" || exit 90\n");
     s.push_str(&follower(&spec.remote_dir, 0));
@@ -209,22 +217,17 @@ pub enum RemoteEvent {
     /// Output of the current step.
     Output(Vec<u8>),
     /// A step started; `offset` is where its output begins in `out`.
-    Start {
-        step: u32,
-        at_secs: i64,
-        offset: u64,
-    },
+    Start { step: u32, offset: u64 },
     /// A step ended; `offset` is just after its end marker.
     End {
         step: u32,
         end: StepEnd,
-        at_secs: i64,
         offset: u64,
     },
     /// `sudo -n` wants a password.
     SudoRefused,
     /// The runner finished.
-    Done { at_secs: i64 },
+    Done,
 }
 
 /// Splits the remote `out` stream into output and markers, across chunk
@@ -330,11 +333,9 @@ fn partial_prefix_len(data: &[u8], needle: &[u8]) -> usize {
 
 fn parse_marker(line: &str, offset: u64) -> Option<RemoteEvent> {
     let parts: Vec<&str> = line.split_whitespace().collect();
-    let secs = |s: Option<&&str>| s.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
     match parts.first().copied()? {
         "start" => Some(RemoteEvent::Start {
             step: parts.get(1)?.parse().ok()?,
-            at_secs: secs(parts.get(2)),
             offset,
         }),
         "end" => {
@@ -345,14 +346,11 @@ fn parse_marker(line: &str, offset: u64) -> Option<RemoteEvent> {
             Some(RemoteEvent::End {
                 step: parts.get(1)?.parse().ok()?,
                 end,
-                at_secs: secs(parts.get(3)),
                 offset,
             })
         }
         "error" if parts.get(1) == Some(&"sudo") => Some(RemoteEvent::SudoRefused),
-        "done" => Some(RemoteEvent::Done {
-            at_secs: secs(parts.get(1)),
-        }),
+        "done" => Some(RemoteEvent::Done),
         _ => None,
     }
 }
@@ -369,11 +367,11 @@ mod tests {
         let n = "abc";
         format!(
             "{}hello\nworld{}{}partial no newline{}{}",
-            marker(n, "start 1 10"),
-            marker(n, "end 1 0 11"),
-            marker(n, "start 2 11"),
-            marker(n, "end 2 timeout 12"),
-            marker(n, "done 12")
+            marker(n, "start 1"),
+            marker(n, "end 1 0"),
+            marker(n, "start 2"),
+            marker(n, "end 2 timeout"),
+            marker(n, "done")
         )
     }
 
@@ -407,14 +405,7 @@ mod tests {
                 "chunk {chunk}"
             );
         }
-        assert!(matches!(
-            whole[0],
-            RemoteEvent::Start {
-                step: 1,
-                at_secs: 10,
-                ..
-            }
-        ));
+        assert!(matches!(whole[0], RemoteEvent::Start { step: 1, .. }));
         assert_eq!(whole[1], RemoteEvent::Output(b"hello\nworld".to_vec()));
         assert!(matches!(
             whole[2],
@@ -436,19 +427,15 @@ mod tests {
                 ..
             }
         ));
-        assert!(matches!(whole[6], RemoteEvent::Done { at_secs: 12 }));
+        assert!(matches!(whole[6], RemoteEvent::Done));
     }
 
     #[test]
     fn foreign_nonce_is_output() {
-        let data = format!(
-            "{}x{}",
-            marker("abc", "start 1 1"),
-            marker("evil", "end 1 0 1")
-        );
+        let data = format!("{}x{}", marker("abc", "start 1"), marker("evil", "end 1 0"));
         let events = parse_in_chunks(data.as_bytes(), 5);
         assert_eq!(events.len(), 2);
-        assert!(matches!(&events[1], RemoteEvent::Output(o) if o.ends_with(b"evil end 1 0 1\n")));
+        assert!(matches!(&events[1], RemoteEvent::Output(o) if o.ends_with(b"evil end 1 0\n")));
     }
 
     #[test]

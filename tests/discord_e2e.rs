@@ -1,0 +1,344 @@
+//! The bot end to end: the real `drover bot` process against the Discord
+//! simulator and real sshd hosts on loopback.
+
+mod common;
+#[path = "discord_sim/mod.rs"]
+mod discord_sim;
+
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use common::SshFleet;
+use discord_sim::{DiscordSim, SimMessage, SimUser};
+use serde_json::{json, Value};
+
+const GUILD: u64 = 900_000_000_000_000_001;
+const CHANNEL: u64 = 900_000_000_000_000_002;
+const ADMIN_ROLE: u64 = 900_000_000_000_000_010;
+const OPERATOR_ROLE: u64 = 900_000_000_000_000_011;
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+struct Bot {
+    child: Child,
+}
+
+impl Drop for Bot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn config() -> String {
+    format!(
+        "[discord]\nguilds = [{GUILD}]\nedit_interval = \"500ms\"\nconfirm_above = 50\n\
+         [discord.permissions]\nadmin = [\"role:{ADMIN_ROLE}\"]\noperator = [\"role:{OPERATOR_ROLE}\"]\n\
+         [logs]\nredact = [\"password=\\\\S+\"]\n"
+    )
+}
+
+async fn start_bot(sim: &DiscordSim, drover: &common::Drover) -> Bot {
+    let child = drover
+        .command()
+        .arg("bot")
+        .env("DISCORD_TOKEN", sim.token())
+        .env("DROVER_DISCORD_API", &sim.base_url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start drover bot");
+    sim.wait_ready(TIMEOUT)
+        .await
+        .expect("bot connects to the gateway");
+    // commands are registered in the guild once setup has run
+    for _ in 0..100 {
+        if !sim.guild_commands(GUILD).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Bot { child }
+}
+
+fn operator() -> SimUser {
+    SimUser::member(1001, GUILD, &[OPERATOR_ROLE])
+}
+
+/// The progress message of the newest run in the channel (one with buttons).
+fn progress_message(sim: &DiscordSim) -> Option<SimMessage> {
+    sim.messages(CHANNEL)
+        .into_iter()
+        .rfind(|m| !m.embeds.is_empty() && !m.components.is_empty())
+}
+
+fn embed_text(m: &SimMessage) -> String {
+    m.embeds
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn wait_final(sim: &DiscordSim, state: &str) -> SimMessage {
+    for _ in 0..300 {
+        if let Some(m) = progress_message(sim) {
+            let title = m
+                .embeds
+                .first()
+                .and_then(|e| e["title"].as_str())
+                .unwrap_or_default()
+                .to_lowercase();
+            if title.contains(state) {
+                return m;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "no progress message reached {state}: {:#?}",
+        sim.messages(CHANNEL)
+    );
+}
+
+fn setup_inventory(fleet: &SshFleet) -> common::Drover {
+    let mut drover = common::Drover::with_config(&config());
+    drover.add_fleet(fleet, "web", "web-group");
+    drover.script("setup-apache", "echo apache on $DROVER_HOST\n", &[]);
+    drover.script(
+        "setup-mysql",
+        "if [ \"$DROVER_HOST\" = web-2 ]; then echo 'mysql broke @everyone password=hunter2 ```'; exit 7; fi\necho mysql ok\n",
+        &[],
+    );
+    drover.script("setup-php", "echo php ok\n", &[]);
+    drover.ok(&[
+        "scriptgroup",
+        "create",
+        "lamp",
+        "setup-apache",
+        "setup-mysql",
+        "setup-php",
+    ]);
+    drover
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_run_from_slash_command_to_final_embed_with_logs() {
+    let fleet = SshFleet::start(111, 3);
+    let drover = setup_inventory(&fleet);
+    let sim = DiscordSim::start().await;
+    let _bot = start_bot(&sim, &drover).await;
+    let commands: Vec<String> = sim
+        .guild_commands(GUILD)
+        .iter()
+        .filter_map(|c| c["name"].as_str().map(str::to_string))
+        .collect();
+    for name in [
+        "host",
+        "group",
+        "script",
+        "scriptgroup",
+        "task",
+        "run",
+        "log",
+    ] {
+        assert!(
+            commands.iter().any(|c| c == name),
+            "/{name} registered: {commands:?}"
+        );
+    }
+
+    // autocomplete answers with matching names
+    let ac = sim
+        .autocomplete(
+            &operator(),
+            CHANNEL,
+            "task",
+            &["run"],
+            vec![("task_or_script_group", json!("la"))],
+            "task_or_script_group",
+        )
+        .await;
+    let choices = sim
+        .wait_response(&ac, TIMEOUT)
+        .await
+        .expect("autocomplete answered");
+    assert_eq!(choices["type"], 8, "{choices}");
+    assert_eq!(choices["data"]["choices"][0]["name"], "lamp", "{choices}");
+
+    let run = sim
+        .slash_command(
+            &operator(),
+            CHANNEL,
+            "task",
+            &["run"],
+            vec![
+                ("task_or_script_group", json!("lamp")),
+                ("server_group", json!("web-group")),
+            ],
+        )
+        .await;
+    let answer = sim
+        .wait_response(&run, TIMEOUT)
+        .await
+        .expect("acknowledged");
+    assert!(
+        answer.to_string().contains("lamp") && answer.to_string().contains("3"),
+        "{answer}"
+    );
+    // a storm of 429s on the progress edits still ends with the right final message
+    sim.rate_limit_next(6, 0.3);
+
+    let last = wait_final(&sim, "failed").await;
+    let text = embed_text(&last);
+    assert!(text.contains("web-2"), "{text}");
+    assert!(
+        text.contains("mysql broke"),
+        "failed host excerpt shown: {text}"
+    );
+    assert!(!text.contains("hunter2"), "secrets are redacted: {text}");
+    assert!(
+        !text.contains("@everyone"),
+        "mentions are neutralised: {text}"
+    );
+    assert!(last.edits >= 1, "the progress message was edited");
+    // logs attached when the run ends
+    let mut files = Vec::new();
+    for _ in 0..100 {
+        files = sim
+            .messages(CHANNEL)
+            .into_iter()
+            .flat_map(|m| m.attachments)
+            .collect::<Vec<_>>();
+        if !files.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(
+        names.contains(&"run-1-web-2.log") && names.len() == 3,
+        "{names:?}"
+    );
+    let violations = sim.violations();
+    assert!(violations.is_empty(), "{violations:#?}");
+    let limited = sim.requests().iter().filter(|r| r.status == 429).count();
+    assert!(limited >= 1, "the simulator sent 429s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthorised_users_are_refused_and_nothing_runs() {
+    let fleet = SshFleet::start(121, 1);
+    let drover = setup_inventory(&fleet);
+    let sim = DiscordSim::start().await;
+    let _bot = start_bot(&sim, &drover).await;
+    let stranger = SimUser::member(2002, GUILD, &[]);
+    let run = sim
+        .slash_command(
+            &stranger,
+            CHANNEL,
+            "task",
+            &["run"],
+            vec![
+                ("task_or_script_group", json!("lamp")),
+                ("server_group", json!("web-group")),
+            ],
+        )
+        .await;
+    let answer = sim.wait_response(&run, TIMEOUT).await.expect("answered");
+    assert_eq!(answer["data"]["flags"], 64, "ephemeral: {answer}");
+    assert!(answer.to_string().contains("operator level"), "{answer}");
+    // an operator may not change the inventory
+    let add = sim
+        .slash_command(
+            &operator(),
+            CHANNEL,
+            "group",
+            &["create"],
+            vec![("name", json!("new-group"))],
+        )
+        .await;
+    let answer = sim.wait_response(&add, TIMEOUT).await.expect("answered");
+    assert!(answer.to_string().contains("admin level"), "{answer}");
+    // DMs are refused
+    let dm = sim
+        .slash_command(&SimUser::dm(1001), CHANNEL + 100, "run", &["list"], vec![])
+        .await;
+    let _ = sim.wait_response(&dm, TIMEOUT).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let runs = drover.json(&["run", "list"]);
+    assert_eq!(runs, Value::Array(vec![]), "nothing ran");
+    assert!(!drover.ok(&["group", "list"]).contains("new-group"));
+    let audit = drover.ok(&["audit"]);
+    assert!(
+        audit.contains("discord:2002") && audit.contains("denied"),
+        "{audit}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_button_ends_remote_processes_and_gateway_resumes() {
+    let fleet = SshFleet::start(131, 2);
+    let mut drover = common::Drover::with_config(&config());
+    drover.add_fleet(&fleet, "slow", "slow-group");
+    drover.script("forever", "sleep 5151 &\nsleep 5152\n", &[]);
+    drover.ok(&["scriptgroup", "create", "forever-group", "forever"]);
+    let sim = DiscordSim::start().await;
+    let _bot = start_bot(&sim, &drover).await;
+    let run = sim
+        .slash_command(
+            &operator(),
+            CHANNEL,
+            "task",
+            &["run"],
+            vec![
+                ("task_or_script_group", json!("forever-group")),
+                ("server_group", json!("slow-group")),
+            ],
+        )
+        .await;
+    sim.wait_response(&run, TIMEOUT)
+        .await
+        .expect("acknowledged");
+    for _ in 0..100 {
+        if common::processes_matching("sleep 5151").len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        common::processes_matching("sleep 5151").len(),
+        2,
+        "both hosts run the script"
+    );
+    // the gateway drops mid-run; the bot resumes its session
+    sim.disconnect_gateway().await;
+    for _ in 0..100 {
+        if sim.resume_count() >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        sim.resume_count() >= 1,
+        "the bot resumed after the disconnect"
+    );
+    let message = progress_message(&sim).expect("progress message");
+    let click = sim
+        .click_button(&operator(), CHANNEL, message.id, "drover:cancel:1")
+        .await;
+    let answer = sim
+        .wait_response(&click, TIMEOUT)
+        .await
+        .expect("button answered");
+    assert!(answer.to_string().contains("cancelling run 1"), "{answer}");
+    let last = wait_final(&sim, "cancelled").await;
+    assert!(embed_text(&last).contains("slow-1"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        common::processes_matching("sleep 5151").is_empty(),
+        "{:?}",
+        common::processes_matching("sleep 515")
+    );
+    assert!(common::processes_matching("sleep 5152").is_empty());
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}
