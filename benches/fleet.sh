@@ -8,7 +8,8 @@
 # controller CPU time (user+sys) and peak RSS for each run and the median,
 # and checks that every host succeeded with all 200 lines logged.
 #
-# Needs root (sshd binds and logs in as the current user), openssh-server,
+# Needs root (it creates the login user `droverbench`, whose clean home and
+# shell keep per-login costs those of a plain server), openssh-server,
 # python3 and a release build (built here if missing). Stops every sshd it
 # started on exit.
 set -euo pipefail
@@ -32,7 +33,10 @@ ssh-keygen -q -t ed25519 -N '' -f "$WORK/client_key"
 cp "$WORK/client_key.pub" "$WORK/authorized_keys"
 install -d -m 755 /run/sshd
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-USER_NAME=$(id -un)
+USER_NAME=droverbench
+id "$USER_NAME" >/dev/null 2>&1 || useradd -m -s /bin/bash -c "drover benchmark login" "$USER_NAME"
+usermod -p '*' "$USER_NAME"
+chmod 755 "$WORK"; chmod 644 "$WORK/authorized_keys"
 addr() { echo "127.$(( 100 + (($1 - 1) / 250) / 250 )).$(( (($1 - 1) / 250) % 250 + 1 )).$(( ($1 - 1) % 250 + 1 ))"; }
 
 # One sshd per 16 addresses (OpenSSH's MAX_LISTEN_SOCKS).
@@ -102,12 +106,17 @@ python3 - "$DROVER" "$WORK" "$N" "$RUNS" "$FANOUT" <<'EOP'
 import json, os, resource, statistics, subprocess, sys, time
 drover, work, n, runs, fanout = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 rows = []
+def machine_busy():
+    v = list(map(int, open("/proc/stat").readline().split()[1:]))
+    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
 for r in range(runs):
+    busy0 = machine_busy()
     start = time.monotonic()
     proc = subprocess.Popen([drover, "-i", f"{work}/client_key", "--json", "--quiet", "task", "run",
                              "w2-group", "bench", "--parallel", fanout], stdout=subprocess.PIPE)
     out, _ = proc.communicate()
     wall = time.monotonic() - start
+    busy = machine_busy() - busy0
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_total = ru.ru_utime + ru.ru_stime
     cpu = cpu_total - sum(x["cpu_cumulative"] for x in rows[-1:]) if rows else cpu_total
@@ -119,15 +128,17 @@ for r in range(runs):
         with open(os.path.join(logs, h["host"], "1.log"), "rb") as f:
             if f.read().count(b"\n") == 200:
                 complete += 1
-    rows.append({"wall": wall, "cpu": cpu, "cpu_cumulative": cpu_total, "rss_mib": ru.ru_maxrss / 1024,
+    rows.append({"wall": wall, "busy": busy, "cpu": cpu, "cpu_cumulative": cpu_total, "rss_mib": ru.ru_maxrss / 1024,
                  "ok": ok, "complete": complete})
     print(f"run {r+1}: {n} hosts  wall {wall:.2f} s  controller CPU {cpu:.2f} s  "
-          f"peak RSS {ru.ru_maxrss/1024:.1f} MiB (max so far)  succeeded {ok}/{n}  full logs {complete}/{n}")
+          f"peak RSS {ru.ru_maxrss/1024:.1f} MiB (max so far)  machine CPU {busy:.2f} s  "
+          f"succeeded {ok}/{n}  full logs {complete}/{n}")
 wall = statistics.median(r["wall"] for r in rows)
 cpu = statistics.median(r["cpu"] for r in rows)
 rss = max(r["rss_mib"] for r in rows)
+busy = statistics.median(r["busy"] for r in rows)
 print(f"median: {n} hosts  wall {wall:.2f} s  controller CPU {cpu:.2f} s ({cpu/n*1000:.2f} ms/host)  "
-      f"peak RSS {rss:.1f} MiB ({rss*1024/n:.0f} KiB/host)")
+      f"peak RSS {rss:.1f} MiB ({rss*1024/n:.0f} KiB/host)  machine CPU {busy:.2f} s ({busy/n*1000:.1f} ms/host)")
 if any(r["ok"] != n or r["complete"] != n for r in rows):
     sys.exit("some hosts did not succeed or lost output")
 EOP

@@ -146,13 +146,6 @@ impl HostJob {
             let outcome = self.stream(&conn, &remote_dir, offset, &mut progress).await;
             match outcome {
                 StreamEnd::Finished(state) => {
-                    if progress.done {
-                        let cleanup = format!(
-                            "rm -rf {dir}; rmdir {dir}/.. 2>/dev/null; true",
-                            dir = remote::sh_quote(&remote_dir)
-                        );
-                        let _ = conn.run(&cleanup, &[], 0).await;
-                    }
                     conn.close().await;
                     return self.finish(state);
                 }
@@ -198,7 +191,7 @@ impl HostJob {
         progress: &mut Progress,
     ) -> StreamEnd {
         let script = launch_or_attach(&self.launch_spec(remote_dir), offset);
-        let mut exec = match conn.exec("sh -s", script.as_bytes()).await {
+        let mut exec = match conn.exec_open("sh -s", script.as_bytes()).await {
             Ok(exec) => exec,
             Err(_) => return StreamEnd::Dropped(offset),
         };
@@ -212,7 +205,13 @@ impl HostJob {
                 event = exec.next() => match event {
                     Some(ExecEvent::Stdout(data)) => {
                         parser.feed(&data, &mut events);
+                        let was_done = progress.done;
                         self.handle(&mut events, progress);
+                        if progress.done && !was_done {
+                            // Everything is here: the host may remove the run directory.
+                            let _ = exec.send(b"ok\n").await;
+                            let _ = exec.close_stdin().await;
+                        }
                     }
                     Some(ExecEvent::Stderr(data)) => {
                         let room = STDERR_CAP.saturating_sub(stderr.len());

@@ -95,7 +95,7 @@ fn runner_script(spec: &LaunchSpec) -> String {
         "}\n",
     ));
     if spec.use_sudo {
-        s.push_str("if ! sudo -n true 2>/dev/null; then mark error sudo; mark done; exit 0; fi\n");
+        s.push_str("if ! sudo -n true 2>/dev/null; then mark error sudo; mark done; : > done; exit 0; fi\n");
     }
     let on_fail = if spec.continue_on_error {
         "true"
@@ -112,7 +112,7 @@ fn runner_script(spec: &LaunchSpec) -> String {
             step_command(i, &step.body)
         );
     }
-    s.push_str("mark done\n");
+    s.push_str("mark done; : > done\n");
     s
 }
 
@@ -120,23 +120,32 @@ fn runner_script(spec: &LaunchSpec) -> String {
 /// `tail` runs as our child while this shell waits, so that a runner that is
 /// also our child (first launch) is reaped as soon as it exits and `tail
 /// --pid` sees it gone at once. Without GNU tail it polls once a second.
+/// Once the runner has finished, the controller acknowledges with `ok` on
+/// standard input after it received everything, and only then the run
+/// directory is removed; without the acknowledgement (connection lost) it
+/// stays for a reattach.
 pub fn follower(remote_dir: &str, offset: u64) -> String {
     format!(
         concat!(
             "cd {dir} 2>/dev/null || {{ echo 'drover: run directory is gone' >&2; exit 92; }}\n",
             "read -r P < runner.pid || {{ echo 'drover: runner never started' >&2; exit 93; }}\n",
-            "tail -s 0.2 -c +{start} --pid=\"$P\" -f out 2>/dev/null &\n",
-            "wait $! && exit 0\n",
-            "off={offset}\n",
-            "while :; do\n",
-            "  alive=0; kill -0 \"$P\" 2>/dev/null && alive=1\n",
-            "  size=$(wc -c < out)\n",
-            "  if [ \"$size\" -gt \"$off\" ]; then tail -c +$((off+1)) out | head -c $((size-off)); off=$size; fi\n",
-            "  if [ $alive = 0 ] && [ \"$(wc -c < out)\" -eq \"$off\" ]; then exit 0; fi\n",
-            "  sleep 1\n",
-            "done\n",
+            "tail -s 0.05 -c +{start} --pid=\"$P\" -f out 2>/dev/null &\n",
+            "if ! wait $!; then\n",
+            "  off={offset}\n",
+            "  while :; do\n",
+            "    alive=0; kill -0 \"$P\" 2>/dev/null && alive=1\n",
+            "    size=$(wc -c < out)\n",
+            "    if [ \"$size\" -gt \"$off\" ]; then tail -c +$((off+1)) out | head -c $((size-off)); off=$size; fi\n",
+            "    if [ $alive = 0 ] && [ \"$(wc -c < out)\" -eq \"$off\" ]; then break; fi\n",
+            "    sleep 1\n",
+            "  done\n",
+            "fi\n",
+            "if [ -e done ] && read -r ack && [ \"$ack\" = ok ]; then cd .. && rm -rf {base} && cd .. && rmdir {parent} 2>/dev/null; fi\n",
+            "exit 0\n",
         ),
         dir = sh_quote(remote_dir),
+        base = sh_quote(remote_dir.rsplit('/').next().unwrap_or(remote_dir)),
+        parent = sh_quote(remote_dir.rsplit('/').nth(1).unwrap_or(".")),
         start = offset + 1,
         offset = offset,
     )

@@ -208,6 +208,16 @@ pub struct Exec {
 }
 
 impl Exec {
+    /// Sends more standard input.
+    pub async fn send(&self, data: &[u8]) -> Result<(), russh::Error> {
+        self.channel.data(data).await
+    }
+
+    /// Closes standard input (EOF).
+    pub async fn close_stdin(&self) -> Result<(), russh::Error> {
+        self.channel.eof().await
+    }
+
     /// The next event; `None` when the channel has closed.
     pub async fn next(&mut self) -> Option<ExecEvent> {
         loop {
@@ -325,12 +335,19 @@ impl Connection {
     /// Starts `command`, sends `stdin` and closes it; output streams through
     /// the returned [`Exec`].
     pub async fn exec(&self, command: &str, stdin: &[u8]) -> Result<Exec, russh::Error> {
+        let exec = self.exec_open(command, stdin).await?;
+        exec.close_stdin().await?;
+        Ok(exec)
+    }
+
+    /// Starts `command` and sends `stdin`, keeping standard input open for
+    /// [`Exec::send`].
+    pub async fn exec_open(&self, command: &str, stdin: &[u8]) -> Result<Exec, russh::Error> {
         let channel = self.handle.channel_open_session().await?;
         channel.exec(true, command).await?;
         if !stdin.is_empty() {
             channel.data(stdin).await?;
         }
-        channel.eof().await?;
         Ok(Exec { channel })
     }
 
