@@ -342,3 +342,147 @@ async fn cancel_button_ends_remote_processes_and_gateway_resumes() {
     assert!(common::processes_matching("sleep 5152").is_empty());
     assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
 }
+
+fn admin() -> SimUser {
+    SimUser::member(1000, GUILD, &[ADMIN_ROLE])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_come_from_attachments_and_show_as_code() {
+    let fleet = SshFleet::start(141, 1);
+    let drover = setup_inventory(&fleet);
+    let sim = DiscordSim::start().await;
+    let _bot = start_bot(&sim, &drover).await;
+    let (file, _) = sim.add_attachment("hello.sh", b"#!/bin/sh\necho hello from chat\n".to_vec());
+    let add = sim
+        .slash_command(
+            &admin(),
+            CHANNEL,
+            "script",
+            &["add"],
+            vec![
+                ("name", json!("hello")),
+                ("file", json!(file.to_string())),
+                ("description", json!("greets")),
+            ],
+        )
+        .await;
+    sim.wait_response(&add, TIMEOUT)
+        .await
+        .expect("acknowledged");
+    let mut body = String::new();
+    for _ in 0..100 {
+        let out = drover.run(&["script", "show", "hello"]);
+        if out.status.success() {
+            body = String::from_utf8_lossy(&out.stdout).into_owned();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(body, "#!/bin/sh\necho hello from chat\n");
+    let history = drover.ok(&["script", "history", "hello"]);
+    assert!(
+        history.contains("discord:1000"),
+        "the version records who added it: {history}"
+    );
+
+    let show = sim
+        .slash_command(
+            &operator(),
+            CHANNEL,
+            "script",
+            &["show"],
+            vec![("name", json!("hello"))],
+        )
+        .await;
+    let answer = sim.wait_response(&show, TIMEOUT).await.expect("answered");
+    let content = answer["data"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        content.starts_with("```") && content.contains("echo hello from chat"),
+        "{answer}"
+    );
+
+    // a body that is not UTF-8 is refused with the reason, and nothing changes
+    let (bad, _) = sim.add_attachment("bad.sh", vec![0xff, 0xfe, b'x']);
+    let edit = sim
+        .slash_command(
+            &admin(),
+            CHANNEL,
+            "script",
+            &["edit"],
+            vec![("name", json!("hello")), ("file", json!(bad.to_string()))],
+        )
+        .await;
+    sim.wait_response(&edit, TIMEOUT)
+        .await
+        .expect("acknowledged");
+    let mut refused = String::new();
+    for _ in 0..100 {
+        refused = sim.followups(&edit).iter().map(|f| f.to_string()).collect();
+        if refused.contains("UTF-8") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(refused.contains("not valid UTF-8"), "{refused}");
+    assert_eq!(
+        drover.ok(&["script", "show", "hello"]),
+        body,
+        "the script is unchanged"
+    );
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_bot_takes_its_runs_over_and_finishes_the_message() {
+    let fleet = SshFleet::start(151, 2);
+    let mut drover = common::Drover::with_config(&config());
+    drover.add_fleet(&fleet, "r", "restart-group");
+    drover.script(
+        "slow",
+        "for i in 1 2 3 4 5 6 7 8; do echo tick-$i; sleep 0.4; done\n",
+        &[],
+    );
+    drover.ok(&["scriptgroup", "create", "slow-group", "slow"]);
+    let sim = DiscordSim::start().await;
+    let bot = start_bot(&sim, &drover).await;
+    let run = sim
+        .slash_command(
+            &operator(),
+            CHANNEL,
+            "task",
+            &["run"],
+            vec![
+                ("task_or_script_group", json!("slow-group")),
+                ("server_group", json!("restart-group")),
+            ],
+        )
+        .await;
+    sim.wait_response(&run, TIMEOUT)
+        .await
+        .expect("acknowledged");
+    for _ in 0..100 {
+        if progress_message(&sim).is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let first = progress_message(&sim).expect("progress message posted");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    drop(bot); // SIGKILL mid-run
+    let _bot = start_bot(&sim, &drover).await;
+    let last = wait_final(&sim, "succeeded").await;
+    assert_eq!(last.id, first.id, "the same message is edited to the end");
+    let expected: String = (1..=8).map(|i| format!("tick-{i}\n")).collect();
+    for host in ["r-1", "r-2"] {
+        assert_eq!(
+            String::from_utf8_lossy(&drover.step_log(1, host, 1)),
+            expected,
+            "{host}"
+        );
+    }
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}
