@@ -51,13 +51,18 @@ async fn start_bot(sim: &DiscordSim, drover: &common::Drover) -> Bot {
         .await
         .expect("bot connects to the gateway");
     // commands are registered in the guild once setup has run
+    eventually(|| !sim.guild_commands(GUILD).is_empty()).await;
+    Bot { child }
+}
+
+/// Polls `ready` every 100 ms for up to 10 s (callers assert afterwards).
+async fn eventually(mut ready: impl FnMut() -> bool) {
     for _ in 0..100 {
-        if !sim.guild_commands(GUILD).is_empty() {
-            break;
+        if ready() {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Bot { child }
 }
 
 fn operator() -> SimUser {
@@ -299,12 +304,7 @@ async fn cancel_button_ends_remote_processes_and_gateway_resumes() {
     sim.wait_response(&run, TIMEOUT)
         .await
         .expect("acknowledged");
-    for _ in 0..100 {
-        if common::processes_matching("sleep 5151").len() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(|| common::processes_matching("sleep 5151").len() == 2).await;
     assert_eq!(
         common::processes_matching("sleep 5151").len(),
         2,
@@ -312,12 +312,7 @@ async fn cancel_button_ends_remote_processes_and_gateway_resumes() {
     );
     // the gateway drops mid-run; the bot resumes its session
     sim.disconnect_gateway().await;
-    for _ in 0..100 {
-        if sim.resume_count() >= 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(|| sim.resume_count() >= 1).await;
     assert!(
         sim.resume_count() >= 1,
         "the bot resumed after the disconnect"
@@ -464,12 +459,7 @@ async fn a_restarted_bot_takes_its_runs_over_and_finishes_the_message() {
     sim.wait_response(&run, TIMEOUT)
         .await
         .expect("acknowledged");
-    for _ in 0..100 {
-        if progress_message(&sim).is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(|| progress_message(&sim).is_some()).await;
     let first = progress_message(&sim).expect("progress message posted");
     tokio::time::sleep(Duration::from_millis(800)).await;
     drop(bot); // SIGKILL mid-run

@@ -291,6 +291,31 @@ fn client_config(settings: &SshSettings) -> Arc<client::Config> {
     })
 }
 
+/// Outcome of the key exchange (bounded by the connect timeout).
+type Handshake = Result<Result<Handle<Verifier>, russh::Error>, tokio::time::error::Elapsed>;
+
+/// Opens TCP and runs the key exchange; returns its outcome and what the
+/// key check saw. `probe`: only learn the key, never accept it.
+async fn handshake(
+    target: &Target,
+    settings: &Arc<SshSettings>,
+    probe: bool,
+) -> Result<(Handshake, KeyCheck), ConnectError> {
+    let timeout = settings.connect_timeout;
+    let stream = open_tcp(target, timeout).await?;
+    let check = Arc::new(Mutex::new(KeyCheck::default()));
+    let verifier = Verifier {
+        target: target.clone(),
+        settings: settings.clone(),
+        check: check.clone(),
+        probe,
+    };
+    let exchange = client::connect_stream(client_config(settings), stream, verifier);
+    let result = tokio::time::timeout(timeout, exchange).await;
+    let seen = check.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    Ok((result, seen))
+}
+
 impl Connection {
     /// Connects, verifies the host key and authenticates.
     pub async fn open(
@@ -298,17 +323,7 @@ impl Connection {
         settings: Arc<SshSettings>,
     ) -> Result<Connection, ConnectError> {
         let timeout = settings.connect_timeout;
-        let stream = open_tcp(target, timeout).await?;
-        let check = Arc::new(Mutex::new(KeyCheck::default()));
-        let verifier = Verifier {
-            target: target.clone(),
-            settings: settings.clone(),
-            check: check.clone(),
-            probe: false,
-        };
-        let handshake = client::connect_stream(client_config(&settings), stream, verifier);
-        let result = tokio::time::timeout(timeout, handshake).await;
-        let seen = check.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let (result, seen) = handshake(target, &settings, false).await?;
         let mut handle = match result {
             Err(_) => return Err(ConnectError::Timeout(timeout)),
             Ok(Err(e)) => {
@@ -391,17 +406,7 @@ pub async fn probe_host_key(
     settings: Arc<SshSettings>,
 ) -> Result<String, ConnectError> {
     let timeout = settings.connect_timeout;
-    let stream = open_tcp(target, timeout).await?;
-    let check = Arc::new(Mutex::new(KeyCheck::default()));
-    let verifier = Verifier {
-        target: target.clone(),
-        settings: settings.clone(),
-        check: check.clone(),
-        probe: true,
-    };
-    let handshake = client::connect_stream(client_config(&settings), stream, verifier);
-    let result = tokio::time::timeout(timeout, handshake).await;
-    let seen = check.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let (result, seen) = handshake(target, &settings, true).await?;
     match (seen.offered, result) {
         (Some(key), _) => Ok(openssh_line(&key)),
         (None, Err(_)) => Err(ConnectError::Timeout(timeout)),
