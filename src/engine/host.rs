@@ -190,7 +190,7 @@ impl HostJob {
         offset: u64,
         progress: &mut Progress,
     ) -> StreamEnd {
-        let script = launch_or_attach(&self.launch_spec(remote_dir), offset);
+        let script = remote::launch_or_attach(&self.launch_spec(remote_dir), offset);
         let mut exec = match conn.exec_open("sh -s", script.as_bytes()).await {
             Ok(exec) => exec,
             Err(_) => return StreamEnd::Dropped(offset),
@@ -407,14 +407,4 @@ fn exit_reason(code: i32) -> String {
 
 fn unreachable_reason(e: &ConnectError) -> String {
     format!("{}: {e}", e.code())
-}
-
-/// Attach if the runner was launched before (resume), else launch.
-fn launch_or_attach(spec: &LaunchSpec, offset: u64) -> String {
-    format!(
-        "if [ -s {dir}/runner.pid ]; then\n{follow}exit $?\nfi\n{boot}",
-        dir = remote::sh_quote(&spec.remote_dir),
-        follow = remote::follower(&spec.remote_dir, offset),
-        boot = remote::bootstrap(spec),
-    )
 }

@@ -33,12 +33,17 @@ pub struct LaunchSpec {
     pub use_sudo: bool,
 }
 
-/// The remote directory of a run on a host, relative to the login's home.
-/// The nonce keeps runs of different drover databases apart on hosts that
-/// share a home directory.
+/// The directory holding every run's files on a host, relative to the
+/// login's home; created once, on first use.
+pub const RUNS_DIR: &str = ".drover/runs";
+
+/// The path prefix of a run's files on a host (`PREFIX.out`, `PREFIX.s1`,
+/// ...), relative to the login's home. The nonce keeps runs of different
+/// drover databases apart on hosts that share a home directory. One flat
+/// directory means no `mkdir` (a process) per run.
 pub fn remote_dir(run_id: i64, nonce: &str, host_name: &str) -> String {
     let tag: String = nonce.chars().take(8).collect();
-    format!(".drover/runs/{run_id}-{tag}/{host_name}")
+    format!("{RUNS_DIR}/{run_id}-{tag}-{host_name}")
 }
 
 /// Quotes a value for sh (single quotes).
@@ -54,17 +59,18 @@ fn write_file(out: &mut String, file: &str, body: &str) {
 }
 
 /// The command running a step's script: its shebang's interpreter (so no
-/// chmod is needed), or `/bin/sh`.
+/// chmod is needed), or `/bin/sh`. `$R` is the runner's path prefix.
 fn step_command(index: usize, body: &str) -> String {
     let interpreter = crate::domain::interpreter(body);
     let words: Vec<String> = interpreter.split_whitespace().map(sh_quote).collect();
-    format!("{} ./s{}", words.join(" "), index + 1)
+    format!("{} \"$R.s{}\"", words.join(" "), index + 1)
 }
 
-/// The runner, started detached as `sh ./runner NONCE`: runs the steps in
-/// order, each in its own process group (so that cancel and timeouts reach
-/// its children), appending output and markers to `out`. Only builtins run
-/// besides `setsid` and the scripts themselves.
+/// The runner, started detached as `sh PREFIX.runner NONCE PREFIX` in the
+/// login's home: runs the steps in order, each in its own process group (so
+/// that cancel and timeouts reach its children), appending output and
+/// markers to `PREFIX.out`. Only builtins run besides `setsid` and the
+/// scripts themselves.
 fn runner_script(spec: &LaunchSpec) -> String {
     let mut s = String::new();
     let sudo = if spec.use_sudo { "sudo -n" } else { "" };
@@ -73,34 +79,40 @@ fn runner_script(spec: &LaunchSpec) -> String {
     } else {
         "kill"
     };
-    let _ = writeln!(s, "N=$1; SUDO={}; KILL={}", sh_quote(sudo), sh_quote(kill));
+    let _ = writeln!(
+        s,
+        "N=$1; R=$2; SUDO={}; KILL={}",
+        sh_quote(sudo),
+        sh_quote(kill)
+    );
     s.push_str(concat!(
-        "mark() { printf '\\n\\036DROVER %s %s\\n' \"$N\" \"$*\" >> out; }\n",
+        "mark() { printf '\\n\\036DROVER %s %s\\n' \"$N\" \"$*\" >> \"$R.out\"; }\n",
+        "finish() { mark done; : > \"$R.done\"; exit 0; }\n",
         "step() {\n",
-        "  [ -e cancel ] && exit 0\n",
+        "  [ -e \"$R.cancel\" ] && exit 0\n",
         "  n=$1; DROVER_SCRIPT=$2; export DROVER_SCRIPT; t=$3; shift 3\n",
         "  mark start \"$n\"\n",
-        "  setsid $SUDO \"$@\" </dev/null >>out 2>&1 &\n",
-        "  pid=$!; echo \"$pid\" > step.pid; wd=\n",
+        "  setsid $SUDO \"$@\" </dev/null >>\"$R.out\" 2>&1 &\n",
+        "  pid=$!; echo \"$pid\" > \"$R.step\"; wd=\n",
         "  if [ \"$t\" -gt 0 ]; then\n",
-        "    setsid sh -c 'sleep \"$1\"; : > \"t$2\"; $4 -TERM -\"$3\" 2>/dev/null; sleep 5; $4 -KILL -\"$3\" 2>/dev/null' wd \"$t\" \"$n\" \"$pid\" \"$KILL\" </dev/null >/dev/null 2>&1 &\n",
-        "    wd=$!; echo \"$wd\" > wd.pid\n",
+        "    setsid sh -c 'sleep \"$1\"; : > \"$5.t$2\"; $4 -TERM -\"$3\" 2>/dev/null; sleep 5; $4 -KILL -\"$3\" 2>/dev/null' wd \"$t\" \"$n\" \"$pid\" \"$KILL\" \"$R\" </dev/null >/dev/null 2>&1 &\n",
+        "    wd=$!; echo \"$wd\" > \"$R.wd\"\n",
         "  fi\n",
         "  wait \"$pid\"; rc=$?\n",
-        "  if [ -n \"$wd\" ]; then kill -TERM -\"$wd\" 2>/dev/null; : > wd.pid; fi\n",
-        "  [ -e cancel ] && exit 0\n",
-        "  if [ -e \"t$n\" ]; then mark end \"$n\" timeout; return 1; fi\n",
+        "  if [ -n \"$wd\" ]; then kill -TERM -\"$wd\" 2>/dev/null; : > \"$R.wd\"; fi\n",
+        "  [ -e \"$R.cancel\" ] && exit 0\n",
+        "  if [ -e \"$R.t$n\" ]; then mark end \"$n\" timeout; return 1; fi\n",
         "  mark end \"$n\" \"$rc\"\n",
         "  return \"$rc\"\n",
         "}\n",
     ));
     if spec.use_sudo {
-        s.push_str("if ! sudo -n true 2>/dev/null; then mark error sudo; mark done; : > done; exit 0; fi\n");
+        s.push_str("if ! sudo -n true 2>/dev/null; then mark error sudo; finish; fi\n");
     }
     let on_fail = if spec.continue_on_error {
         "true"
     } else {
-        "{ mark done; exit 0; }"
+        "finish"
     };
     for (i, step) in spec.steps.iter().enumerate() {
         let _ = writeln!(
@@ -112,40 +124,38 @@ fn runner_script(spec: &LaunchSpec) -> String {
             step_command(i, &step.body)
         );
     }
-    s.push_str("mark done; : > done\n");
+    s.push_str("finish\n");
     s
 }
 
-/// The follower: prints `out` from byte `offset` until the runner has ended.
-/// `tail` runs as our child while this shell waits, so that a runner that is
-/// also our child (first launch) is reaped as soon as it exits and `tail
-/// --pid` sees it gone at once. Without GNU tail it polls once a second.
-/// Once the runner has finished, the controller acknowledges with `ok` on
-/// standard input after it received everything, and only then the run
-/// directory is removed; without the acknowledgement (connection lost) it
-/// stays for a reattach.
-pub fn follower(remote_dir: &str, offset: u64) -> String {
+/// The follower: prints `PREFIX.out` from byte `offset` until the runner has
+/// ended. `tail` runs as our child while this shell waits, so that a runner
+/// that is also our child (first launch) is reaped as soon as it exits and
+/// `tail --pid` sees it gone at once. Without GNU tail it polls once a
+/// second. Once the runner has finished, the controller acknowledges with
+/// `ok` on standard input after it received everything, and only then the
+/// run's files are removed; without the acknowledgement (connection lost)
+/// they stay for a reattach.
+pub fn follower(prefix: &str, offset: u64) -> String {
     format!(
         concat!(
-            "cd {dir} 2>/dev/null || {{ echo 'drover: run directory is gone' >&2; exit 92; }}\n",
-            "read -r P < runner.pid || {{ echo 'drover: runner never started' >&2; exit 93; }}\n",
-            "tail -s 0.05 -c +{start} --pid=\"$P\" -f out 2>/dev/null &\n",
+            "R={prefix}\n",
+            "read -r P < \"$R.pid\" 2>/dev/null || {{ echo 'drover: the run is not on this host (its files are gone)' >&2; exit 92; }}\n",
+            "tail -s 0.05 -c +{start} --pid=\"$P\" -f \"$R.out\" 2>/dev/null &\n",
             "if ! wait $!; then\n",
             "  off={offset}\n",
             "  while :; do\n",
             "    alive=0; kill -0 \"$P\" 2>/dev/null && alive=1\n",
-            "    size=$(wc -c < out)\n",
-            "    if [ \"$size\" -gt \"$off\" ]; then tail -c +$((off+1)) out | head -c $((size-off)); off=$size; fi\n",
-            "    if [ $alive = 0 ] && [ \"$(wc -c < out)\" -eq \"$off\" ]; then break; fi\n",
+            "    size=$(wc -c < \"$R.out\")\n",
+            "    if [ \"$size\" -gt \"$off\" ]; then tail -c +$((off+1)) \"$R.out\" | head -c $((size-off)); off=$size; fi\n",
+            "    if [ $alive = 0 ] && [ \"$(wc -c < \"$R.out\")\" -eq \"$off\" ]; then break; fi\n",
             "    sleep 1\n",
             "  done\n",
             "fi\n",
-            "if [ -e done ] && read -r ack && [ \"$ack\" = ok ]; then cd .. && rm -rf {base} && cd .. && rmdir {parent} 2>/dev/null; fi\n",
+            "if [ -e \"$R.done\" ] && read -r ack && [ \"$ack\" = ok ]; then rm -f \"$R\".*; fi\n",
             "exit 0\n",
         ),
-        dir = sh_quote(remote_dir),
-        base = sh_quote(remote_dir.rsplit('/').next().unwrap_or(remote_dir)),
-        parent = sh_quote(remote_dir.rsplit('/').nth(1).unwrap_or(".")),
+        prefix = sh_quote(prefix),
         start = offset + 1,
         offset = offset,
     )
@@ -155,22 +165,20 @@ pub fn follower(remote_dir: &str, offset: u64) -> String {
 /// runner detached (environment passed to it directly, never written to
 /// disk), and follows its output from the start.
 pub fn bootstrap(spec: &LaunchSpec) -> String {
-    let dir = sh_quote(&spec.remote_dir);
     let mut s = String::new();
-    s.push_str("umask 077\nDROVER_START_DIR=$(pwd)\n");
+    s.push_str("umask 077\n");
     let _ = writeln!(
         s,
-        "mkdir -p {dir} && cd {dir} || {{ echo \"drover: cannot create the run directory\" >&2; exit 90; }}"
+        "[ -d {dir} ] || mkdir -p {dir} || {{ echo 'drover: cannot create ~/{RUNS_DIR}' >&2; exit 90; }}",
+        dir = RUNS_DIR
     );
-    let _ = writeln!(
-        s,
-        "[ -e runner.pid ] && {{ echo 'drover: run directory already in use' >&2; exit 91; }}"
-    );
+    let _ = writeln!(s, "R={}", sh_quote(&spec.remote_dir));
+    s.push_str("[ -e \"$R.pid\" ] && { echo 'drover: this run already started on this host' >&2; exit 91; }\n");
     for (i, step) in spec.steps.iter().enumerate() {
-        write_file(&mut s, &format!("s{}", i + 1), &step.body);
+        write_file(&mut s, &format!("\"$R.s{}\"", i + 1), &step.body);
     }
-    write_file(&mut s, "runner", &runner_script(spec));
-    s.push_str(": > out\n");
+    write_file(&mut s, "\"$R.runner\"", &runner_script(spec));
+    s.push_str(": > \"$R.out\"\n");
     let mut vars = vec![
         ("DROVER_RUN_ID".to_string(), spec.run_id.to_string()),
         ("DROVER_HOST".to_string(), spec.host_name.clone()),
@@ -183,32 +191,46 @@ pub fn bootstrap(spec: &LaunchSpec) -> String {
     // The runner stays our child: the follower's `wait` reaps it when it ends.
     let _ = writeln!(
         s,
-        "{} setsid sh ./runner {} </dev/null >/dev/null 2>runner.err &",
+        "{} setsid sh \"$R.runner\" {} \"$R\" </dev/null >/dev/null 2>\"$R.err\" &",
         assignments.join(" "),
         sh_quote(&spec.nonce)
     );
-    s.push_str("echo $! > runner.pid\n");
-    s.push_str("cd \"$DROVER_START_DIR\" || exit 90\n");
+    s.push_str("echo $! > \"$R.pid\"\n");
     s.push_str(&follower(&spec.remote_dir, 0));
     s
 }
 
+/// Attaches to the run's output if the runner was launched before (resume,
+/// reconnect), else launches it.
+pub fn launch_or_attach(spec: &LaunchSpec, offset: u64) -> String {
+    format!(
+        "if [ -s {prefix}.pid ]; then\n{follow}fi\n{boot}",
+        prefix = sh_quote(&spec.remote_dir),
+        follow = follower(&spec.remote_dir, offset),
+        boot = bootstrap(spec),
+    )
+}
+
 /// Cancels a run on a host: stops the runner, the current step's process
-/// group and its watchdog. Prints `cancelled` when it found the directory.
-pub fn cancel_script(remote_dir: &str, use_sudo: bool) -> String {
+/// group and its watchdog, then removes the run's files (a follower still
+/// reading the output keeps its open file). Prints `cancelled` when it found
+/// the run.
+pub fn cancel_script(prefix: &str, use_sudo: bool) -> String {
     let kill = if use_sudo { "sudo -n kill" } else { "kill" };
     format!(
         concat!(
-            "cd {dir} 2>/dev/null || exit 0\n",
-            ": > cancel\n",
+            "R={prefix}\n",
+            "[ -e \"$R.pid\" ] || exit 0\n",
+            ": > \"$R.cancel\"\n",
             "for sig in TERM KILL; do\n",
-            "  [ -s runner.pid ] && kill -$sig -\"$(cat runner.pid)\" 2>/dev/null\n",
-            "  for f in step.pid wd.pid; do [ -s $f ] && {kill} -$sig -\"$(cat $f)\" 2>/dev/null; done\n",
+            "  read -r p < \"$R.pid\" && kill -$sig -\"$p\" 2>/dev/null\n",
+            "  for f in step wd; do read -r p < \"$R.$f\" 2>/dev/null && [ -n \"$p\" ] && {kill} -$sig -\"$p\" 2>/dev/null; done\n",
             "  [ $sig = TERM ] && sleep 1\n",
             "done\n",
+            "rm -f \"$R\".*\n",
             "echo cancelled\n",
         ),
-        dir = sh_quote(remote_dir),
+        prefix = sh_quote(prefix),
         kill = kill,
     )
 }
