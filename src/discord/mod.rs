@@ -91,6 +91,7 @@ pub async fn run_bot(drover: Drover, identities: &[std::path::PathBuf]) -> Resul
             drover.clone(),
             engine.clone(),
             config.discord.edit_interval,
+            progress::Editor::new(config.discord.api_url.as_deref(), &token),
         ),
         drover,
         engine,

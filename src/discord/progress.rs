@@ -28,6 +28,89 @@ pub struct Tracker {
     engine: Engine,
     interval: Duration,
     tracked: Arc<Mutex<HashSet<i64>>>,
+    editor: Editor,
+}
+
+/// Why an edit did not land.
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    #[error("rate limited; retry after {0:?}")]
+    RateLimited(Duration),
+    #[error("Discord answered {status}: {body}")]
+    Refused { status: u16, body: String },
+    #[error("request failed: {0}")]
+    Transport(#[from] reqwest::Error),
+}
+
+/// Edits progress messages with its own HTTP client, so that a 429's
+/// `retry_after` is honoured exactly (serenity's error type drops it, and its
+/// ratelimiter must stay off behind a proxy because it ignores the proxy).
+#[derive(Clone)]
+pub struct Editor {
+    client: reqwest::Client,
+    base: String,
+    authorization: String,
+}
+
+impl Editor {
+    pub fn new(api_url: Option<&str>, token: &str) -> Editor {
+        let base = api_url
+            .unwrap_or("https://discord.com")
+            .trim_end_matches('/')
+            .to_string();
+        let authorization = if token.starts_with("Bot ") {
+            token.to_string()
+        } else {
+            format!("Bot {token}")
+        };
+        Editor {
+            client: reqwest::Client::new(),
+            base,
+            authorization,
+        }
+    }
+
+    async fn edit(
+        &self,
+        channel: serenity::ChannelId,
+        message: serenity::MessageId,
+        edit: &serenity::EditMessage,
+    ) -> Result<(), EditError> {
+        let url = format!(
+            "{}/api/v10/channels/{channel}/messages/{message}",
+            self.base
+        );
+        let body = serde_json::to_vec(edit).unwrap_or_default();
+        let response = self
+            .client
+            .patch(url)
+            .header("Authorization", &self.authorization)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        if response.status().is_success() {
+            return Ok(());
+        }
+        let header_wait = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<f64>().ok());
+        let text = response.text().await.unwrap_or_default();
+        if status == 429 {
+            let body_wait = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["retry_after"].as_f64());
+            let wait = body_wait.or(header_wait).unwrap_or(1.0).clamp(0.0, 300.0);
+            return Err(EditError::RateLimited(Duration::from_secs_f64(wait)));
+        }
+        Err(EditError::Refused {
+            status,
+            body: text.chars().take(300).collect(),
+        })
+    }
 }
 
 /// Turns a rendered view into serenity builders.
@@ -99,12 +182,13 @@ struct Shown {
 }
 
 impl Tracker {
-    pub fn new(drover: Drover, engine: Engine, interval: Duration) -> Tracker {
+    pub fn new(drover: Drover, engine: Engine, interval: Duration, editor: Editor) -> Tracker {
         Tracker {
             drover,
             engine,
             interval,
             tracked: Arc::new(Mutex::new(HashSet::new())),
+            editor,
         }
     }
 
@@ -194,7 +278,7 @@ impl Tracker {
                     .await?;
             } else if next != view || finished {
                 let attempts = if finished { FINAL_ATTEMPTS } else { 1 };
-                self.edit(http, &shown, &next, attempts).await;
+                self.edit(&shown, &next, attempts).await;
             }
             view = next;
             if finished {
@@ -252,20 +336,25 @@ impl Tracker {
         self.post(http, run_id, old.channel, &view).await
     }
 
-    /// Edits the message; on failure (429 included) waits and retries up to
-    /// `attempts` times so that the final state always lands.
-    async fn edit(&self, http: &Http, shown: &Shown, view: &ProgressView, attempts: u32) {
+    /// Edits the message; on a 429 waits exactly as told and retries, on
+    /// other failures backs off; up to `attempts` attempts, so that the
+    /// final state always lands.
+    async fn edit(&self, shown: &Shown, view: &ProgressView, attempts: u32) {
+        let edit = edit_of(view);
         for attempt in 1..=attempts {
-            match shown
-                .channel
-                .edit_message(http, shown.message, edit_of(view))
-                .await
-            {
-                Ok(_) => return,
+            match self.editor.edit(shown.channel, shown.message, &edit).await {
+                Ok(()) => return,
+                Err(EditError::RateLimited(wait)) => {
+                    tracing::debug!(attempt, ?wait, "progress edit rate limited");
+                    if attempt < attempts {
+                        tokio::time::sleep(wait).await;
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(attempt, error = %e, "editing the progress message failed");
                     if attempt < attempts {
-                        tokio::time::sleep(retry_delay(&e, attempt)).await;
+                        tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt.min(8))))
+                            .await;
                     }
                 }
             }
