@@ -476,3 +476,61 @@ async fn a_restarted_bot_takes_its_runs_over_and_finishes_the_message() {
     }
     assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_runs_ask_for_confirmation_first() {
+    let fleet = SshFleet::start(161, 2);
+    let mut drover =
+        common::Drover::with_config(&config().replace("confirm_above = 50", "confirm_above = 1"));
+    drover.add_fleet(&fleet, "b", "big-group");
+    drover.script("hello", "echo hello\n", &[]);
+    drover.ok(&["scriptgroup", "create", "hello-group", "hello"]);
+    let sim = DiscordSim::start().await;
+    let _bot = start_bot(&sim, &drover).await;
+    let run = sim
+        .slash_command(
+            &operator(),
+            CHANNEL,
+            "task",
+            &["run"],
+            vec![
+                ("task_or_script_group", json!("hello-group")),
+                ("server_group", json!("big-group")),
+            ],
+        )
+        .await;
+    let answer = sim
+        .wait_response(&run, TIMEOUT)
+        .await
+        .expect("acknowledged");
+    assert!(answer.to_string().contains("Confirm"), "{answer}");
+    let mut original = Value::Null;
+    eventually(|| {
+        original = sim
+            .followups(&run)
+            .into_iter()
+            .next()
+            .unwrap_or(Value::Null);
+        original["id"].is_string()
+    })
+    .await;
+    assert_eq!(
+        drover.json(&["run", "list"]),
+        Value::Array(vec![]),
+        "nothing runs before confirmation"
+    );
+    let message_id: u64 = original["id"]
+        .as_str()
+        .and_then(|i| i.parse().ok())
+        .expect("message id");
+    let confirm = format!("drover:confirm:{}", run.id);
+    let click = sim
+        .click_button(&operator(), CHANNEL, message_id, &confirm)
+        .await;
+    sim.wait_response(&click, TIMEOUT)
+        .await
+        .expect("button acknowledged");
+    let last = wait_final(&sim, "succeeded").await;
+    assert!(embed_text(&last).contains("b-2"));
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}
