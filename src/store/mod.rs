@@ -71,6 +71,7 @@ impl Store {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
+        restrict_permissions(path);
         Ok(Store {
             pool,
             path: Some(path.to_path_buf()),
@@ -127,6 +128,21 @@ impl Store {
         audit(&mut tx, actor, action, target, detail, outcome).await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// The database holds run environments and pinned keys: readable by its
+/// owner only (the file, its WAL and shared-memory files).
+fn restrict_permissions(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        if let Err(e) = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(file = ?file, error = %e, "cannot restrict the database file's permissions");
+            }
+        }
     }
 }
 
