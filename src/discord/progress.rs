@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use poise::serenity_prelude as serenity;
 
@@ -178,7 +178,24 @@ fn message_of(view: &ProgressView) -> serenity::CreateMessage {
 struct Shown {
     channel: serenity::ChannelId,
     message: serenity::MessageId,
-    since: Instant,
+    /// When it was posted (epoch ms), to move on before edits stop working.
+    posted_ms: i64,
+}
+
+impl Shown {
+    /// The message recorded for a run (a restarted bot goes on editing it).
+    fn stored(m: &crate::store::runs::RunMessage) -> Result<Shown, super::BotError> {
+        let id = |raw: &str| {
+            raw.parse::<u64>().ok().filter(|v| *v != 0).ok_or_else(|| {
+                super::BotError::BadInput(format!("stored Discord id '{raw}' is not a snowflake"))
+            })
+        };
+        Ok(Shown {
+            channel: serenity::ChannelId::new(id(&m.channel_id)?),
+            message: serenity::MessageId::new(id(&m.message_id)?),
+            posted_ms: m.created_at,
+        })
+    }
 }
 
 impl Tracker {
@@ -256,14 +273,7 @@ impl Tracker {
         let first = self.drover.store.run_snapshot(run_id).await?;
         let mut view = render::render_progress(&first, &redactor);
         let mut shown = match (channel, self.drover.store.run_message(run_id).await?) {
-            (_, Some(m)) => Shown {
-                channel: serenity::ChannelId::new(m.channel_id.parse().unwrap_or(1)),
-                message: serenity::MessageId::new(m.message_id.parse().unwrap_or(1)),
-                since: Instant::now()
-                    - Duration::from_millis(
-                        u64::try_from(crate::domain::now_ms() - m.created_at).unwrap_or(0),
-                    ),
-            },
+            (_, Some(m)) => Shown::stored(&m)?,
             (Some(channel), None) => self.post(http, run_id, channel, &view).await?,
             (None, None) => return Ok(()),
         };
@@ -272,7 +282,8 @@ impl Tracker {
             let snapshot = self.drover.store.run_snapshot(run_id).await?;
             let finished = snapshot.state != RunState::Running;
             let next = render::render_progress(&snapshot, &redactor);
-            if shown.since.elapsed() > MESSAGE_EDIT_WINDOW {
+            let age_ms = u128::try_from(crate::domain::now_ms() - shown.posted_ms).unwrap_or(0);
+            if age_ms > MESSAGE_EDIT_WINDOW.as_millis() {
                 shown = self
                     .continue_in_new_message(http, run_id, &shown, &next)
                     .await?;
@@ -319,7 +330,7 @@ impl Tracker {
         Ok(Shown {
             channel,
             message: message.id,
-            since: Instant::now(),
+            posted_ms: crate::domain::now_ms(),
         })
     }
 
