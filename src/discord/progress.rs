@@ -273,7 +273,7 @@ impl Tracker {
         let first = self.drover.store.run_snapshot(run_id).await?;
         let mut view = render::render_progress(&first, &redactor);
         let mut shown = match (channel, self.drover.store.run_message(run_id).await?) {
-            (_, Some(m)) => Shown::stored(&m)?,
+            (_, Some(m)) => Shown::stored(&m).map_err(super::BotError::BadInput)?,
             (Some(channel), None) => self.post(http, run_id, channel, &view).await?,
             (None, None) => return Ok(()),
         };
