@@ -184,11 +184,12 @@ struct Shown {
 
 impl Shown {
     /// The message recorded for a run (a restarted bot goes on editing it).
-    fn stored(m: &crate::store::runs::RunMessage) -> Result<Shown, super::BotError> {
+    fn stored(m: &crate::store::runs::RunMessage) -> Result<Shown, String> {
         let id = |raw: &str| {
-            raw.parse::<u64>().ok().filter(|v| *v != 0).ok_or_else(|| {
-                super::BotError::BadInput(format!("stored Discord id '{raw}' is not a snowflake"))
-            })
+            raw.parse::<u64>()
+                .ok()
+                .filter(|v| *v != 0)
+                .ok_or_else(|| format!("stored Discord id '{raw}' is not a snowflake"))
         };
         Ok(Shown {
             channel: serenity::ChannelId::new(id(&m.channel_id)?),
