@@ -285,7 +285,8 @@ async fn cancel_button_ends_remote_processes_and_gateway_resumes() {
     let fleet = SshFleet::start(131, 2);
     let mut drover = common::Drover::with_config(&config());
     drover.add_fleet(&fleet, "slow", "slow-group");
-    drover.script("forever", "sleep 5151 &\nsleep 5152\n", &[]);
+    let (child, main) = (common::unique_sleep(), common::unique_sleep() + "1");
+    drover.script("forever", &format!("{child} &\n{main}\n"), &[]);
     drover.ok(&["scriptgroup", "create", "forever-group", "forever"]);
     let sim = DiscordSim::start().await;
     let _bot = start_bot(&sim, &drover).await;
@@ -304,9 +305,9 @@ async fn cancel_button_ends_remote_processes_and_gateway_resumes() {
     sim.wait_response(&run, TIMEOUT)
         .await
         .expect("acknowledged");
-    eventually(|| common::processes_matching("sleep 5151").len() == 2).await;
+    eventually(|| common::processes_matching(&child).len() == 2).await;
     assert_eq!(
-        common::processes_matching("sleep 5151").len(),
+        common::processes_matching(&child).len(),
         2,
         "both hosts run the script"
     );
@@ -330,11 +331,11 @@ async fn cancel_button_ends_remote_processes_and_gateway_resumes() {
     assert!(embed_text(&last).contains("slow-1"));
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
-        common::processes_matching("sleep 5151").is_empty(),
+        common::processes_matching(&child).is_empty(),
         "{:?}",
-        common::processes_matching("sleep 515")
+        common::processes_matching(&child)
     );
-    assert!(common::processes_matching("sleep 5152").is_empty());
+    assert!(common::processes_matching(&main).is_empty());
     assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
 }
 

@@ -301,13 +301,18 @@ fn per_script_timeout_kills_the_script() {
     let fleet = SshFleet::start(51, 1);
     let mut drover = common::Drover::new();
     drover.add_fleet(&fleet, "t", "slow");
-    drover.script("sleepy", "echo start\nsleep 4242\n", &["--timeout", "2s"]);
+    let sleep = common::unique_sleep();
+    drover.script(
+        "sleepy",
+        &format!("echo start\n{sleep}\n"),
+        &["--timeout", "2s"],
+    );
     drover.ok(&["scriptgroup", "create", "sleepy-group", "sleepy"]);
     let run = drover.json(&["task", "run", "sleepy-group", "slow"]);
     let host = host_doc(&run, "t-1");
     assert_eq!(host["state"], "timed_out", "{host:#}");
     assert_eq!(host["step"], 1);
-    assert!(common::processes_matching("sleep 4242").is_empty());
+    assert!(common::processes_matching(&sleep).is_empty());
 }
 
 fn wait_for_state(drover: &common::Drover, id: &str, host: &str, state: &str) {
@@ -334,7 +339,8 @@ fn cancel_ends_every_remote_process() {
     let fleet = SshFleet::start(61, 2);
     let mut drover = common::Drover::new();
     drover.add_fleet(&fleet, "c", "cancelme");
-    drover.script("forever", "sleep 3131 &\nsleep 3132\nwait\n", &[]);
+    let (child, main) = (common::unique_sleep(), common::unique_sleep() + "1");
+    drover.script("forever", &format!("{child} &\n{main}\nwait\n"), &[]);
     drover.script("after", "echo never\n", &[]);
     drover.ok(&["scriptgroup", "create", "forever-group", "forever", "after"]);
     let id = drover
@@ -347,7 +353,7 @@ fn cancel_ends_every_remote_process() {
     );
     wait_for_state(&drover, &id, "c-1", "running");
     wait_for_state(&drover, &id, "c-2", "running");
-    assert_eq!(common::processes_matching("sleep 3131").len(), 2);
+    assert_eq!(common::processes_matching(&child).len(), 2);
     let run = drover.json(&["run", "cancel", &id]);
     assert_eq!(run["state"], "cancelled", "{run:#}");
     for h in ["c-1", "c-2"] {
@@ -355,11 +361,11 @@ fn cancel_ends_every_remote_process() {
     }
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert!(
-        common::processes_matching("sleep 3131").is_empty(),
+        common::processes_matching(&child).is_empty(),
         "{:?}",
-        common::processes_matching("sleep 313")
+        common::processes_matching(&child)
     );
-    assert!(common::processes_matching("sleep 3132").is_empty());
+    assert!(common::processes_matching(&main).is_empty());
     assert!(drover
         .step_log(id.parse().unwrap_or(0), "c-1", 2)
         .is_empty());

@@ -273,15 +273,26 @@ pub fn host_doc<'a>(run: &'a serde_json::Value, host: &str) -> &'a serde_json::V
         .unwrap_or_else(|| panic!("host {host} not in {run:#}"))
 }
 
-/// Processes whose command line contains `needle` (from ps).
-pub fn processes_matching(needle: &str) -> Vec<String> {
+/// Processes whose command line ends with `command` (from ps).
+pub fn processes_matching(command: &str) -> Vec<String> {
     let out = Command::new("ps")
         .args(["-eo", "pid,args"])
         .output()
         .expect("ps");
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter(|l| l.contains(needle) && !l.contains("ps -eo"))
+        .filter(|l| l.trim_end().ends_with(command))
         .map(str::to_string)
         .collect()
+}
+
+/// A `sleep N` command line no other test or process on this machine uses,
+/// so that `ps` checks see only the processes of one test.
+pub fn unique_sleep() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let n = 100_000 + (u64::from(nanos) ^ (u64::from(std::process::id()) << 7)) % 800_000;
+    format!("sleep {n}")
 }
