@@ -535,3 +535,24 @@ async fn big_runs_ask_for_confirmation_first() {
     assert!(embed_text(&last).contains("b-2"));
     assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_bot_cleanly() {
+    let fleet = SshFleet::start(171, 1);
+    let drover = setup_inventory(&fleet);
+    let sim = DiscordSim::start().await;
+    let mut bot = start_bot(&sim, &drover).await;
+    let pid = libc::pid_t::try_from(bot.child.id()).expect("pid");
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let mut status = None;
+    for _ in 0..100 {
+        if let Some(s) = bot.child.try_wait().expect("wait") {
+            status = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = status.expect("the bot exits within 10 s of SIGTERM");
+    assert!(status.success(), "clean exit: {status:?}");
+}
