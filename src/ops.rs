@@ -391,3 +391,71 @@ impl Drover {
         })
     }
 }
+
+impl Drover {
+    /// Step logs of a run with a header per step: every host or one, every
+    /// script or one. Unknown hosts or scripts of the run are refused with
+    /// the ones it has.
+    pub async fn run_logs(
+        &self,
+        id: i64,
+        host: Option<&str>,
+        script: Option<&str>,
+    ) -> Result<String> {
+        let snapshot = self.store.run_snapshot(id).await?;
+        if let Some(host) = host {
+            if !snapshot.hosts.iter().any(|h| h.host == host) {
+                let known: Vec<&str> = snapshot.hosts.iter().map(|h| h.host.as_str()).collect();
+                return Err(crate::error::Error::Refused(format!(
+                    "host '{host}' is not in run {id} (hosts: {})",
+                    known.join(", ")
+                )));
+            }
+        }
+        if let Some(script) = script {
+            if !snapshot.scripts.iter().any(|s| s == script) {
+                return Err(crate::error::Error::Refused(format!(
+                    "script '{script}' is not in run {id} (scripts: {})",
+                    snapshot.scripts.join(", ")
+                )));
+            }
+        }
+        Ok(snapshot
+            .hosts
+            .iter()
+            .filter(|h| host.is_none_or(|x| x == h.host))
+            .map(|h| self.host_log_text(&snapshot, &h.host, script))
+            .collect())
+    }
+
+    /// The step logs of one host of a run (all scripts, or one), each with
+    /// a `==> host · step i/n script <==` header.
+    pub fn host_log_text(
+        &self,
+        snapshot: &crate::state::RunSnapshot,
+        host: &str,
+        script: Option<&str>,
+    ) -> String {
+        let root = self.log_root();
+        let mut out = String::new();
+        for (index, name) in snapshot.scripts.iter().enumerate() {
+            if script.is_some_and(|s| s != name) {
+                continue;
+            }
+            let step = index as u32 + 1;
+            let path = crate::engine::logs::step_log_path(&root, snapshot.id, host, step);
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
+            out.push_str(&format!(
+                "==> {host} · step {step}/{} {name} <==\n",
+                snapshot.scripts.len()
+            ));
+            out.push_str(&String::from_utf8_lossy(&bytes));
+            if !out.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+        out
+    }
+}

@@ -218,7 +218,11 @@ async fn start(ctx: &Context, request: &RunRequest, mode: Mode) -> Result<RunOut
     let snapshot = drive_with_progress(&engine, run_id, ctx.quiet).await?;
     let mut output = finish(ctx, &snapshot);
     if mode == Mode::ShowOutput && !ctx.json {
-        output.text = format!("{}{}", logs(ctx, run_id, None, None).await?, output.text);
+        output.text = format!(
+            "{}{}",
+            ctx.drover.run_logs(run_id, None, None).await?,
+            output.text
+        );
     }
     Ok(output)
 }
@@ -274,7 +278,10 @@ pub async fn run(ctx: &Context, cmd: RunCmd) -> Result<RunOutput> {
         }
         RunCmd::Logs { id, host, script } => {
             adopt_orphans(ctx).await?;
-            ok(logs(ctx, id, host.as_deref(), script.as_deref()).await?)
+            ok(ctx
+                .drover
+                .run_logs(id, host.as_deref(), script.as_deref())
+                .await?)
         }
         RunCmd::Cancel { id } => {
             let engine = ctx.drover.engine(&ctx.identities);
@@ -296,56 +303,6 @@ pub async fn run(ctx: &Context, cmd: RunCmd) -> Result<RunOutput> {
             Ok(finish(ctx, &snapshot))
         }
     }
-}
-
-/// Step logs of a run, optionally one host and one script.
-async fn logs(ctx: &Context, id: i64, host: Option<&str>, script: Option<&str>) -> Result<String> {
-    let snapshot = ctx.drover.store.run_snapshot(id).await?;
-    if let Some(host) = host {
-        if !snapshot.hosts.iter().any(|h| h.host == host) {
-            let known: Vec<String> = snapshot.hosts.iter().map(|h| h.host.clone()).collect();
-            return Err(Error::Refused(format!(
-                "host '{host}' is not in run {id} (hosts: {})",
-                known.join(", ")
-            )));
-        }
-    }
-    if let Some(script) = script {
-        if !snapshot.scripts.iter().any(|s| s == script) {
-            return Err(Error::Refused(format!(
-                "script '{script}' is not in run {id} (scripts: {})",
-                snapshot.scripts.join(", ")
-            )));
-        }
-    }
-    let root = ctx.drover.log_root();
-    let mut out = String::new();
-    for h in snapshot
-        .hosts
-        .iter()
-        .filter(|h| host.is_none_or(|x| x == h.host))
-    {
-        for (index, name) in snapshot.scripts.iter().enumerate() {
-            if script.is_some_and(|s| s != name) {
-                continue;
-            }
-            let step = index as u32 + 1;
-            let path = crate::engine::logs::step_log_path(&root, id, &h.host, step);
-            let Ok(bytes) = std::fs::read(&path) else {
-                continue;
-            };
-            out.push_str(&format!(
-                "==> {} · step {step}/{} {name} <==\n",
-                h.host,
-                snapshot.scripts.len()
-            ));
-            out.push_str(&String::from_utf8_lossy(&bytes));
-            if !out.ends_with('\n') {
-                out.push('\n');
-            }
-        }
-    }
-    Ok(out)
 }
 
 pub async fn host_check(ctx: &Context, names: &[String]) -> Result<RunOutput> {

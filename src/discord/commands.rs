@@ -1043,30 +1043,12 @@ async fn run_logs(
     #[autocomplete = "ac_run"] id: i64,
     #[autocomplete = "ac_host"] host: Option<String>,
 ) -> Result {
-    let text = send_logs(ctx.data(), id, host.as_deref()).await?;
+    let text = ctx
+        .data()
+        .drover
+        .run_logs(id, host.as_deref(), None)
+        .await?;
     say(ctx, &text, &format!("run-{id}.log")).await
-}
-
-async fn send_logs(
-    data: &Data,
-    id: i64,
-    host: Option<&str>,
-) -> std::result::Result<String, crate::error::Error> {
-    let snapshot = data.drover.store.run_snapshot(id).await?;
-    if let Some(host) = host {
-        if !snapshot.hosts.iter().any(|h| h.host == host) {
-            return Err(crate::error::Error::Refused(format!(
-                "host '{host}' is not in run {id}"
-            )));
-        }
-    }
-    let root = data.drover.log_root();
-    Ok(snapshot
-        .hosts
-        .iter()
-        .filter(|h| host.is_none_or(|x| x == h.host))
-        .map(|h| super::progress::host_log_text(&root, &snapshot, &h.host))
-        .collect())
 }
 
 #[poise::command(slash_command, rename = "cancel")]
@@ -1198,7 +1180,7 @@ pub async fn on_event(ctx: &serenity::Context, event: &serenity::FullEvent, data
             "rerun" => rerun(data, &actor, ctx.http.clone(), run_id, press.channel_id)
                 .await
                 .map(|new| format!("rerunning the failed hosts of run {run_id} as run {new}")),
-            _ => send_logs(data, run_id, None).await.map(|t| {
+            _ => data.drover.run_logs(run_id, None, None).await.map(|t| {
                 let clean = render::sanitize(&t, &data.redactor);
                 render::code_block(&clean, INLINE_MAX)
             }),

@@ -379,11 +379,10 @@ impl Tracker {
         let redactor = render::Redactor::new(&self.drover.config.logs.redact).unwrap_or_default();
         let mut hosts: Vec<&crate::state::HostSnapshot> = snapshot.hosts.iter().collect();
         hosts.sort_by_key(|h| if h.state == "succeeded" { 1 } else { 0 });
-        let root = self.drover.log_root();
         let mut files = Vec::new();
         let mut left_out = Vec::new();
         for host in hosts {
-            let text = host_log_text(&root, snapshot, &host.host);
+            let text = self.drover.host_log_text(snapshot, &host.host, None);
             if text.is_empty() {
                 continue;
             }
@@ -440,25 +439,4 @@ fn retry_delay(error: &serenity::Error, attempt: u32) -> Duration {
     );
     let base = if rate_limited { 1000 } else { 500 };
     Duration::from_millis(base * u64::from(attempt.min(8)))
-}
-
-/// Every step log of a host in one text, with headers.
-pub fn host_log_text(root: &std::path::Path, snapshot: &RunSnapshot, host: &str) -> String {
-    let mut out = String::new();
-    for (index, script) in snapshot.scripts.iter().enumerate() {
-        let step = index as u32 + 1;
-        let path = crate::engine::logs::step_log_path(root, snapshot.id, host, step);
-        let Ok(bytes) = std::fs::read(&path) else {
-            continue;
-        };
-        out.push_str(&format!(
-            "==> {host} · step {step}/{} {script} <==\n",
-            snapshot.scripts.len()
-        ));
-        out.push_str(&String::from_utf8_lossy(&bytes));
-        if !out.ends_with('\n') {
-            out.push('\n');
-        }
-    }
-    out
 }
