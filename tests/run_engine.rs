@@ -49,6 +49,12 @@ fn lamp_group_succeeds_on_every_host_in_order() {
         );
         assert_eq!(drover.step_log(id, host, 2), b"mysql 42\n");
         assert_eq!(drover.step_log(id, host, 3), b"php hello\n");
+        // acknowledged: the host removed every file of the run
+        assert_eq!(
+            common::remote_run_files(id, host),
+            Vec::<String>::new(),
+            "{host}"
+        );
     }
     let status = drover.json(&["run", "status", &id.to_string()]);
     assert_eq!(status["state"], "succeeded");
@@ -158,6 +164,38 @@ fn continue_on_error_runs_the_remaining_scripts() {
         b"three\n",
         "continue-on-error runs step 3"
     );
+}
+
+/// drover offers ecdh-sha2-nistp256 first (OpenSSH computes it with
+/// OpenSSL, cheaper for every host than its portable curve25519) and still
+/// talks to a server that offers only curve25519.
+#[test]
+fn key_exchange_prefers_p256_and_falls_back_to_curve25519() {
+    let p256 = SshFleet::start_with(181, 1, common::free_port(), "LogLevel DEBUG1\n");
+    let c25519 = SshFleet::start_with(
+        182,
+        1,
+        common::free_port(),
+        "LogLevel DEBUG1\nKexAlgorithms curve25519-sha256\n",
+    );
+    let mut drover = common::Drover::new();
+    drover.script("kex-probe", "echo kex-ok\n", &[]);
+    drover.ok(&["scriptgroup", "create", "kex", "kex-probe"]);
+    for (fleet, group, algorithm) in [
+        (&p256, "kex-a", "ecdh-sha2-nistp256"),
+        (&c25519, "kex-b", "curve25519-sha256"),
+    ] {
+        let hosts = drover.add_fleet(fleet, group, group);
+        let run = drover.json(&["task", "run", "kex", group]);
+        assert_eq!(run["state"], "succeeded", "{run:#}");
+        let id = run["id"].as_i64().expect("id");
+        assert_eq!(drover.step_log(id, &hosts[0], 1), b"kex-ok\n");
+        let log = fleet.log();
+        assert!(
+            log.contains(&format!("kex: algorithm: {algorithm} [preauth]")),
+            "{group}: sshd log does not show {algorithm}:\n{log}"
+        );
+    }
 }
 
 #[test]

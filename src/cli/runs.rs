@@ -73,7 +73,7 @@ fn summary_line(s: &RunSnapshot) -> String {
 /// snapshot.
 async fn drive_with_progress(engine: &Engine, run_id: i64, quiet: bool) -> Result<RunSnapshot> {
     let mut events = engine.subscribe();
-    let driver = {
+    let mut driver = {
         let engine = engine.clone();
         tokio::spawn(async move { engine.drive(run_id).await })
     };
@@ -92,8 +92,10 @@ async fn drive_with_progress(engine: &Engine, run_id: i64, quiet: bool) -> Resul
     tokio::pin!(interrupt);
     let mut refresh = tokio::time::interval(Duration::from_millis(500));
     let mut interrupted = false;
-    while !driver.is_finished() {
+    // Ends the moment the driver does (not at the next refresh tick).
+    let driven = loop {
         tokio::select! {
+            driven = &mut driver => break driven,
             event = events.recv() => {
                 if let Ok(event) = event {
                     if bar.is_none() && !quiet && event.state != "connecting" {
@@ -113,13 +115,11 @@ async fn drive_with_progress(engine: &Engine, run_id: i64, quiet: bool) -> Resul
                 store.request_cancel(&crate::domain::Actor::current_os_user(), run_id).await?;
             }
         }
-    }
+    };
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    driver
-        .await
-        .map_err(|e| Error::Refused(format!("the run driver stopped: {e}")))??;
+    driven.map_err(|e| Error::Refused(format!("the run driver stopped: {e}")))??;
     store.run_snapshot(run_id).await
 }
 

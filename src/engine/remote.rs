@@ -2,13 +2,16 @@
 //! what it prints.
 //!
 //! One SSH exec of `sh -s` per host receives on stdin a bootstrap that
-//! writes the scripts into a directory unique to the run and host, starts a
-//! detached runner (`setsid`, so it survives the controller and the SSH
-//! connection), and then follows the runner's output file. The runner
-//! appends every step's stdout and stderr to `out`, framed by marker lines
-//! carrying a per-run nonce, so the controller learns step starts, exit
-//! codes and timeouts exactly, from the bytes themselves. Reattaching after
-//! a restart is the same follower started at a byte offset.
+//! starts the runner as a background subshell (a fork, no new program) with
+//! the scripts inside it as here-documents, and then follows the runner's
+//! output file with `tail`. The runner reads nothing from the connection and
+//! writes nothing to it, so it survives the controller and the SSH
+//! connection. It appends every step's stdout and stderr to `PREFIX.out`,
+//! framed by marker lines carrying a per-run nonce, so the controller learns
+//! step starts, exit codes and timeouts exactly, from the bytes themselves.
+//! Reattaching after a restart is the same follower started at a byte
+//! offset. A run costs each host two files (`PREFIX.out`, `PREFIX.ctl`) and,
+//! besides the scripts, three programs: `setsid` per step, `tail`, `rm`.
 
 use std::fmt::Write as _;
 
@@ -37,7 +40,7 @@ pub struct LaunchSpec {
 /// login's home; created once, on first use.
 pub const RUNS_DIR: &str = ".drover/runs";
 
-/// The path prefix of a run's files on a host (`PREFIX.out`, `PREFIX.s1`,
+/// The path prefix of a run's files on a host (`PREFIX.out`, `PREFIX.ctl`,
 /// ...), relative to the login's home. The nonce keeps runs of different
 /// drover databases apart on hosts that share a home directory. One flat
 /// directory means no `mkdir` (a process) per run.
@@ -58,19 +61,61 @@ fn write_file(out: &mut String, file: &str, body: &str) {
     let _ = writeln!(out, "printf '%s' {} > {file}", sh_quote(body));
 }
 
-/// The command running a step's script: its shebang's interpreter (so no
-/// chmod is needed), or `/bin/sh`. `$R` is the runner's path prefix.
-fn step_command(index: usize, body: &str) -> String {
-    let interpreter = crate::domain::interpreter(body);
-    let words: Vec<String> = interpreter.split_whitespace().map(sh_quote).collect();
-    format!("{} \"$R.s{}\"", words.join(" "), index + 1)
+/// How a step's script reaches its interpreter.
+enum ScriptSource {
+    /// A here-document on descriptor 3, read as `/dev/fd/3`: no file to
+    /// create and remove (a cost that adds up on shared and NFS homes).
+    HereDoc { delimiter: String },
+    /// A file `PREFIX.sN`: for `sudo`, which closes descriptors above 2, and
+    /// for a body that contains the here-document's delimiter line.
+    File,
 }
 
-/// The runner, started detached as `sh PREFIX.runner NONCE PREFIX` in the
-/// login's home: runs the steps in order, each in its own process group (so
-/// that cancel and timeouts reach its children), appending output and
-/// markers to `PREFIX.out`. Only builtins run besides `setsid` and the
-/// scripts themselves.
+fn script_source(spec: &LaunchSpec, index: usize, body: &str) -> ScriptSource {
+    let delimiter = format!("DROVER_{}_{}", spec.nonce, index + 1);
+    if spec.use_sudo || body.lines().any(|line| line == delimiter) {
+        ScriptSource::File
+    } else {
+        ScriptSource::HereDoc { delimiter }
+    }
+}
+
+/// The runner's line for one step: its shebang's interpreter (so no chmod is
+/// needed), or `/bin/sh`, given the script as a file or a here-document.
+fn step_line(spec: &LaunchSpec, index: usize, step: &RemoteStep, on_fail: &str) -> String {
+    let interpreter = crate::domain::interpreter(&step.body);
+    let words: Vec<String> = interpreter.split_whitespace().map(sh_quote).collect();
+    let head = format!(
+        "step {} {} {} {}",
+        index + 1,
+        sh_quote(&step.name),
+        step.timeout_secs.unwrap_or(0),
+        words.join(" ")
+    );
+    match script_source(spec, index, &step.body) {
+        ScriptSource::File => format!("{head} \"$R.s{}\" || {on_fail}\n", index + 1),
+        ScriptSource::HereDoc { delimiter } => {
+            let newline = if step.body.ends_with('\n') { "" } else { "\n" };
+            format!(
+                "{head} /dev/fd/3 3<<'{delimiter}' || {on_fail}\n{}{newline}{delimiter}\n",
+                step.body
+            )
+        }
+    }
+}
+
+/// The runner: a subshell of the bootstrap (a fork, no new program), whose
+/// standard output and error are `PREFIX.out` (append mode). It runs the
+/// steps in order, each in its own process group (`setsid`, so that cancel
+/// and timeouts reach its children), framing them with marker lines. It
+/// does not read standard input and does not write to the SSH channel, so
+/// it keeps going when the connection or the controller goes away.
+///
+/// `PREFIX.ctl` collects one line per fact, appended: `r PID` (the runner,
+/// written by the bootstrap), `s PGID` (the current step's process group),
+/// `w PGID` / `w -` (its timeout watchdog), `done` (the runner finished).
+/// Only builtins run besides `setsid`, the scripts and, for steps with a
+/// timeout, the watchdog.
 fn runner_script(spec: &LaunchSpec) -> String {
     let mut s = String::new();
     let sudo = if spec.use_sudo { "sudo -n" } else { "" };
@@ -81,25 +126,34 @@ fn runner_script(spec: &LaunchSpec) -> String {
     };
     let _ = writeln!(
         s,
-        "N=$1; R=$2; SUDO={}; KILL={}",
+        "N={}; SUDO={}; KILL={}",
+        sh_quote(&spec.nonce),
         sh_quote(sudo),
         sh_quote(kill)
     );
+    let mut vars = vec![
+        ("DROVER_RUN_ID".to_string(), spec.run_id.to_string()),
+        ("DROVER_HOST".to_string(), spec.host_name.clone()),
+    ];
+    vars.extend(spec.env.iter().cloned());
+    for (key, value) in &vars {
+        let _ = writeln!(s, "{key}={}; export {key}", sh_quote(value));
+    }
     s.push_str(concat!(
-        "mark() { printf '\\n\\036DROVER %s %s\\n' \"$N\" \"$*\" >> \"$R.out\"; }\n",
-        "finish() { mark done; : > \"$R.done\"; exit 0; }\n",
+        "mark() { printf '\\n\\036DROVER %s %s\\n' \"$N\" \"$*\"; }\n",
+        "finish() { mark done; echo done >> \"$R.ctl\"; exit 0; }\n",
         "step() {\n",
         "  [ -e \"$R.cancel\" ] && exit 0\n",
         "  n=$1; DROVER_SCRIPT=$2; export DROVER_SCRIPT; t=$3; shift 3\n",
         "  mark start \"$n\"\n",
-        "  setsid $SUDO \"$@\" </dev/null >>\"$R.out\" 2>&1 &\n",
-        "  pid=$!; echo \"$pid\" > \"$R.step\"; wd=\n",
+        "  setsid $SUDO \"$@\" </dev/null &\n",
+        "  pid=$!; echo \"s $pid\" >> \"$R.ctl\"; wd=\n",
         "  if [ \"$t\" -gt 0 ]; then\n",
-        "    setsid sh -c 'sleep \"$1\"; : > \"$5.t$2\"; $4 -TERM -\"$3\" 2>/dev/null; sleep 5; $4 -KILL -\"$3\" 2>/dev/null' wd \"$t\" \"$n\" \"$pid\" \"$KILL\" \"$R\" </dev/null >/dev/null 2>&1 &\n",
-        "    wd=$!; echo \"$wd\" > \"$R.wd\"\n",
+        "    setsid sh -c 'sleep \"$1\"; : > \"$5.t$2\"; $4 -TERM -\"$3\" 2>/dev/null; sleep 5; $4 -KILL -\"$3\" 2>/dev/null' wd \"$t\" \"$n\" \"$pid\" \"$KILL\" \"$R\" </dev/null >/dev/null 2>&1 3<&- &\n",
+        "    wd=$!; echo \"w $wd\" >> \"$R.ctl\"\n",
         "  fi\n",
         "  wait \"$pid\"; rc=$?\n",
-        "  if [ -n \"$wd\" ]; then kill -TERM -\"$wd\" 2>/dev/null; : > \"$R.wd\"; fi\n",
+        "  if [ -n \"$wd\" ]; then kill -TERM -\"$wd\" 2>/dev/null; echo 'w -' >> \"$R.ctl\"; fi\n",
         "  [ -e \"$R.cancel\" ] && exit 0\n",
         "  if [ -e \"$R.t$n\" ]; then mark end \"$n\" timeout; return 1; fi\n",
         "  mark end \"$n\" \"$rc\"\n",
@@ -115,18 +169,15 @@ fn runner_script(spec: &LaunchSpec) -> String {
         "finish"
     };
     for (i, step) in spec.steps.iter().enumerate() {
-        let _ = writeln!(
-            s,
-            "step {} {} {} {} || {on_fail}",
-            i + 1,
-            sh_quote(&step.name),
-            step.timeout_secs.unwrap_or(0),
-            step_command(i, &step.body)
-        );
+        s.push_str(&step_line(spec, i, step, on_fail));
     }
     s.push_str("finish\n");
     s
 }
+
+/// Reads `PREFIX.ctl` into `r` (runner pid), `s` (step group), `w`
+/// (watchdog group) and `d` (`done`), with builtins only.
+const READ_CTL: &str = "r=; s=; w=; d=\nwhile read -r k v; do case $k in r) r=$v;; s) s=$v;; w) w=$v;; done) d=done;; esac; done < \"$R.ctl\" 2>/dev/null\n";
 
 /// The follower: prints `PREFIX.out` from byte `offset` until the runner has
 /// ended. `tail` runs as our child while this shell waits, so that a runner
@@ -140,7 +191,8 @@ pub fn follower(prefix: &str, offset: u64) -> String {
     format!(
         concat!(
             "R={prefix}\n",
-            "read -r P < \"$R.pid\" 2>/dev/null || {{ echo 'drover: the run is not on this host (its files are gone)' >&2; exit 92; }}\n",
+            "{read_ctl}",
+            "P=$r; [ -n \"$P\" ] || {{ echo 'drover: the run is not on this host (its files are gone)' >&2; exit 92; }}\n",
             "tail -s 0.05 -c +{start} --pid=\"$P\" -f \"$R.out\" 2>/dev/null &\n",
             "if ! wait $!; then\n",
             "  off={offset}\n",
@@ -152,18 +204,21 @@ pub fn follower(prefix: &str, offset: u64) -> String {
             "    sleep 1\n",
             "  done\n",
             "fi\n",
-            "if [ -e \"$R.done\" ] && read -r ack && [ \"$ack\" = ok ]; then rm -f \"$R\".*; fi\n",
+            "{read_ctl}",
+            "if [ \"$d\" = done ] && read -r ack && [ \"$ack\" = ok ]; then exec rm -f \"$R\".*; fi\n",
             "exit 0\n",
         ),
         prefix = sh_quote(prefix),
+        read_ctl = READ_CTL,
         start = offset + 1,
         offset = offset,
     )
 }
 
-/// The bootstrap sent on stdin of `sh -s`: writes the scripts, starts the
-/// runner detached (environment passed to it directly, never written to
-/// disk), and follows its output from the start.
+/// The bootstrap: creates the output file (refusing a second launch of the
+/// same run on the host), starts the runner in the background (its scripts
+/// and environment inside it: nothing on a command line, the environment
+/// never on disk), records its pid, and follows its output from the start.
 pub fn bootstrap(spec: &LaunchSpec) -> String {
     let mut s = String::new();
     s.push_str("umask 077\n");
@@ -173,38 +228,32 @@ pub fn bootstrap(spec: &LaunchSpec) -> String {
         dir = RUNS_DIR
     );
     let _ = writeln!(s, "R={}", sh_quote(&spec.remote_dir));
-    s.push_str("[ -e \"$R.pid\" ] && { echo 'drover: this run already started on this host' >&2; exit 91; }\n");
+    s.push_str("set -C\n");
+    s.push_str("{ : > \"$R.out\"; } 2>/dev/null || { echo 'drover: this run already started on this host' >&2; exit 91; }\n");
+    s.push_str("set +C\n");
     for (i, step) in spec.steps.iter().enumerate() {
-        write_file(&mut s, &format!("\"$R.s{}\"", i + 1), &step.body);
+        if let ScriptSource::File = script_source(spec, i, &step.body) {
+            write_file(&mut s, &format!("\"$R.s{}\"", i + 1), &step.body);
+        }
     }
-    write_file(&mut s, "\"$R.runner\"", &runner_script(spec));
-    s.push_str(": > \"$R.out\"\n");
-    let mut vars = vec![
-        ("DROVER_RUN_ID".to_string(), spec.run_id.to_string()),
-        ("DROVER_HOST".to_string(), spec.host_name.clone()),
-    ];
-    vars.extend(spec.env.iter().cloned());
-    let assignments: Vec<String> = vars
-        .iter()
-        .map(|(k, v)| format!("{k}={}", sh_quote(v)))
-        .collect();
     // The runner stays our child: the follower's `wait` reaps it when it ends.
     let _ = writeln!(
         s,
-        "{} setsid sh \"$R.runner\" {} \"$R\" </dev/null >/dev/null 2>\"$R.err\" &",
-        assignments.join(" "),
-        sh_quote(&spec.nonce)
+        "(\n{}) </dev/null >>\"$R.out\" 2>&1 &",
+        runner_script(spec)
     );
-    s.push_str("echo $! > \"$R.pid\"\n");
+    s.push_str("echo \"r $!\" >> \"$R.ctl\"\n");
     s.push_str(&follower(&spec.remote_dir, 0));
     s
 }
 
 /// Attaches to the run's output if the runner was launched before (resume,
-/// reconnect), else launches it.
+/// reconnect), else launches it. One brace group, so that the shell reads
+/// all of it before running any of it and the acknowledgement that comes
+/// later on standard input is left for the follower's `read`.
 pub fn launch_or_attach(spec: &LaunchSpec, offset: u64) -> String {
     format!(
-        "if [ -s {prefix}.pid ]; then\n{follow}fi\n{boot}",
+        "{{\nif [ -s {prefix}.ctl ]; then\n{follow}fi\n{boot}}}\n",
         prefix = sh_quote(&spec.remote_dir),
         follow = follower(&spec.remote_dir, offset),
         boot = bootstrap(spec),
@@ -220,17 +269,21 @@ pub fn cancel_script(prefix: &str, use_sudo: bool) -> String {
     format!(
         concat!(
             "R={prefix}\n",
-            "[ -e \"$R.pid\" ] || exit 0\n",
+            "[ -e \"$R.ctl\" ] || exit 0\n",
             ": > \"$R.cancel\"\n",
             "for sig in TERM KILL; do\n",
-            "  read -r p < \"$R.pid\" && kill -$sig -\"$p\" 2>/dev/null\n",
-            "  for f in step wd; do read -r p < \"$R.$f\" 2>/dev/null && [ -n \"$p\" ] && {kill} -$sig -\"$p\" 2>/dev/null; done\n",
+            "{read_ctl}",
+            "  if [ -z \"$d\" ]; then\n",
+            "    [ -n \"$r\" ] && kill -$sig \"$r\" 2>/dev/null\n",
+            "    for p in \"$s\" \"$w\"; do [ -n \"$p\" ] && [ \"$p\" != - ] && {kill} -$sig -\"$p\" 2>/dev/null; done\n",
+            "  fi\n",
             "  [ $sig = TERM ] && sleep 1\n",
             "done\n",
             "rm -f \"$R\".*\n",
             "echo cancelled\n",
         ),
         prefix = sh_quote(prefix),
+        read_ctl = READ_CTL,
         kill = kill,
     )
 }
@@ -414,7 +467,11 @@ mod tests {
         }
         parser.finish(&mut events);
         assert_eq!(parser.offset(), data.len() as u64);
-        // merge adjacent outputs so chunking does not matter
+        merge_outputs(events)
+    }
+
+    /// Merges adjacent outputs, so that chunking does not matter.
+    fn merge_outputs(events: Vec<RemoteEvent>) -> Vec<RemoteEvent> {
         let mut merged: Vec<RemoteEvent> = Vec::new();
         for e in events {
             match (merged.last_mut(), e) {
@@ -485,5 +542,143 @@ mod tests {
     #[test]
     fn quoting() {
         assert_eq!(sh_quote("it's"), r"'it'\''s'");
+    }
+
+    fn spec(nonce: &str, bodies: &[String], use_sudo: bool) -> LaunchSpec {
+        LaunchSpec {
+            run_id: 7,
+            host_name: "h1".into(),
+            remote_dir: remote_dir(7, nonce, "h1"),
+            nonce: nonce.into(),
+            steps: bodies
+                .iter()
+                .enumerate()
+                .map(|(i, body)| RemoteStep {
+                    name: format!("s{}", i + 1),
+                    body: body.clone(),
+                    timeout_secs: None,
+                })
+                .collect(),
+            env: vec![("FOO".into(), "it's bar".into())],
+            continue_on_error: false,
+            use_sudo,
+        }
+    }
+
+    #[test]
+    fn scripts_travel_as_here_documents_except_for_sudo_and_delimiter_clashes() {
+        let nonce = "n0nce";
+        let clash = format!("cat <<'DROVER_{nonce}_2'\ninner\nDROVER_{nonce}_2\n");
+        let plain = spec(nonce, &["echo a\n".into(), clash.clone()], false);
+        assert!(matches!(
+            script_source(&plain, 0, "echo a\n"),
+            ScriptSource::HereDoc { .. }
+        ));
+        assert!(matches!(
+            script_source(&plain, 1, &clash),
+            ScriptSource::File
+        ));
+        let boot = bootstrap(&plain);
+        assert!(!boot.contains("> \"$R.s1\""), "{boot}");
+        assert!(boot.contains("> \"$R.s2\""), "{boot}");
+        let sudo = spec(nonce, &["echo a\n".into()], true);
+        assert!(matches!(
+            script_source(&sudo, 0, "echo a\n"),
+            ScriptSource::File
+        ));
+    }
+
+    /// Runs the launch script with the local `sh` in a scratch home, like
+    /// the SSH session would: acknowledges once the done marker arrives.
+    fn run_locally(spec: &LaunchSpec, home: &std::path::Path) -> Vec<RemoteEvent> {
+        use std::io::{Read, Write};
+        use std::process::{Command, Stdio};
+        let mut child = Command::new("sh")
+            .arg("-s")
+            .current_dir(home)
+            .env("HOME", home)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("sh");
+        let pid = child.id();
+        // Bounded: a shell still running after 30 s is killed.
+        let (finished, watchdog) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                watchdog.recv_timeout(std::time::Duration::from_secs(30))
+            {
+                let _ = Command::new("kill").arg(pid.to_string()).status();
+            }
+        });
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(launch_or_attach(spec, 0).as_bytes())
+            .expect("write script");
+        let mut stdout = child.stdout.take().expect("stdout");
+        let mut parser = MarkerParser::new(&spec.nonce, 0);
+        let mut events = Vec::new();
+        let mut buf = [0u8; 4096];
+        let mut stdin = Some(stdin);
+        loop {
+            let n = stdout.read(&mut buf).expect("read");
+            if n == 0 {
+                break;
+            }
+            parser.feed(&buf[..n], &mut events);
+            if events.contains(&RemoteEvent::Done) {
+                if let Some(mut stdin) = stdin.take() {
+                    stdin.write_all(b"ok\n").expect("ack");
+                }
+            }
+        }
+        parser.finish(&mut events);
+        let status = child.wait().expect("wait");
+        let _ = finished.send(());
+        assert!(status.success(), "{status}");
+        merge_outputs(events)
+    }
+
+    #[test]
+    fn generated_shell_runs_steps_in_order_and_cleans_up_after_the_ack() {
+        let home = tempfile::tempdir().expect("tempdir");
+        let nonce = "t3stn0nce";
+        let bodies = vec![
+            "#!/bin/sh\necho \"one $DROVER_HOST $DROVER_SCRIPT $FOO\"".to_string(),
+            format!("cat <<'DROVER_{nonce}_2'\ninner $0\nDROVER_{nonce}_2\n"),
+            "echo three >&2; exit 3\n".to_string(),
+            "echo never\n".to_string(),
+        ];
+        let events = run_locally(&spec(nonce, &bodies, false), home.path());
+        let summary: Vec<String> = events
+            .iter()
+            .map(|e| match e {
+                RemoteEvent::Output(o) => String::from_utf8_lossy(o).into_owned(),
+                RemoteEvent::Start { step, .. } => format!("<start {step}>"),
+                RemoteEvent::End { step, end, .. } => format!("<end {step} {end:?}>"),
+                other => format!("<{other:?}>"),
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                "<start 1>".to_string(),
+                "one h1 s1 it's bar\n".into(),
+                "<end 1 Exit(0)>".into(),
+                "<start 2>".into(),
+                "inner $0\n".into(),
+                "<end 2 Exit(0)>".into(),
+                "<start 3>".into(),
+                "three\n".into(),
+                "<end 3 Exit(3)>".into(),
+                "<Done>".into(),
+            ]
+        );
+        let left: Vec<_> = std::fs::read_dir(home.path().join(RUNS_DIR))
+            .expect("runs dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .collect();
+        assert!(left.is_empty(), "files left after the ack: {left:?}");
     }
 }

