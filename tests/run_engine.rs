@@ -164,6 +164,21 @@ fn continue_on_error_runs_the_remaining_scripts() {
         b"three\n",
         "continue-on-error runs step 3"
     );
+    // --show-output prints every host's logs, then the table; exit code 1
+    let shown = drover.run(&[
+        "task",
+        "run",
+        "three-steps",
+        "db-group",
+        "--continue-on-error",
+        "--show-output",
+    ]);
+    assert_eq!(shown.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&shown.stdout);
+    let header = text.find("==> db-1 · step 3/3").expect("step 3 header");
+    assert!(text[header..].contains("three\n"), "{text}");
+    let table = text.rfind("db-1").expect("table row");
+    assert!(table > header && text[table..].contains("failed"), "{text}");
 }
 
 /// drover offers ecdh-sha2-nistp256 first (OpenSSH computes it with

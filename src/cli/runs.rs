@@ -216,15 +216,27 @@ async fn start(ctx: &Context, request: &RunRequest, mode: Mode) -> Result<RunOut
         });
     }
     let snapshot = drive_with_progress(&engine, run_id, ctx.quiet).await?;
-    let mut output = finish(ctx, &snapshot);
     if mode == Mode::ShowOutput && !ctx.json {
-        output.text = format!(
-            "{}{}",
-            ctx.drover.run_logs(run_id, None, None).await?,
-            output.text
-        );
+        print_logs(ctx, &snapshot)?;
     }
-    Ok(output)
+    Ok(finish(ctx, &snapshot))
+}
+
+/// Prints every host's logs (as `run logs`) one host at a time, so that
+/// memory does not grow with the size of the fleet.
+fn print_logs(ctx: &Context, snapshot: &RunSnapshot) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for host in &snapshot.hosts {
+        out.write_all(
+            ctx.drover
+                .host_log_text(snapshot, &host.host, None)
+                .as_bytes(),
+        )
+        .map_err(|e| Error::io("cannot write to standard output", e))?;
+    }
+    out.flush()
+        .map_err(|e| Error::io("cannot write to standard output", e))
 }
 
 pub async fn run(ctx: &Context, cmd: RunCmd) -> Result<RunOutput> {

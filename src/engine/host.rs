@@ -224,7 +224,7 @@ impl HostJob {
                 changed = self.cancel.changed(), if !cancelled => {
                     if changed.is_ok() && *self.cancel.borrow() {
                         cancelled = true;
-                        let cancel = remote::cancel_script(remote_dir, self.host.use_sudo);
+                        let cancel = remote::cancel_script(remote_dir, self.steps.len(), self.host.use_sudo);
                         let _ = conn.run("sh -s", cancel.as_bytes(), 1024).await;
                     }
                 }
@@ -238,7 +238,8 @@ impl HostJob {
         self.handle(&mut events, progress);
         if cancelled || (*self.cancel.borrow() && !progress.done) {
             if !cancelled {
-                let cancel = remote::cancel_script(remote_dir, self.host.use_sudo);
+                let cancel =
+                    remote::cancel_script(remote_dir, self.steps.len(), self.host.use_sudo);
                 let _ = conn.run("sh -s", cancel.as_bytes(), 1024).await;
             }
             let step = progress.last_step;

@@ -175,6 +175,17 @@ fn runner_script(spec: &LaunchSpec) -> String {
     s
 }
 
+/// Every file a run of `steps` steps may leave under its prefix, named one
+/// by one: a glob `PREFIX.*` would also match the files of a host whose name
+/// extends this one's with a dot (`db` and `db.backup` on a shared home).
+fn run_files(steps: usize) -> String {
+    let mut files = String::from("\"$R.out\" \"$R.ctl\" \"$R.cancel\"");
+    for n in 1..=steps {
+        let _ = write!(files, " \"$R.s{n}\" \"$R.t{n}\"");
+    }
+    files
+}
+
 /// Reads `PREFIX.ctl` into `r` (runner pid), `s` (step group), `w`
 /// (watchdog group) and `d` (`done`), with builtins only.
 const READ_CTL: &str = "r=; s=; w=; d=\nwhile read -r k v; do case $k in r) r=$v;; s) s=$v;; w) w=$v;; done) d=done;; esac; done < \"$R.ctl\" 2>/dev/null\n";
@@ -187,7 +198,7 @@ const READ_CTL: &str = "r=; s=; w=; d=\nwhile read -r k v; do case $k in r) r=$v
 /// `ok` on standard input after it received everything, and only then the
 /// run's files are removed; without the acknowledgement (connection lost)
 /// they stay for a reattach.
-pub fn follower(prefix: &str, offset: u64) -> String {
+pub fn follower(prefix: &str, offset: u64, steps: usize) -> String {
     format!(
         concat!(
             "R={prefix}\n",
@@ -205,11 +216,12 @@ pub fn follower(prefix: &str, offset: u64) -> String {
             "  done\n",
             "fi\n",
             "{read_ctl}",
-            "if [ \"$d\" = done ] && read -r ack && [ \"$ack\" = ok ]; then exec rm -f \"$R\".*; fi\n",
+            "if [ \"$d\" = done ] && read -r ack && [ \"$ack\" = ok ]; then exec rm -f {files}; fi\n",
             "exit 0\n",
         ),
         prefix = sh_quote(prefix),
         read_ctl = READ_CTL,
+        files = run_files(steps),
         start = offset + 1,
         offset = offset,
     )
@@ -243,7 +255,7 @@ pub fn bootstrap(spec: &LaunchSpec) -> String {
         runner_script(spec)
     );
     s.push_str("echo \"r $!\" >> \"$R.ctl\"\n");
-    s.push_str(&follower(&spec.remote_dir, 0));
+    s.push_str(&follower(&spec.remote_dir, 0, spec.steps.len()));
     s
 }
 
@@ -255,7 +267,7 @@ pub fn launch_or_attach(spec: &LaunchSpec, offset: u64) -> String {
     format!(
         "{{\nif [ -s {prefix}.ctl ]; then\n{follow}fi\n{boot}}}\n",
         prefix = sh_quote(&spec.remote_dir),
-        follow = follower(&spec.remote_dir, offset),
+        follow = follower(&spec.remote_dir, offset, spec.steps.len()),
         boot = bootstrap(spec),
     )
 }
@@ -264,7 +276,7 @@ pub fn launch_or_attach(spec: &LaunchSpec, offset: u64) -> String {
 /// group and its watchdog, then removes the run's files (a follower still
 /// reading the output keeps its open file). Prints `cancelled` when it found
 /// the run.
-pub fn cancel_script(prefix: &str, use_sudo: bool) -> String {
+pub fn cancel_script(prefix: &str, steps: usize, use_sudo: bool) -> String {
     let kill = if use_sudo { "sudo -n kill" } else { "kill" };
     format!(
         concat!(
@@ -279,11 +291,12 @@ pub fn cancel_script(prefix: &str, use_sudo: bool) -> String {
             "  fi\n",
             "  [ $sig = TERM ] && sleep 1\n",
             "done\n",
-            "rm -f \"$R\".*\n",
+            "rm -f {files}\n",
             "echo cancelled\n",
         ),
         prefix = sh_quote(prefix),
         read_ctl = READ_CTL,
+        files = run_files(steps),
         kill = kill,
     )
 }
@@ -649,6 +662,10 @@ mod tests {
             "echo three >&2; exit 3\n".to_string(),
             "echo never\n".to_string(),
         ];
+        // A host whose name extends this one's, sharing the home directory.
+        std::fs::create_dir_all(home.path().join(RUNS_DIR)).expect("runs dir");
+        let neighbour = format!("{}.out", remote_dir(7, nonce, "h1.backup"));
+        std::fs::write(home.path().join(&neighbour), "theirs").expect("neighbour");
         let events = run_locally(&spec(nonce, &bodies, false), home.path());
         let summary: Vec<String> = events
             .iter()
@@ -679,6 +696,12 @@ mod tests {
             .filter_map(|e| e.ok())
             .map(|e| e.file_name())
             .collect();
-        assert!(left.is_empty(), "files left after the ack: {left:?}");
+        assert_eq!(
+            left,
+            vec![std::ffi::OsString::from(
+                neighbour.trim_start_matches(&format!("{RUNS_DIR}/"))
+            )],
+            "only the neighbour's file may be left after the ack"
+        );
     }
 }
