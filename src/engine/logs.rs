@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Bytes of a step's output kept from its start.
@@ -50,9 +50,11 @@ impl TailBuffer {
     }
 }
 
-/// The log of one step being written.
+/// The log of one step being written. Every chunk received goes to the
+/// file at once (no buffer), so `run logs` shows a running step's output
+/// live.
 pub struct StepLog {
-    file: BufWriter<File>,
+    file: File,
     total: u64,
     tail: Option<TailBuffer>,
     excerpt: TailBuffer,
@@ -73,7 +75,7 @@ impl StepLog {
             std::fs::create_dir_all(dir)?;
         }
         Ok(StepLog {
-            file: BufWriter::with_capacity(8192, File::create(path)?),
+            file: File::create(path)?,
             total: 0,
             tail: None,
             excerpt: TailBuffer::new(EXCERPT_CAP),

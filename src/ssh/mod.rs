@@ -46,6 +46,8 @@ pub enum ConnectError {
     Timeout(Duration),
     #[error("cannot resolve address: {0}")]
     Dns(String),
+    #[error("{0}")]
+    NoRoute(String),
     #[error("authentication failed for user '{user}': {detail}")]
     Auth { user: String, detail: String },
     #[error("host key mismatch: expected {expected}, host offered {offered}; nothing was run (use `drover host trust` if the change is legitimate)")]
@@ -63,6 +65,7 @@ impl ConnectError {
             ConnectError::Refused => "refused",
             ConnectError::Timeout(_) => "timeout",
             ConnectError::Dns(_) => "dns",
+            ConnectError::NoRoute(_) => "no_route",
             ConnectError::Auth { .. } => "auth",
             ConnectError::HostKeyMismatch { .. } | ConnectError::HostKeyUnknown { .. } => {
                 "host_key"
@@ -251,6 +254,9 @@ fn classify_io(err: &std::io::Error, timeout: Duration) -> ConnectError {
     match err.kind() {
         std::io::ErrorKind::ConnectionRefused => ConnectError::Refused,
         std::io::ErrorKind::TimedOut => ConnectError::Timeout(timeout),
+        std::io::ErrorKind::NetworkUnreachable | std::io::ErrorKind::HostUnreachable => {
+            ConnectError::NoRoute(err.to_string())
+        }
         _ => ConnectError::Network(err.to_string()),
     }
 }

@@ -67,6 +67,36 @@ impl SshFleet {
     /// the defaults); sshd logs to `sshd.log` in the fleet's directory.
     pub fn start_with(first: u8, count: u8, port: u16, extra: &str) -> SshFleet {
         assert!((1..=16).contains(&count));
+        let addresses: Vec<String> = (0..count)
+            .map(|i| format!("127.0.0.{}", first + i))
+            .collect();
+        let fleet = SshFleet::launch(None, addresses, port, extra);
+        fleet.wait_ready();
+        fleet
+    }
+
+    /// sshd inside the network namespace `netns`, on `address:port` there.
+    pub fn start_in_netns(netns: &Netns, address: &str, port: u16) -> SshFleet {
+        let fleet = SshFleet::launch(
+            Some(&netns.name),
+            vec![address.to_string()],
+            port,
+            "LogLevel INFO\n",
+        );
+        let listening = format!("Server listening on {address} port {port}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !fleet.log().contains(&listening) {
+            assert!(
+                Instant::now() < deadline,
+                "sshd did not start in {}",
+                netns.name
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        fleet
+    }
+
+    fn launch(netns: Option<&str>, addresses: Vec<String>, port: u16, extra: &str) -> SshFleet {
         let dir = tempfile::tempdir().expect("tempdir");
         let host_key = dir.path().join("host_key");
         let client_key = dir.path().join("client_key");
@@ -75,9 +105,6 @@ impl SshFleet {
         let authorized = dir.path().join("authorized_keys");
         std::fs::copy(client_key.with_extension("pub"), &authorized).expect("authorized_keys");
         std::fs::create_dir_all("/run/sshd").ok();
-        let addresses: Vec<String> = (0..count)
-            .map(|i| format!("127.0.0.{}", first + i))
-            .collect();
         let mut config = format!(
             "{extra}HostKey {}\nAuthorizedKeysFile {}\nPidFile none\nUsePAM no\nStrictModes no\n\
              PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n\
@@ -91,7 +118,15 @@ impl SshFleet {
         }
         let config_path = dir.path().join("sshd_config");
         std::fs::write(&config_path, config).expect("sshd_config");
-        let child = Command::new(sshd_path())
+        let mut command = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(sshd_path());
+                c
+            }
+            None => Command::new(sshd_path()),
+        };
+        let child = command
             .arg("-D")
             .arg("-E")
             .arg(dir.path().join("sshd.log"))
@@ -101,7 +136,7 @@ impl SshFleet {
             .stderr(Stdio::null())
             .spawn()
             .expect("start sshd");
-        let fleet = SshFleet {
+        SshFleet {
             dir,
             port,
             addresses,
@@ -109,9 +144,7 @@ impl SshFleet {
             client_key,
             host_key,
             child,
-        };
-        fleet.wait_ready();
-        fleet
+        }
     }
 
     fn wait_ready(&self) {
@@ -155,6 +188,8 @@ impl Drop for SshFleet {
 pub struct Drover {
     pub dir: tempfile::TempDir,
     pub identity: Option<PathBuf>,
+    /// Network namespace the commands run in (`ip netns exec`), if any.
+    pub netns: Option<String>,
 }
 
 impl Drover {
@@ -170,6 +205,7 @@ impl Drover {
         Drover {
             dir,
             identity: None,
+            netns: None,
         }
     }
 
@@ -182,7 +218,14 @@ impl Drover {
     }
 
     pub fn command(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_drover"));
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_drover")]);
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_drover")),
+        };
         for (key, _) in std::env::vars() {
             if key.starts_with("DROVER_") || key == "DISCORD_TOKEN" || key == "SSH_AUTH_SOCK" {
                 cmd.env_remove(key);
@@ -311,17 +354,23 @@ pub fn unique_sleep() -> String {
     format!("sleep {n}")
 }
 
-/// Files that run `run` left on the test hosts for `host` (the hosts log in
-/// as the current user, whose home is taken from the password database).
-pub fn remote_run_files(run: i64, host: &str) -> Vec<String> {
+/// The home directory of the login the test hosts use (the current user's,
+/// from the password database).
+pub fn login_home() -> PathBuf {
     let user = current_user();
     let passwd = std::fs::read_to_string("/etc/passwd").expect("/etc/passwd");
-    let home = passwd
+    passwd
         .lines()
         .map(|l| l.split(':').collect::<Vec<_>>())
         .find(|f| f.len() > 5 && f[0] == user)
         .map(|f| PathBuf::from(f[5]))
-        .expect("current user in /etc/passwd");
+        .expect("current user in /etc/passwd")
+}
+
+/// Files that run `run` left on the test hosts for `host` (the hosts log in
+/// as the current user, whose home is taken from the password database).
+pub fn remote_run_files(run: i64, host: &str) -> Vec<String> {
+    let home = login_home();
     let prefix = format!("{run}-");
     let suffix = format!("-{host}.");
     std::fs::read_dir(home.join(".drover/runs"))
@@ -332,4 +381,75 @@ pub fn remote_run_files(run: i64, host: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A network namespace made for one test (loopback up), deleted on drop.
+/// Fault tests put hosts there: traffic stays inside namespaces they made.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    /// Needs root (`ip netns add`).
+    pub fn new(tag: &str) -> Netns {
+        let name = format!("drover-{tag}-{}", std::process::id());
+        let _ = Command::new("ip")
+            .args(["netns", "del", &name])
+            .stderr(Stdio::null())
+            .status();
+        ip(&["netns", "add", &name]);
+        let ns = Netns { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// Runs `ip ARGS` inside the namespace; panics if it fails.
+    pub fn ip(&self, args: &[&str]) {
+        let mut all = vec!["-n", self.name.as_str()];
+        all.extend_from_slice(args);
+        ip(&all);
+    }
+}
+
+impl Drop for Netns {
+    /// Ends every process still in the namespace, then deletes it.
+    fn drop(&mut self) {
+        if let Ok(out) = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+        {
+            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = Command::new("kill").args(["-KILL", pid]).status();
+            }
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// Links two namespaces with a veth pair: `a_address` (CIDR) in `a`,
+/// `b_address` in `b`, both up. Returns the interface name in `b`.
+pub fn veth_pair(a: &Netns, a_address: &str, b: &Netns, b_address: &str) -> String {
+    let tag = std::process::id() % 1_000_000;
+    let (in_a, in_b) = (format!("dva{tag}"), format!("dvb{tag}"));
+    ip(&[
+        "link", "add", &in_a, "netns", &a.name, "type", "veth", "peer", "name", &in_b, "netns",
+        &b.name,
+    ]);
+    a.ip(&["addr", "add", a_address, "dev", &in_a]);
+    b.ip(&["addr", "add", b_address, "dev", &in_b]);
+    a.ip(&["link", "set", &in_a, "up"]);
+    b.ip(&["link", "set", &in_b, "up"]);
+    in_b
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("ip");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
