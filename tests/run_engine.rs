@@ -349,6 +349,46 @@ fn strict_policy_refuses_unknown_keys_but_accepts_known_hosts() {
     assert_eq!(host_doc(&run, "s-1")["state"], "succeeded", "{run:#}");
 }
 
+/// Through `sudo -n` (the tests log in as root, for whom sudo asks no
+/// password): the scripts run as root, from files (sudo closes the
+/// here-document's descriptor), and still see the run's environment, which
+/// sudo would otherwise reset.
+#[test]
+fn sudo_runs_scripts_with_the_run_environment() {
+    let fleet = SshFleet::start(191, 1);
+    let mut drover = common::Drover::new();
+    let hosts = drover.add_fleet(&fleet, "su", "su-group");
+    let host = hosts[0].as_str();
+    drover.script(
+        "whoami",
+        "#!/bin/sh\necho \"uid $(id -u) host $DROVER_HOST run $DROVER_RUN_ID script $DROVER_SCRIPT greeting $GREETING\"\ncase $0 in *.s1) echo from-file;; *) echo \"from $0\";; esac\n",
+        &[],
+    );
+    drover.script(
+        "second",
+        "#!/bin/bash\necho \"second $DROVER_SCRIPT\"\n",
+        &[],
+    );
+    drover.ok(&["scriptgroup", "create", "su-steps", "whoami", "second"]);
+    let run = drover.json(&[
+        "task",
+        "run",
+        "su-steps",
+        "su-group",
+        "--sudo",
+        "--env",
+        "GREETING=it's me",
+    ]);
+    assert_eq!(run["state"], "succeeded", "{run:#}");
+    let id = run["id"].as_i64().expect("id");
+    assert_eq!(
+        String::from_utf8_lossy(&drover.step_log(id, host, 1)),
+        format!("uid 0 host {host} run {id} script whoami greeting it's me\nfrom-file\n")
+    );
+    assert_eq!(drover.step_log(id, host, 2), b"second second\n");
+    assert_eq!(common::remote_run_files(id, host), Vec::<String>::new());
+}
+
 #[test]
 fn per_script_timeout_kills_the_script() {
     let fleet = SshFleet::start(51, 1);

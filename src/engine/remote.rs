@@ -104,6 +104,28 @@ fn step_line(spec: &LaunchSpec, index: usize, step: &RemoteStep, on_fail: &str) 
     }
 }
 
+/// `launch CMD...`: starts a step in the background in a new session (its
+/// own process group), standard input from /dev/null. Through sudo, which
+/// resets the environment, the run's variables (`DROVER_*`, `--env`) reach
+/// the script on a pipe, sourced before the script starts: never on a
+/// command line, never on disk.
+fn launcher(use_sudo: bool, vars: &[(String, String)]) -> String {
+    if !use_sudo {
+        return "launch() { setsid \"$@\" </dev/null & }\n".to_string();
+    }
+    let mut s = String::from("envs() {\n");
+    for (key, value) in vars {
+        let line = format!("export {key}={}", sh_quote(value));
+        let _ = writeln!(s, "  printf '%s\\n' {}", sh_quote(&line));
+    }
+    // Script names are plain words (the naming rule), safe in quotes.
+    s.push_str("  printf \"export DROVER_SCRIPT='%s'\\n\" \"$DROVER_SCRIPT\"\n}\n");
+    s.push_str(
+        "launch() { envs | setsid sudo -n sh -c '. /dev/stdin; exec \"$@\" </dev/null' drover-step \"$@\" & }\n",
+    );
+    s
+}
+
 /// The runner: a subshell of the bootstrap (a fork, no new program), whose
 /// standard output and error are `PREFIX.out` (append mode). It runs the
 /// steps in order, each in its own process group (`setsid`, so that cancel
@@ -118,19 +140,12 @@ fn step_line(spec: &LaunchSpec, index: usize, step: &RemoteStep, on_fail: &str) 
 /// timeout, the watchdog.
 fn runner_script(spec: &LaunchSpec) -> String {
     let mut s = String::new();
-    let sudo = if spec.use_sudo { "sudo -n" } else { "" };
     let kill = if spec.use_sudo {
         "sudo -n kill"
     } else {
         "kill"
     };
-    let _ = writeln!(
-        s,
-        "N={}; SUDO={}; KILL={}",
-        sh_quote(&spec.nonce),
-        sh_quote(sudo),
-        sh_quote(kill)
-    );
+    let _ = writeln!(s, "N={}; KILL={}", sh_quote(&spec.nonce), sh_quote(kill));
     let mut vars = vec![
         ("DROVER_RUN_ID".to_string(), spec.run_id.to_string()),
         ("DROVER_HOST".to_string(), spec.host_name.clone()),
@@ -139,6 +154,7 @@ fn runner_script(spec: &LaunchSpec) -> String {
     for (key, value) in &vars {
         let _ = writeln!(s, "{key}={}; export {key}", sh_quote(value));
     }
+    s.push_str(&launcher(spec.use_sudo, &vars));
     s.push_str(concat!(
         "mark() { printf '\\n\\036DROVER %s %s\\n' \"$N\" \"$*\"; }\n",
         "finish() { mark done; echo done >> \"$R.ctl\"; exit 0; }\n",
@@ -146,7 +162,7 @@ fn runner_script(spec: &LaunchSpec) -> String {
         "  [ -e \"$R.cancel\" ] && exit 0\n",
         "  n=$1; DROVER_SCRIPT=$2; export DROVER_SCRIPT; t=$3; shift 3\n",
         "  mark start \"$n\"\n",
-        "  setsid $SUDO \"$@\" </dev/null &\n",
+        "  launch \"$@\"\n",
         "  pid=$!; echo \"s $pid\" >> \"$R.ctl\"; wd=\n",
         "  if [ \"$t\" -gt 0 ]; then\n",
         "    setsid sh -c 'sleep \"$1\"; : > \"$5.t$2\"; $4 -TERM -\"$3\" 2>/dev/null; sleep 5; $4 -KILL -\"$3\" 2>/dev/null' wd \"$t\" \"$n\" \"$pid\" \"$KILL\" \"$R\" </dev/null >/dev/null 2>&1 3<&- &\n",
