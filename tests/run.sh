@@ -11,6 +11,7 @@ command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v ps >/dev/null 2>&1 || need_apt+=(procps)
 command -v sudo >/dev/null 2>&1 || need_apt+=(sudo)
+command -v script >/dev/null 2>&1 || need_apt+=(bsdutils)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "installing: ${need_apt[*]}"
     if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -389,6 +389,63 @@ fn sudo_runs_scripts_with_the_run_environment() {
     assert_eq!(common::remote_run_files(id, host), Vec::<String>::new());
 }
 
+/// Removes terminal control sequences (`ESC [ ... letter`), keeping text.
+fn strip_escapes(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            out.push(c);
+            continue;
+        }
+        if chars.next() == Some('[') {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// In a terminal, `task run` shows a live line per active host (state,
+/// script i/n, elapsed), a summary line, and a final line per host.
+#[test]
+fn terminal_shows_a_line_per_host_and_a_summary() {
+    let fleet = SshFleet::start(201, 2);
+    let mut drover = common::Drover::new();
+    let hosts = drover.add_fleet(&fleet, "tty", "tty-group");
+    drover.script("slow", "#!/bin/sh\necho start\nsleep 2\necho end\n", &[]);
+    drover.script("quick", "echo quick\n", &[]);
+    drover.ok(&["scriptgroup", "create", "tty-steps", "slow", "quick"]);
+    let out = drover.in_terminal(&["task", "run", "tty-steps", "tty-group"]);
+    assert_eq!(out.status.code(), Some(0));
+    let screen = strip_escapes(&String::from_utf8_lossy(&out.stdout)).replace('\r', "\n");
+    for host in &hosts {
+        assert!(
+            screen.lines().any(|l| l.contains(host.as_str())
+                && l.contains("running")
+                && l.contains("1/2 slow")),
+            "no live line for {host}:\n{screen}"
+        );
+        assert!(
+            screen
+                .lines()
+                .any(|l| l.trim_start().starts_with(host.as_str())
+                    && l.contains("succeeded")
+                    && l.contains("2/2")),
+            "no final line for {host}:\n{screen}"
+        );
+    }
+    assert!(screen.contains("run 1 · 2 running"), "{screen}");
+    // then the table on stdout
+    assert!(
+        screen.contains("HOST") && screen.contains("2 succeeded"),
+        "{screen}"
+    );
+}
+
 #[test]
 fn per_script_timeout_kills_the_script() {
     let fleet = SshFleet::start(51, 1);

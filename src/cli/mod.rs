@@ -2,6 +2,7 @@
 //! operations layer. The command tree is the one the chat front end mirrors.
 
 mod inventory;
+mod live;
 mod runs;
 
 use crate::text as output;

@@ -5,8 +5,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
-
+use super::live::LiveView;
 use super::{Context, RunCmd};
 use crate::engine::{Engine, RunRequest};
 use crate::error::{Error, Result};
@@ -20,7 +19,7 @@ pub struct RunOutput {
     pub success: bool,
 }
 
-fn elapsed(ms: Option<i64>) -> String {
+pub(super) fn elapsed(ms: Option<i64>) -> String {
     ms.map_or_else(
         || "-".to_string(),
         |ms| format!("{:.1}s", ms as f64 / 1000.0),
@@ -59,7 +58,7 @@ pub fn render_snapshot(s: &RunSnapshot) -> String {
     out
 }
 
-fn summary_line(s: &RunSnapshot) -> String {
+pub(super) fn summary_line(s: &RunSnapshot) -> String {
     let counts: Vec<String> = s.counts().iter().map(|(k, n)| format!("{n} {k}")).collect();
     format!(
         "run {} · {} · {}",
@@ -78,15 +77,7 @@ async fn drive_with_progress(engine: &Engine, run_id: i64, quiet: bool) -> Resul
         tokio::spawn(async move { engine.drive(run_id).await })
     };
     let terminal = std::io::stderr().is_terminal() && !quiet;
-    let bar = terminal.then(|| {
-        let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        bar.enable_steady_tick(Duration::from_millis(120));
-        bar
-    });
+    let mut view = terminal.then(LiveView::new);
     let store = engine.store().clone();
     let interrupt = tokio::signal::ctrl_c();
     tokio::pin!(interrupt);
@@ -98,15 +89,15 @@ async fn drive_with_progress(engine: &Engine, run_id: i64, quiet: bool) -> Resul
             driven = &mut driver => break driven,
             event = events.recv() => {
                 if let Ok(event) = event {
-                    if bar.is_none() && !quiet && event.state != "connecting" {
+                    if view.is_none() && !quiet && event.state != "connecting" {
                         eprintln!("run {run_id} {} {}{}", event.host, event.state,
                             event.step.map(|s| format!(" step {s}")).unwrap_or_default());
                     }
                 }
             }
             _ = refresh.tick() => {
-                if let Some(bar) = &bar {
-                    bar.set_message(summary_line(&store.run_snapshot(run_id).await?));
+                if let Some(view) = &mut view {
+                    view.update(&store.run_snapshot(run_id).await?);
                 }
             }
             _ = &mut interrupt, if !interrupted => {
@@ -116,11 +107,13 @@ async fn drive_with_progress(engine: &Engine, run_id: i64, quiet: bool) -> Resul
             }
         }
     };
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
     driven.map_err(|e| Error::Refused(format!("the run driver stopped: {e}")))??;
-    store.run_snapshot(run_id).await
+    let snapshot = store.run_snapshot(run_id).await?;
+    if let Some(mut view) = view {
+        view.update(&snapshot);
+        view.finish();
+    }
+    Ok(snapshot)
 }
 
 fn finish(ctx: &Context, snapshot: &RunSnapshot) -> RunOutput {

@@ -241,6 +241,31 @@ impl Drover {
         cmd
     }
 
+    /// Runs drover with `args` in a pseudo-terminal (util-linux `script`);
+    /// returns what the terminal received (stdout and stderr, escapes kept).
+    pub fn in_terminal(&self, args: &[&str]) -> Output {
+        let base = self.command();
+        let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+        let mut line = quote(&base.get_program().to_string_lossy());
+        for arg in base.get_args() {
+            line.push(' ');
+            line.push_str(&quote(&arg.to_string_lossy()));
+        }
+        for arg in args {
+            line.push(' ');
+            line.push_str(&quote(arg));
+        }
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &line, "/dev/null"]).stdin(Stdio::null());
+        for (key, value) in base.get_envs() {
+            match value {
+                Some(value) => cmd.env(key, value),
+                None => cmd.env_remove(key),
+            };
+        }
+        cmd.output().expect("script")
+    }
+
     /// Runs drover with `args`; returns the output.
     pub fn run(&self, args: &[&str]) -> Output {
         self.command().args(args).output().expect("run drover")

@@ -1,0 +1,179 @@
+//! Live progress of a run in a terminal: one line per active host (state,
+//! script i/n, elapsed) above a summary line; each host's final line is
+//! printed for good when it finishes, so the scrollback keeps every host.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::state::{HostSnapshot, RunSnapshot};
+
+/// At most this many live host lines (the rest are counted in the summary).
+const MAX_LIVE_LINES: usize = 20;
+
+/// The terminal view of one run, fed with snapshots.
+pub struct LiveView {
+    multi: MultiProgress,
+    summary: ProgressBar,
+    live: HashMap<String, ProgressBar>,
+    printed: HashSet<String>,
+    host_width: usize,
+}
+
+fn spinner() -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar
+}
+
+impl LiveView {
+    /// A view drawing on standard error.
+    pub fn new() -> LiveView {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        let summary = multi.add(spinner());
+        summary.enable_steady_tick(Duration::from_millis(120));
+        LiveView {
+            multi,
+            summary,
+            live: HashMap::new(),
+            printed: HashSet::new(),
+            host_width: 0,
+        }
+    }
+
+    /// Brings the view up to `snapshot`.
+    pub fn update(&mut self, snapshot: &RunSnapshot) {
+        self.host_width = snapshot
+            .hosts
+            .iter()
+            .map(|h| h.host.len())
+            .max()
+            .unwrap_or(0);
+        let mut hidden = 0;
+        for host in &snapshot.hosts {
+            let line = host_line(host, self.host_width);
+            match host.state.as_str() {
+                "queued" => {}
+                "connecting" | "running" => {
+                    if let Some(bar) = self.live.get(&host.host) {
+                        bar.set_message(line);
+                    } else if self.live.len() < MAX_LIVE_LINES {
+                        let bar = self.multi.insert_before(&self.summary, spinner());
+                        bar.set_message(line);
+                        self.live.insert(host.host.clone(), bar);
+                    } else {
+                        hidden += 1;
+                    }
+                }
+                _ => {
+                    if self.printed.insert(host.host.clone()) {
+                        if let Some(bar) = self.live.remove(&host.host) {
+                            bar.finish_and_clear();
+                            self.multi.remove(&bar);
+                        }
+                        let _ = self.multi.println(format!("  {line}"));
+                    }
+                }
+            }
+        }
+        let more = if hidden > 0 {
+            format!(" · {hidden} more active")
+        } else {
+            String::new()
+        };
+        self.summary
+            .set_message(format!("{}{more}", super::runs::summary_line(snapshot)));
+    }
+
+    /// Clears the live lines (the printed final lines stay).
+    pub fn finish(self) {
+        for bar in self.live.values() {
+            bar.finish_and_clear();
+        }
+        self.summary.finish_and_clear();
+        let _ = self.multi.clear();
+    }
+}
+
+/// `web-1  running    2/3 setup-mysql  4.1s`, with exit code or reason
+/// once final.
+pub fn host_line(h: &HostSnapshot, host_width: usize) -> String {
+    let step = match h.step {
+        Some(s) => format!("{s}/{}", h.steps),
+        None if h.state == "succeeded" => format!("{0}/{0}", h.steps),
+        None => "-".to_string(),
+    };
+    let mut line = format!(
+        "{:<host_width$}  {:<11} {:>5} {}  {}",
+        h.host,
+        h.state,
+        step,
+        h.script.as_deref().unwrap_or("-"),
+        super::runs::elapsed(h.elapsed_ms),
+    );
+    if let Some(code) = h.exit_code.filter(|c| *c != 0) {
+        line.push_str(&format!("  exit {code}"));
+    }
+    if let Some(reason) = h.reason.as_deref().filter(|r| !r.is_empty()) {
+        line.push_str(&format!("  {reason}"));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(
+        state: &str,
+        step: Option<u32>,
+        exit: Option<i32>,
+        reason: Option<&str>,
+    ) -> HostSnapshot {
+        HostSnapshot {
+            host: "web-1".into(),
+            state: state.into(),
+            step,
+            steps: 3,
+            script: step.map(|_| "setup-mysql".to_string()),
+            exit_code: exit,
+            reason: reason.map(str::to_string),
+            started_at: None,
+            finished_at: None,
+            elapsed_ms: Some(4_100),
+            excerpt: String::new(),
+        }
+    }
+
+    #[test]
+    fn host_lines_show_state_step_script_elapsed_and_why() {
+        assert_eq!(
+            host_line(&host("succeeded", None, Some(0), None), 5),
+            "web-1  succeeded     3/3 -  4.1s"
+        );
+        assert_eq!(
+            host_line(&host("running", Some(2), None, None), 6),
+            "web-1   running       2/3 setup-mysql  4.1s"
+        );
+        assert_eq!(
+            host_line(&host("failed", Some(2), Some(3), None), 5),
+            "web-1  failed        2/3 setup-mysql  4.1s  exit 3"
+        );
+        assert_eq!(
+            host_line(
+                &host(
+                    "unreachable",
+                    None,
+                    None,
+                    Some("refused: connection refused")
+                ),
+                5
+            ),
+            "web-1  unreachable     - -  4.1s  refused: connection refused"
+        );
+    }
+}
