@@ -100,10 +100,10 @@ pub enum HostCmd {
         #[arg(long)]
         sudo: bool,
     },
+    /// List hosts (name, address, user, groups).
     List,
-    Show {
-        name: String,
-    },
+    /// One host: fields, groups, pinned key.
+    Show { name: String },
     /// Change a host's fields.
     Edit {
         name: String,
@@ -128,9 +128,7 @@ pub enum HostCmd {
         force: bool,
     },
     /// Re-pin a host's SSH key to the one it offers now.
-    Trust {
-        name: String,
-    },
+    Trust { name: String },
     /// Connect to hosts, verify their keys, authenticate, report.
     Check {
         #[arg(required = true)]
@@ -140,6 +138,7 @@ pub enum HostCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum RunCmd {
+    /// Runs, newest first.
     List {
         #[arg(long, default_value_t = 20)]
         limit: u32,
@@ -178,6 +177,7 @@ pub enum LogCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum GroupCmd {
+    /// Create an empty server group.
     Create {
         name: String,
         #[arg(long)]
@@ -201,10 +201,10 @@ pub enum GroupCmd {
         #[arg(required = true)]
         hosts: Vec<String>,
     },
+    /// List server groups with their host counts.
     List,
-    Show {
-        name: String,
-    },
+    /// One server group and its hosts.
+    Show { name: String },
 }
 
 #[derive(Debug, Args)]
@@ -221,19 +221,20 @@ pub struct ScriptBodyArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ScriptCmd {
+    /// Add a script to the library (its first version).
     Add(ScriptBodyArgs),
     /// Replace a script's body; a different body becomes a new version.
     Edit(ScriptBodyArgs),
+    /// A script's body (the current version, or --version N).
     Show {
         name: String,
         #[arg(long)]
         version: Option<i64>,
     },
+    /// List scripts with their current versions.
     List,
     /// Versions of a script.
-    History {
-        name: String,
-    },
+    History { name: String },
     /// Remove a script (--force also takes it out of script groups).
     Rm {
         name: String,
@@ -244,6 +245,7 @@ pub enum ScriptCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum ScriptGroupCmd {
+    /// Create a script group from scripts, in order.
     Create {
         name: String,
         scripts: Vec<String>,
@@ -264,24 +266,23 @@ pub enum ScriptGroupCmd {
         #[arg(allow_negative_numbers = true)]
         position: i64,
     },
-    Remove {
-        name: String,
-        script: String,
-    },
+    /// Take a script out of a script group.
+    Remove { name: String, script: String },
     /// Delete a script group (--force also deletes the tasks that use it).
     Delete {
         name: String,
         #[arg(long)]
         force: bool,
     },
+    /// List script groups.
     List,
-    Show {
-        name: String,
-    },
+    /// One script group and its scripts, in order.
+    Show { name: String },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum TaskCmd {
+    /// Pair a script group with a server group under a name.
     Create {
         name: String,
         script_group: String,
@@ -301,13 +302,12 @@ pub enum TaskCmd {
         #[arg(long)]
         description: Option<String>,
     },
+    /// List tasks.
     List,
-    Show {
-        name: String,
-    },
-    Delete {
-        name: String,
-    },
+    /// One task and its options.
+    Show { name: String },
+    /// Delete a task.
+    Delete { name: String },
     /// Run a task, or a script group on a server group.
     Run {
         /// A task, or a script group followed by a server group.
