@@ -82,7 +82,7 @@ fn script_source(spec: &LaunchSpec, index: usize, body: &str) -> ScriptSource {
 
 /// The runner's line for one step: its shebang's interpreter (so no chmod is
 /// needed), or `/bin/sh`, given the script as a file or a here-document.
-fn step_line(spec: &LaunchSpec, index: usize, step: &RemoteStep, on_fail: &str) -> String {
+fn step_line(index: usize, step: &RemoteStep, source: &ScriptSource, on_fail: &str) -> String {
     let interpreter = crate::domain::interpreter(&step.body);
     let words: Vec<String> = interpreter.split_whitespace().map(sh_quote).collect();
     let head = format!(
@@ -92,7 +92,7 @@ fn step_line(spec: &LaunchSpec, index: usize, step: &RemoteStep, on_fail: &str) 
         step.timeout_secs.unwrap_or(0),
         words.join(" ")
     );
-    match script_source(spec, index, &step.body) {
+    match source {
         ScriptSource::File => format!("{head} \"$R.s{}\" || {on_fail}\n", index + 1),
         ScriptSource::HereDoc { delimiter } => {
             let newline = if step.body.ends_with('\n') { "" } else { "\n" };
@@ -138,7 +138,7 @@ fn launcher(use_sudo: bool, vars: &[(String, String)]) -> String {
 /// `w PGID` / `w -` (its timeout watchdog), `done` (the runner finished).
 /// Only builtins run besides `setsid`, the scripts and, for steps with a
 /// timeout, the watchdog.
-fn runner_script(spec: &LaunchSpec) -> String {
+fn runner_script(spec: &LaunchSpec, sources: &[ScriptSource]) -> String {
     let mut s = String::new();
     let kill = if spec.use_sudo {
         "sudo -n kill"
@@ -184,8 +184,8 @@ fn runner_script(spec: &LaunchSpec) -> String {
     } else {
         "finish"
     };
-    for (i, step) in spec.steps.iter().enumerate() {
-        s.push_str(&step_line(spec, i, step, on_fail));
+    for (i, (step, source)) in spec.steps.iter().zip(sources).enumerate() {
+        s.push_str(&step_line(i, step, source, on_fail));
     }
     s.push_str("finish\n");
     s
@@ -259,8 +259,14 @@ pub fn bootstrap(spec: &LaunchSpec) -> String {
     s.push_str("set -C\n");
     s.push_str("{ : > \"$R.out\"; } 2>/dev/null || { echo 'drover: this run already started on this host' >&2; exit 91; }\n");
     s.push_str("set +C\n");
-    for (i, step) in spec.steps.iter().enumerate() {
-        if let ScriptSource::File = script_source(spec, i, &step.body) {
+    let sources: Vec<ScriptSource> = spec
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, step)| script_source(spec, i, &step.body))
+        .collect();
+    for (i, (step, source)) in spec.steps.iter().zip(&sources).enumerate() {
+        if let ScriptSource::File = source {
             write_file(&mut s, &format!("\"$R.s{}\"", i + 1), &step.body);
         }
     }
@@ -268,7 +274,7 @@ pub fn bootstrap(spec: &LaunchSpec) -> String {
     let _ = writeln!(
         s,
         "(\n{}) </dev/null >>\"$R.out\" 2>&1 &",
-        runner_script(spec)
+        runner_script(spec, &sources)
     );
     s.push_str("echo \"r $!\" >> \"$R.ctl\"\n");
     s.push_str(&follower(&spec.remote_dir, 0, spec.steps.len()));
