@@ -8,29 +8,6 @@ use std::time::{Duration, Instant};
 
 use common::{host_doc, Netns, SshFleet};
 
-/// Polls `run status ID` until `done` accepts the host's document.
-fn wait_for_host(
-    drover: &common::Drover,
-    id: &str,
-    host: &str,
-    limit: Duration,
-    done: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = Instant::now() + limit;
-    loop {
-        let status = drover.json(&["run", "status", id]);
-        let doc = host_doc(&status, host).clone();
-        if done(&doc) {
-            return doc;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "host {host} never got there: {doc:#}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn host_without_a_route_is_unreachable_with_that_reason() {
     // Only loopback in this namespace: 10.203.0.1 has no route, so the
@@ -70,7 +47,7 @@ fn host_that_vanishes_mid_run_is_lost_and_its_runner_goes_on() {
         .to_string();
     let run_id: i64 = id.parse().expect("run id");
 
-    wait_for_host(&drover, &id, host, Duration::from_secs(30), |h| {
+    common::wait_for_host(&drover, &id, host, Duration::from_secs(30), |h| {
         h["state"] == "running"
     });
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -88,7 +65,7 @@ fn host_that_vanishes_mid_run_is_lost_and_its_runner_goes_on() {
 
     // The host vanishes: its link goes down, packets are dropped silently.
     far.ip(&["link", "set", &far_link, "down"]);
-    let lost = wait_for_host(&drover, &id, host, Duration::from_secs(60), |h| {
+    let lost = common::wait_for_host(&drover, &id, host, Duration::from_secs(60), |h| {
         h["state"] != "running"
     });
     assert_eq!(lost["state"], "lost", "{lost:#}");

@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{host_doc, SshFleet};
 
 const APACHE: &str = "#!/bin/sh\necho \"apache on $DROVER_HOST run $DROVER_RUN_ID script $DROVER_SCRIPT\"\necho to-stderr >&2\n";
@@ -466,22 +468,9 @@ fn per_script_timeout_kills_the_script() {
 }
 
 fn wait_for_state(drover: &common::Drover, id: &str, host: &str, state: &str) {
-    for _ in 0..100 {
-        let out = drover.run(&["--json", "run", "status", id]);
-        if out.status.success() {
-            let run: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-            if host_doc(&run, host)["state"] == state {
-                return;
-            }
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let out = drover.run(&["run", "status", id]);
-    panic!(
-        "host {host} of run {id} never reached {state}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::wait_for_host(drover, id, host, Duration::from_secs(10), |h| {
+        h["state"] == state
+    });
 }
 
 #[test]

@@ -355,6 +355,39 @@ pub fn host_doc<'a>(run: &'a serde_json::Value, host: &str) -> &'a serde_json::V
         .unwrap_or_else(|| panic!("host {host} not in {run:#}"))
 }
 
+/// Polls `run status ID` until `done` accepts the host's document (a run
+/// not created yet is polled again); panics after `limit`.
+pub fn wait_for_host(
+    drover: &Drover,
+    id: &str,
+    host: &str,
+    limit: Duration,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let out = drover.run(&["--json", "run", "status", id]);
+        let doc = serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .ok()
+            .filter(|_| out.status.success())
+            .and_then(|run| {
+                run["hosts"]
+                    .as_array()
+                    .and_then(|hosts| hosts.iter().find(|h| h["host"] == host).cloned())
+            });
+        if let Some(doc) = doc.filter(|d| done(d)) {
+            return doc;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "host {host} of run {id} never got there: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Processes whose command line ends with `command` (from ps).
 pub fn processes_matching(command: &str) -> Vec<String> {
     let out = Command::new("ps")
