@@ -245,7 +245,7 @@ impl Drover {
     /// returns what the terminal received (stdout and stderr, escapes kept).
     pub fn in_terminal(&self, args: &[&str]) -> Output {
         let base = self.command();
-        let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+        let quote = drover::engine::remote::sh_quote;
         let mut line = quote(&base.get_program().to_string_lossy());
         for arg in base.get_args() {
             line.push(' ');
