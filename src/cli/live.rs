@@ -55,10 +55,10 @@ impl LiveView {
             .unwrap_or(0);
         let mut hidden = 0;
         for host in &snapshot.hosts {
-            let line = host_line(host, self.host_width);
             match host.state.as_str() {
                 "queued" => {}
                 "connecting" | "running" => {
+                    let line = host_line(host, self.host_width);
                     if let Some(bar) = self.live.get(&host.host) {
                         bar.set_message(line);
                     } else if self.live.len() < MAX_LIVE_LINES {
@@ -69,14 +69,15 @@ impl LiveView {
                         hidden += 1;
                     }
                 }
+                _ if self.printed.contains(&host.host) => {}
                 _ => {
-                    if self.printed.insert(host.host.clone()) {
-                        if let Some(bar) = self.live.remove(&host.host) {
-                            bar.finish_and_clear();
-                            self.multi.remove(&bar);
-                        }
-                        let _ = self.multi.println(format!("  {line}"));
+                    self.printed.insert(host.host.clone());
+                    if let Some(bar) = self.live.remove(&host.host) {
+                        bar.finish_and_clear();
+                        self.multi.remove(&bar);
                     }
+                    let line = host_line(host, self.host_width);
+                    let _ = self.multi.println(format!("  {line}"));
                 }
             }
         }
