@@ -32,6 +32,9 @@ use remote::RemoteStep;
 pub const LEASE_MS: i64 = 15_000;
 const LEASE_RENEW: Duration = Duration::from_secs(4);
 const CANCEL_POLL: Duration = Duration::from_millis(500);
+/// How often the coordinator writes pending host records: one transaction
+/// per tick instead of one per burst of updates.
+const STORE_FLUSH: Duration = Duration::from_millis(100);
 
 /// What host jobs tell the coordinator.
 #[derive(Debug)]
@@ -261,13 +264,17 @@ impl Engine {
         );
         let env = Arc::new(run.env.clone());
         let settings = self.settings_for(&run);
+        // Keys pinned now, read once for the whole run (a host removed from
+        // the inventory since the run began has none).
+        let mut pinned_keys: HashMap<String, String> = self
+            .store
+            .hosts()
+            .await?
+            .into_iter()
+            .filter_map(|h| Some((h.name, h.host_key?)))
+            .collect();
         for host in run.hosts.iter().filter(|h| !h.state.is_final()) {
-            let pinned_key = self
-                .store
-                .host(&host.name)
-                .await
-                .ok()
-                .and_then(|h| h.host_key);
+            let pinned_key = pinned_keys.remove(&host.name);
             let job = HostJob {
                 run_id,
                 host: host.clone(),
@@ -327,8 +334,11 @@ impl Engine {
             .remove(&run_id);
     }
 
-    /// Applies updates in batches until every host job is done; renews the
-    /// lease and watches for cancel requests meanwhile.
+    /// Publishes every update to front ends as it arrives and writes them to
+    /// the store in batches, at most one transaction per `STORE_FLUSH`, until
+    /// every host job is done; renews the lease and watches for cancel
+    /// requests meanwhile. A batch lost to a crash costs nothing: a taken-over
+    /// run re-reads each open step from its start on the host.
     async fn coordinate(
         &self,
         run_id: i64,
@@ -338,16 +348,18 @@ impl Engine {
     ) -> Result<()> {
         let mut renew = tokio::time::interval(LEASE_RENEW);
         let mut cancel_poll = tokio::time::interval(CANCEL_POLL);
-        let mut batch = Vec::new();
+        let mut flush = tokio::time::interval(STORE_FLUSH);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pending = Vec::new();
         loop {
             tokio::select! {
                 update = updates.recv() => {
                     let Some(update) = update else { break };
-                    batch.push(update);
-                    while let Ok(more) = updates.try_recv() {
-                        batch.push(more);
-                    }
-                    self.apply(run_id, names, &mut batch).await?;
+                    self.publish(run_id, names, &update);
+                    pending.push(update);
+                }
+                _ = flush.tick(), if !pending.is_empty() => {
+                    self.write_updates(&mut pending).await?;
                 }
                 _ = renew.tick() => {
                     if !self.store.acquire_lease(run_id, &self.owner, LEASE_MS).await? {
@@ -361,37 +373,36 @@ impl Engine {
                 }
             }
         }
-        Ok(())
+        self.write_updates(&mut pending).await
     }
 
-    async fn apply(
-        &self,
-        run_id: i64,
-        names: &HashMap<i64, String>,
-        batch: &mut Vec<Update>,
-    ) -> Result<()> {
-        let mut records = Vec::with_capacity(batch.len());
-        for update in batch.drain(..) {
+    /// Tells front ends about a host's new state.
+    fn publish(&self, run_id: i64, names: &HashMap<i64, String>, update: &Update) {
+        if let Update::Record(RunRecord::Host {
+            run_host_id,
+            state,
+            at,
+            ..
+        }) = update
+        {
+            let _ = self.events.send(RunEvent {
+                run_id,
+                run_host_id: *run_host_id,
+                host: names.get(run_host_id).cloned().unwrap_or_default(),
+                state: state.name().to_string(),
+                step: state.step(),
+                at: *at,
+            });
+        }
+    }
+
+    /// Writes pending updates: records in one transaction, pinned keys each
+    /// through the inventory (audited).
+    async fn write_updates(&self, pending: &mut Vec<Update>) -> Result<()> {
+        let mut records = Vec::with_capacity(pending.len());
+        for update in pending.drain(..) {
             match update {
-                Update::Record(record) => {
-                    if let RunRecord::Host {
-                        run_host_id,
-                        state,
-                        at,
-                        ..
-                    } = &record
-                    {
-                        let _ = self.events.send(RunEvent {
-                            run_id,
-                            run_host_id: *run_host_id,
-                            host: names.get(run_host_id).cloned().unwrap_or_default(),
-                            state: state.name().to_string(),
-                            step: state.step(),
-                            at: *at,
-                        });
-                    }
-                    records.push(record);
-                }
+                Update::Record(record) => records.push(record),
                 Update::PinKey { host, key } => {
                     if let Err(e) = self
                         .store

@@ -1,6 +1,8 @@
 //! Inventory persistence: hosts, server groups, scripts and their versions,
 //! script groups and tasks.
 
+use std::collections::HashMap;
+
 use sha2::{Digest, Sha256};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
@@ -98,24 +100,11 @@ impl Store {
     }
 
     pub async fn hosts(&self) -> Result<Vec<Host>> {
+        let mut conn = self.pool.acquire().await?;
         let rows = sqlx::query("SELECT * FROM hosts ORDER BY name")
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *conn)
             .await?;
-        let memberships = sqlx::query(
-            "SELECT h.name AS host, g.name AS grp FROM server_group_members m
-             JOIN hosts h ON h.id = m.host_id JOIN server_groups g ON g.id = m.group_id ORDER BY g.name",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        let mut hosts = rows.iter().map(host_from_row).collect::<Result<Vec<_>>>()?;
-        for m in &memberships {
-            let host: String = m.try_get("host")?;
-            let group: String = m.try_get("grp")?;
-            if let Some(h) = hosts.iter_mut().find(|h| h.name == host) {
-                h.groups.push(group);
-            }
-        }
-        Ok(hosts)
+        hosts_with_groups(&mut conn, &rows).await
     }
 
     pub async fn host(&self, name: &str) -> Result<Host> {
@@ -307,12 +296,16 @@ impl Store {
 
     /// The hosts of a server group, fully loaded, in name order.
     pub async fn server_group_hosts(&self, name: &str) -> Result<Vec<Host>> {
-        let group = self.server_group(name).await?;
-        let mut hosts = Vec::with_capacity(group.hosts.len());
-        for host in &group.hosts {
-            hosts.push(self.host(host).await?);
-        }
-        Ok(hosts)
+        let mut conn = self.pool.acquire().await?;
+        let id = id_of(&mut conn, Kind::ServerGroup, name).await?;
+        let rows = sqlx::query(
+            "SELECT h.* FROM server_group_members m JOIN hosts h ON h.id = m.host_id
+             WHERE m.group_id = ? ORDER BY h.name",
+        )
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?;
+        hosts_with_groups(&mut conn, &rows).await
     }
 
     // -------------------------------------------------------------- scripts
@@ -1006,6 +999,35 @@ async fn insert_host(tx: &mut Tx<'_>, actor: &Actor, new: &NewHost) -> Result<()
         new.address, new.port, new.user
     );
     audit(tx, actor, "host.add", new.name.as_str(), &detail, "ok").await
+}
+
+/// Hosts from rows of `hosts`, each with its server groups in name order
+/// (one query for every membership, however many hosts).
+async fn hosts_with_groups(
+    conn: &mut sqlx::SqliteConnection,
+    rows: &[SqliteRow],
+) -> Result<Vec<Host>> {
+    let memberships = sqlx::query(
+        "SELECT m.host_id AS host_id, g.name AS grp FROM server_group_members m
+         JOIN server_groups g ON g.id = m.group_id ORDER BY g.name",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut groups_of: HashMap<i64, Vec<String>> = HashMap::new();
+    for m in &memberships {
+        groups_of
+            .entry(m.try_get("host_id")?)
+            .or_default()
+            .push(m.try_get("grp")?);
+    }
+    rows.iter()
+        .map(|row| {
+            let mut host = host_from_row(row)?;
+            let id: i64 = row.try_get("id")?;
+            host.groups = groups_of.remove(&id).unwrap_or_default();
+            Ok(host)
+        })
+        .collect()
 }
 
 async fn load_host(conn: &mut sqlx::SqliteConnection, name: &str) -> Result<Host> {

@@ -253,7 +253,9 @@ impl Store {
                 (SELECT s.log_offset FROM run_steps s WHERE s.run_host_id = h.id AND s.finished_at IS NULL
                    ORDER BY s.step LIMIT 1) AS open_offset,
                 (SELECT s.step FROM run_steps s WHERE s.run_host_id = h.id AND s.finished_at IS NULL
-                   ORDER BY s.step LIMIT 1) AS open_step
+                   ORDER BY s.step LIMIT 1) AS open_step,
+                (SELECT s.end_offset FROM run_steps s WHERE s.run_host_id = h.id AND s.finished_at IS NOT NULL
+                   ORDER BY s.step DESC LIMIT 1) AS last_end_offset
              FROM run_hosts h WHERE h.run_id = ? ORDER BY h.position",
         )
         .bind(run_id)
@@ -262,11 +264,11 @@ impl Store {
         let mut hosts = Vec::with_capacity(host_rows.len());
         for r in &host_rows {
             let id: i64 = r.try_get("id")?;
+            // Output resumes where the open step began, else after the last
+            // finished step, else at the start.
             let open_offset: Option<i64> = r.try_get("open_offset")?;
-            let resume_offset = match open_offset {
-                Some(o) => o,
-                None => self.end_offset_of_last_step(id).await?,
-            };
+            let last_end_offset: Option<i64> = r.try_get("last_end_offset")?;
+            let resume_offset = open_offset.or(last_end_offset).unwrap_or(0);
             hosts.push(RunHost {
                 id,
                 name: r.try_get("host_name")?,
@@ -296,17 +298,6 @@ impl Store {
             identities: serde_json::from_str(&row.try_get::<String, _>("identities")?)
                 .unwrap_or_default(),
         })
-    }
-
-    async fn end_offset_of_last_step(&self, run_host_id: i64) -> Result<i64> {
-        let end: Option<i64> = sqlx::query_scalar(
-            "SELECT end_offset FROM run_steps WHERE run_host_id = ? AND finished_at IS NOT NULL ORDER BY step DESC LIMIT 1",
-        )
-        .bind(run_host_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .flatten();
-        Ok(end.unwrap_or(0))
     }
 
     fn unknown_run(&self, run_id: i64) -> Error {
