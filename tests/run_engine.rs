@@ -51,6 +51,12 @@ fn lamp_group_succeeds_on_every_host_in_order() {
         );
         assert_eq!(drover.step_log(id, host, 2), b"mysql 42\n");
         assert_eq!(drover.step_log(id, host, 3), b"php hello\n");
+        // logs are the owner's only, like the database
+        let run_dir = drover.logs().join(id.to_string());
+        assert_eq!(mode_of(&drover.logs()), 0o700);
+        assert_eq!(mode_of(&run_dir), 0o700);
+        assert_eq!(mode_of(&run_dir.join(host)), 0o700);
+        assert_eq!(mode_of(&run_dir.join(host).join("1.log")), 0o600);
         // acknowledged: the host removed every file of the run
         assert_eq!(
             common::remote_run_files(id, host),
@@ -80,6 +86,15 @@ fn lamp_group_succeeds_on_every_host_in_order() {
             .is_some_and(|k| k.starts_with("ssh-ed25519 ")),
         "{host:#}"
     );
+}
+
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
 }
 
 fn lamp_like(drover: &common::Drover, step2: &str) {

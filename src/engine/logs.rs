@@ -2,7 +2,9 @@
 //! under the log directory (`logs/<run>/<host>/<step>.log`). Memory stays
 //! bounded whatever a script prints: the head goes straight to the file, and
 //! past the per-step cap only a fixed-size tail is kept, written at the end
-//! after a line saying how many bytes were dropped.
+//! after a line saying how many bytes were dropped. Logs can hold what
+//! scripts print about a host, so directories are created owner-only (0700)
+//! and files readable by their owner only (0600), like the database.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -69,13 +71,23 @@ pub struct StepLogSummary {
 }
 
 impl StepLog {
-    /// Creates (truncating) the step's log file.
+    /// Creates (truncating) the step's log file, owner-only.
     pub fn create(path: &Path) -> std::io::Result<StepLog> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
         }
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)?;
         Ok(StepLog {
-            file: File::create(path)?,
+            file,
             total: 0,
             tail: None,
             excerpt: TailBuffer::new(EXCERPT_CAP),
