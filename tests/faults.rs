@@ -76,9 +76,12 @@ fn host_that_vanishes_mid_run_is_lost_and_its_runner_goes_on() {
             .is_some_and(|r| r.starts_with("cannot reconnect: ")),
         "{lost:#}"
     );
+    // The step is closed with what arrived, its last newline included, and
+    // front ends get it as the host's excerpt.
+    assert_eq!(lost["excerpt"], "before\n", "{lost:#}");
     let status = drover.json(&["run", "status", &id]);
     assert_eq!(status["state"], "failed", "{status:#}");
-    assert!(drover.step_log(run_id, host, 1).starts_with(b"before"));
+    assert_eq!(drover.step_log(run_id, host, 1), b"before\n");
     // The runner is detached: the script is still running on the host.
     assert_eq!(common::processes_matching(&sleep).len(), 1, "{sleep}");
 

@@ -114,6 +114,7 @@ impl HostJob {
             progress.current = self.open_step_log(step);
         }
         let mut attempts = 0;
+        let mut held = Vec::new();
         loop {
             let conn = match Connection::open(&self.target(), self.settings.clone()).await {
                 Ok(conn) => conn,
@@ -126,6 +127,7 @@ impl HostJob {
                     attempts += 1;
                     if attempts > REATTACH_ATTEMPTS {
                         let step = progress.last_step;
+                        self.close_lost_step(&mut progress, &held);
                         return self.finish(HostState::Lost {
                             step,
                             reason: format!("cannot reconnect: {e}"),
@@ -149,13 +151,17 @@ impl HostJob {
                     conn.close().await;
                     return self.finish(state);
                 }
-                StreamEnd::Dropped(at) => {
+                StreamEnd::Dropped {
+                    offset: at,
+                    held: kept,
+                } => {
                     conn.close().await;
                     offset = at;
+                    held = kept;
                     attempts += 1;
                     if attempts > REATTACH_ATTEMPTS {
                         let step = progress.last_step;
-                        self.close_open_step(&mut progress, "lost");
+                        self.close_lost_step(&mut progress, &held);
                         return self.finish(HostState::Lost {
                             step,
                             reason: "connection lost and could not be re-established".into(),
@@ -193,7 +199,12 @@ impl HostJob {
         let script = remote::launch_or_attach(&self.launch_spec(remote_dir), offset);
         let mut exec = match conn.exec_open("sh -s", script.as_bytes()).await {
             Ok(exec) => exec,
-            Err(_) => return StreamEnd::Dropped(offset),
+            Err(_) => {
+                return StreamEnd::Dropped {
+                    offset,
+                    held: Vec::new(),
+                }
+            }
         };
         let mut parser = MarkerParser::new(&self.nonce, offset);
         let mut events = Vec::new();
@@ -232,7 +243,10 @@ impl HostJob {
         }
         if exit.is_none() && !cancelled && !progress.done {
             // Connection gone: whatever the parser holds back is re-read on reattach.
-            return StreamEnd::Dropped(parser.offset());
+            return StreamEnd::Dropped {
+                offset: parser.offset(),
+                held: parser.held().to_vec(),
+            };
         }
         parser.finish(&mut events);
         self.handle(&mut events, progress);
@@ -281,6 +295,20 @@ impl HostJob {
                 ),
             }),
         }
+    }
+
+    /// Closes the open step of a host given up as lost. A lone newline the
+    /// parser held back is the output's (a marker's newline comes with the
+    /// rest of its line in the same write); anything longer is a cut marker.
+    fn close_lost_step(&self, progress: &mut Progress, held: &[u8]) {
+        if held == b"\n" {
+            if let Some((step, log)) = progress.current.as_mut() {
+                if let Err(e) = log.write(held) {
+                    tracing::error!(host = %self.host.name, step = *step, error = %e, "cannot write step log");
+                }
+            }
+        }
+        self.close_open_step(progress, "lost");
     }
 
     fn close_open_step(&self, progress: &mut Progress, state: &'static str) {
@@ -378,8 +406,13 @@ impl HostJob {
 
 enum StreamEnd {
     Finished(HostState),
-    /// The connection dropped; output up to this offset was collected.
-    Dropped(u64),
+    /// The connection dropped; output up to `offset` was collected. `held`
+    /// are the bytes after it that the parser kept back (a possible marker
+    /// start); a reattach reads them again.
+    Dropped {
+        offset: u64,
+        held: Vec<u8>,
+    },
 }
 
 fn final_state(progress: &Progress) -> HostState {
