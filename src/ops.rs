@@ -10,6 +10,7 @@ use crate::domain::{
     HostEdit, Name, NewHost, OnFailure, RunOptions, Script, Task, DEFAULT_PARALLEL,
 };
 use crate::error::{Kind, Result};
+use crate::state::RunSnapshot;
 use crate::store::{ScriptChange, ScriptInput, Store};
 
 /// The operations over one store and configuration.
@@ -393,15 +394,15 @@ impl Drover {
 }
 
 impl Drover {
-    /// Step logs of a run with a header per step: every host or one, every
-    /// script or one. Unknown hosts or scripts of the run are refused with
-    /// the ones it has.
-    pub async fn run_logs(
+    /// The run whose logs are asked for, once `host` and `script` (when
+    /// given) are known to belong to it; unknown ones are refused with the
+    /// ones the run has.
+    pub async fn log_selection(
         &self,
         id: i64,
         host: Option<&str>,
         script: Option<&str>,
-    ) -> Result<String> {
+    ) -> Result<RunSnapshot> {
         let snapshot = self.store.run_snapshot(id).await?;
         if let Some(host) = host {
             if !snapshot.hosts.iter().any(|h| h.host == host) {
@@ -420,42 +421,177 @@ impl Drover {
                 )));
             }
         }
-        Ok(snapshot
+        Ok(snapshot)
+    }
+
+    /// Copies the step logs of a run to `out` as they are on disk, each
+    /// after a `==> host · step i/n script <==` header: every host or one,
+    /// every script or one. Memory stays bounded whatever the logs' size.
+    pub fn write_logs(
+        &self,
+        snapshot: &RunSnapshot,
+        host: Option<&str>,
+        script: Option<&str>,
+        out: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        let root = self.log_root();
+        for h in snapshot
             .hosts
             .iter()
             .filter(|h| host.is_none_or(|x| x == h.host))
-            .map(|h| self.host_log_text(&snapshot, &h.host, script))
-            .collect())
+        {
+            for (index, name) in snapshot.scripts.iter().enumerate() {
+                if script.is_some_and(|s| s != name) {
+                    continue;
+                }
+                let step = index as u32 + 1;
+                let path = crate::engine::logs::step_log_path(&root, snapshot.id, &h.host, step);
+                let Ok(mut file) = std::fs::File::open(&path) else {
+                    continue;
+                };
+                writeln!(
+                    out,
+                    "==> {} · step {step}/{} {name} <==",
+                    h.host,
+                    snapshot.scripts.len()
+                )?;
+                let mut last = LastByte {
+                    out: &mut *out,
+                    last: None,
+                };
+                std::io::copy(&mut file, &mut last)?;
+                if last.last.is_some_and(|b| b != b'\n') {
+                    out.write_all(b"\n")?;
+                }
+            }
+        }
+        Ok(())
     }
 
-    /// The step logs of one host of a run (all scripts, or one), each with
-    /// a `==> host · step i/n script <==` header.
+    /// The step logs of a run as text (lossy UTF-8) for front ends that
+    /// need one piece: at most `limit` bytes of logs, then a line saying
+    /// that the rest was cut and where to get it.
+    pub async fn run_logs_text(
+        &self,
+        id: i64,
+        host: Option<&str>,
+        script: Option<&str>,
+        limit: usize,
+    ) -> Result<String> {
+        let snapshot = self.log_selection(id, host, script).await?;
+        let mut capped = Capped {
+            bytes: Vec::new(),
+            limit,
+            cut: false,
+        };
+        match self.write_logs(&snapshot, host, script, &mut capped) {
+            Ok(()) => {}
+            Err(_) if capped.cut => {}
+            Err(e) => return Err(crate::error::Error::io("cannot read the run's logs", e)),
+        }
+        let mut text = String::from_utf8_lossy(&capped.bytes).into_owned();
+        if capped.cut {
+            text.push_str(&format!(
+                "\n[logs cut at {limit} bytes: `drover run logs {id}` prints all of them]\n"
+            ));
+        }
+        Ok(text)
+    }
+
+    /// The step logs of one host of a run (all scripts, or one) as text.
     pub fn host_log_text(
         &self,
-        snapshot: &crate::state::RunSnapshot,
+        snapshot: &RunSnapshot,
         host: &str,
         script: Option<&str>,
     ) -> String {
-        let root = self.log_root();
-        let mut out = String::new();
-        for (index, name) in snapshot.scripts.iter().enumerate() {
-            if script.is_some_and(|s| s != name) {
-                continue;
-            }
-            let step = index as u32 + 1;
-            let path = crate::engine::logs::step_log_path(&root, snapshot.id, host, step);
-            let Ok(bytes) = std::fs::read(&path) else {
-                continue;
-            };
-            out.push_str(&format!(
-                "==> {host} · step {step}/{} {name} <==\n",
-                snapshot.scripts.len()
-            ));
-            out.push_str(&String::from_utf8_lossy(&bytes));
-            if !out.ends_with('\n') {
-                out.push('\n');
-            }
+        let mut bytes = Vec::new();
+        if let Err(e) = self.write_logs(snapshot, Some(host), script, &mut bytes) {
+            tracing::warn!(host, error = %e, "cannot read a host's logs");
         }
-        out
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+/// A writer that remembers the last byte written through it.
+struct LastByte<'a> {
+    out: &'a mut dyn std::io::Write,
+    last: Option<u8>,
+}
+
+impl std::io::Write for LastByte<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        if n > 0 {
+            self.last = Some(buf[n - 1]);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// A buffer that takes at most `limit` bytes, then refuses more (which
+/// stops the copy) and says it was cut.
+struct Capped {
+    bytes: Vec<u8>,
+    limit: usize,
+    cut: bool,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let room = self.limit.saturating_sub(self.bytes.len());
+        if room == 0 && !buf.is_empty() {
+            self.cut = true;
+            return Err(std::io::Error::other("log text limit reached"));
+        }
+        let n = buf.len().min(room);
+        self.bytes.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capped_text_keeps_the_first_bytes_and_stops_the_copy() {
+        let mut capped = Capped {
+            bytes: Vec::new(),
+            limit: 10,
+            cut: false,
+        };
+        let copied = std::io::copy(&mut &[b'x'; 100][..], &mut capped);
+        assert!(copied.is_err(), "the copy stops at the limit");
+        assert!(capped.cut);
+        assert_eq!(capped.bytes, vec![b'x'; 10]);
+
+        let mut roomy = Capped {
+            bytes: Vec::new(),
+            limit: 10,
+            cut: false,
+        };
+        std::io::copy(&mut &b"0123456789"[..], &mut roomy).expect("fits exactly");
+        assert!(!roomy.cut, "exactly the limit is not cut");
+    }
+
+    #[test]
+    fn last_byte_is_the_last_one_written() {
+        let mut sink = Vec::new();
+        let mut last = LastByte {
+            out: &mut sink,
+            last: None,
+        };
+        std::io::copy(&mut &b"ab\ncd"[..], &mut last).expect("copy");
+        assert_eq!(last.last, Some(b'd'));
+        assert_eq!(sink, b"ab\ncd");
     }
 }

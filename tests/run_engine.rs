@@ -589,33 +589,18 @@ fn huge_binary_output_keeps_controller_memory_bounded() {
         &[],
     );
     drover.ok(&["scriptgroup", "create", "flood-group", "flood"]);
-    let mut child = drover
-        .command()
-        .args(["--json", "task", "run", "flood-group", "big"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: wait4 on our own child with valid out-pointers.
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid);
-    let mut stdout = Vec::new();
-    use std::io::Read;
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_end(&mut stdout)
-        .expect("read");
+    let (stdout, max_rss_mib) =
+        output_and_peak_rss(
+            drover
+                .command()
+                .args(["--json", "task", "run", "flood-group", "big"]),
+        );
     let run: serde_json::Value = serde_json::from_slice(&stdout).expect("json");
     let host = host_doc(&run, "big-1");
     assert_eq!(host["state"], "succeeded", "{host:#}");
     assert!(host["excerpt"]
         .as_str()
         .is_some_and(|e| e.ends_with("\u{fffd}\u{fffd} not utf-8 and no newline")));
-    let max_rss_mib = usage.ru_maxrss / 1024;
     assert!(
         max_rss_mib < 64,
         "controller peak RSS {max_rss_mib} MiB for 100 MB of output"
@@ -633,4 +618,46 @@ fn huge_binary_output_keeps_controller_memory_bounded() {
         &text[text.len().saturating_sub(300)..]
     );
     assert!(log.ends_with(b"\xff\xfe not utf-8 and no newline"));
+
+    // `run logs` streams the log as it is on disk: the same bytes after the
+    // header, a newline added at the end, without holding it in memory.
+    let (printed, logs_rss_mib) = output_and_peak_rss(drover.command().args(["run", "logs", "1"]));
+    let header = b"==> big-1 \xc2\xb7 step 1/1 flood <==\n";
+    assert!(
+        printed.starts_with(header),
+        "{:?}",
+        String::from_utf8_lossy(&printed[..80.min(printed.len())])
+    );
+    assert_eq!(printed.len(), header.len() + log.len() + 1);
+    assert!(printed.ends_with(b"\xff\xfe not utf-8 and no newline\n"));
+    let (_, status_rss_mib) = output_and_peak_rss(drover.command().args(["run", "status", "1"]));
+    assert!(
+        logs_rss_mib <= status_rss_mib + 2,
+        "`run logs` peak RSS {logs_rss_mib} MiB for a {} byte log, `run status` {status_rss_mib} MiB",
+        log.len()
+    );
+}
+
+/// Runs a drover command to its end; its standard output and peak RSS (MiB).
+#[allow(clippy::zombie_processes)] // reaped by wait4, which also gives the RSS
+fn output_and_peak_rss(cmd: &mut std::process::Command) -> (Vec<u8>, i64) {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        stdout.read_to_end(&mut bytes).expect("read");
+        bytes
+    });
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child with valid out-pointers.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid);
+    assert_eq!(status, 0, "exit status");
+    (reader.join().expect("reader"), usage.ru_maxrss / 1024)
 }

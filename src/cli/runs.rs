@@ -210,26 +210,26 @@ async fn start(ctx: &Context, request: &RunRequest, mode: Mode) -> Result<RunOut
     }
     let snapshot = drive_with_progress(&engine, run_id, ctx.quiet).await?;
     if mode == Mode::ShowOutput && !ctx.json {
-        print_logs(ctx, &snapshot)?;
+        print_logs(ctx, &snapshot, None, None)?;
     }
     Ok(finish(ctx, &snapshot))
 }
 
 /// Prints every host's logs (as `run logs`) one host at a time, so that
 /// memory does not grow with the size of the fleet.
-fn print_logs(ctx: &Context, snapshot: &RunSnapshot) -> Result<()> {
+/// Streams step logs to standard output, host by host, as they are on disk.
+fn print_logs(
+    ctx: &Context,
+    snapshot: &RunSnapshot,
+    host: Option<&str>,
+    script: Option<&str>,
+) -> Result<()> {
     use std::io::Write;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for host in &snapshot.hosts {
-        out.write_all(
-            ctx.drover
-                .host_log_text(snapshot, &host.host, None)
-                .as_bytes(),
-        )
-        .map_err(|e| Error::io("cannot write to standard output", e))?;
-    }
-    out.flush()
-        .map_err(|e| Error::io("cannot write to standard output", e))
+    ctx.drover
+        .write_logs(snapshot, host, script, &mut out)
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("cannot print the run's logs", e))
 }
 
 pub async fn run(ctx: &Context, cmd: RunCmd) -> Result<RunOutput> {
@@ -283,10 +283,12 @@ pub async fn run(ctx: &Context, cmd: RunCmd) -> Result<RunOutput> {
         }
         RunCmd::Logs { id, host, script } => {
             adopt_orphans(ctx).await?;
-            ok(ctx
+            let snapshot = ctx
                 .drover
-                .run_logs(id, host.as_deref(), script.as_deref())
-                .await?)
+                .log_selection(id, host.as_deref(), script.as_deref())
+                .await?;
+            print_logs(ctx, &snapshot, host.as_deref(), script.as_deref())?;
+            ok(String::new())
         }
         RunCmd::Cancel { id } => {
             let engine = ctx.drover.engine(&ctx.identities);

@@ -12,6 +12,10 @@ type Result<T = ()> = std::result::Result<T, BotError>;
 
 /// Longest reply sent inline; longer ones go as a file.
 const INLINE_MAX: usize = 1900;
+/// Log bytes `/run logs` attaches (Discord's upload limit is 10 MiB).
+const LOGS_ATTACHMENT_MAX: usize = 8 * 1024 * 1024;
+/// Log bytes the Logs button reads; it shows their last lines.
+const LOGS_BUTTON_MAX: usize = 64 * 1024;
 
 pub fn all() -> Vec<poise::Command<Data, BotError>> {
     vec![
@@ -1046,7 +1050,7 @@ async fn run_logs(
     let text = ctx
         .data()
         .drover
-        .run_logs(id, host.as_deref(), None)
+        .run_logs_text(id, host.as_deref(), None, LOGS_ATTACHMENT_MAX)
         .await?;
     say(ctx, &text, &format!("run-{id}.log")).await
 }
@@ -1180,10 +1184,14 @@ pub async fn on_event(ctx: &serenity::Context, event: &serenity::FullEvent, data
             "rerun" => rerun(data, &actor, ctx.http.clone(), run_id, press.channel_id)
                 .await
                 .map(|new| format!("rerunning the failed hosts of run {run_id} as run {new}")),
-            _ => data.drover.run_logs(run_id, None, None).await.map(|t| {
-                let clean = render::sanitize(&t, &data.redactor);
-                render::code_block(&clean, INLINE_MAX)
-            }),
+            _ => data
+                .drover
+                .run_logs_text(run_id, None, None, LOGS_BUTTON_MAX)
+                .await
+                .map(|t| {
+                    let clean = render::sanitize(&t, &data.redactor);
+                    render::code_block(&clean, INLINE_MAX)
+                }),
         };
         result.unwrap_or_else(|e| {
             if e.is_refusal() {
