@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{host_doc, SshFleet};
 
@@ -404,6 +404,87 @@ fn sudo_runs_scripts_with_the_run_environment() {
     );
     assert_eq!(drover.step_log(id, host, 2), b"second second\n");
     assert_eq!(common::remote_run_files(id, host), Vec::<String>::new());
+}
+
+#[test]
+fn sudo_that_wants_a_password_fails_the_host_at_once() {
+    // A throwaway login whose sudoers rule asks for a password.
+    let user = ThrowawayUser::new("ALL=(ALL) ALL");
+    let fleet = SshFleet::start_with(
+        196,
+        1,
+        common::free_port(),
+        &format!("LogLevel ERROR\nAllowUsers {}\n", user.name),
+    );
+    let mut drover = common::Drover::new();
+    let hosts = drover.add_fleet(&fleet, "pw", "pw-group");
+    let host = hosts[0].as_str();
+    drover.ok(&["host", "edit", host, "--user", &user.name]);
+    let witness = user.home.join("ran");
+    drover.script(
+        "touch-witness",
+        &format!("#!/bin/sh\ntouch {}\n", witness.display()),
+        &[],
+    );
+    drover.ok(&["scriptgroup", "create", "pw-steps", "touch-witness"]);
+    let started = Instant::now();
+    let run = drover.json(&["task", "run", "pw-steps", "pw-group", "--sudo"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "a password prompt must not hang the run"
+    );
+    let h = host_doc(&run, host);
+    assert_eq!(h["state"], "failed", "{h:#}");
+    assert!(
+        h["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("requires a password")),
+        "{h:#}"
+    );
+    assert!(!witness.exists(), "nothing ran as root");
+}
+
+/// A login created for one test (home directory, `/bin/sh`, no password,
+/// a sudoers rule), removed again on drop.
+struct ThrowawayUser {
+    name: String,
+    home: std::path::PathBuf,
+    sudoers: std::path::PathBuf,
+}
+
+impl ThrowawayUser {
+    fn new(rule: &str) -> ThrowawayUser {
+        let name = format!("drv{}", std::process::id());
+        let run = |program: &str, args: &[&str]| {
+            let status = std::process::Command::new(program)
+                .args(args)
+                .status()
+                .unwrap_or_else(|e| panic!("{program}: {e}"));
+            assert!(status.success(), "{program} {args:?}: {status}");
+        };
+        run("useradd", &["-m", "-s", "/bin/sh", &name]);
+        // '*': no password can be typed, yet key logins work (with a locked
+        // '!' account sshd refuses them).
+        run("usermod", &["-p", "*", &name]);
+        let sudoers = std::path::PathBuf::from(format!("/etc/sudoers.d/{name}"));
+        std::fs::write(&sudoers, format!("{name} {rule}\n")).expect("sudoers rule");
+        let home = std::path::PathBuf::from(format!("/home/{name}"));
+        ThrowawayUser {
+            name,
+            home,
+            sudoers,
+        }
+    }
+}
+
+impl Drop for ThrowawayUser {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.sudoers);
+        let _ = std::process::Command::new("userdel")
+            .args(["-r", &self.name])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
 }
 
 /// Removes terminal control sequences (`ESC [ ... letter`), keeping text.
