@@ -360,7 +360,7 @@ impl Drover {
             script_group,
             server_group,
             options,
-            scripts: None,
+            scripts_of_run: None,
             hosts: None,
             env,
         })
@@ -381,12 +381,7 @@ impl Drover {
             script_group,
             server_group,
             options: run.options.clone(),
-            scripts: Some(
-                run.scripts
-                    .iter()
-                    .map(|s| (s.name.clone(), s.version))
-                    .collect(),
-            ),
+            scripts_of_run: Some(run_id),
             hosts: Some(hosts),
             env: run.env.clone(),
         })

@@ -148,7 +148,12 @@ fn failing_script_stops_only_its_host() {
         assert_eq!(host_doc(&run, ok)["state"], "succeeded");
         assert_eq!(drover.step_log(id, ok, 3), b"three\n");
     }
-    // rerun --failed runs only web-2 again, with the same script versions
+    // rerun --failed runs only web-2 again, with the scripts the run ran:
+    // neither a newer version nor removal from the library changes them.
+    let fixed = drover.dir.path().join("two-fixed.script");
+    std::fs::write(&fixed, "echo fixed\n").expect("write");
+    drover.ok(&["script", "edit", "two", &fixed.to_string_lossy()]);
+    drover.ok(&["script", "rm", "three", "--force"]);
     let rerun = drover.json(&["run", "rerun", &id.to_string(), "--failed"]);
     let hosts: Vec<&str> = rerun["hosts"]
         .as_array()
@@ -157,6 +162,11 @@ fn failing_script_stops_only_its_host() {
         .filter_map(|h| h["host"].as_str())
         .collect();
     assert_eq!(hosts, vec!["web-2"]);
+    let again = host_doc(&rerun, "web-2");
+    assert_eq!(again["state"], "failed", "{again:#}");
+    assert_eq!(again["step"], 2);
+    assert_eq!(again["exit_code"], 3, "the version that ran, not the edit");
+    assert_eq!(rerun["hosts"][0]["steps"], 3, "{rerun:#}");
 }
 
 #[test]

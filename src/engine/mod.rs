@@ -23,7 +23,7 @@ use crate::domain::{now_ms, Actor, Host, RunOptions};
 use crate::error::{Error, Result};
 use crate::ssh::SshSettings;
 use crate::state::{HostState, RunState};
-use crate::store::runs::{NewRun, RunHost, RunRecord, StoredRun};
+use crate::store::runs::{NewRun, RunHost, RunRecord, RunScripts, StoredRun};
 use crate::store::Store;
 use host::HostJob;
 use remote::RemoteStep;
@@ -61,8 +61,9 @@ pub struct RunRequest {
     pub script_group: String,
     pub server_group: String,
     pub options: RunOptions,
-    /// Scripts and versions; `None` takes the current versions of the group.
-    pub scripts: Option<Vec<(String, i64)>>,
+    /// `Some(run)`: exactly the scripts that earlier run ran (a rerun);
+    /// `None`: the current versions of the script group's scripts.
+    pub scripts_of_run: Option<i64>,
     /// Hosts; `None` takes the server group's current hosts.
     pub hosts: Option<Vec<Host>>,
     pub env: Vec<(String, String)>,
@@ -152,16 +153,19 @@ impl Engine {
         request: &RunRequest,
         hold_lease: bool,
     ) -> Result<i64> {
-        let scripts = match &request.scripts {
-            Some(s) => s.clone(),
-            None => self.current_scripts(&request.script_group).await?,
+        let scripts = match request.scripts_of_run {
+            Some(run) => RunScripts::SameAs(run),
+            None => {
+                let current = self.current_scripts(&request.script_group).await?;
+                if current.is_empty() {
+                    return Err(Error::Refused(format!(
+                        "script group '{}' has no scripts; add some with `drover scriptgroup add`",
+                        request.script_group
+                    )));
+                }
+                RunScripts::Versions(current)
+            }
         };
-        if scripts.is_empty() {
-            return Err(Error::Refused(format!(
-                "script group '{}' has no scripts; add some with `drover scriptgroup add`",
-                request.script_group
-            )));
-        }
         let hosts = match &request.hosts {
             Some(h) => h.clone(),
             None => self.store.server_group_hosts(&request.server_group).await?,

@@ -43,7 +43,7 @@ pub struct NewRun {
     pub script_group: String,
     pub server_group: String,
     pub options: RunOptions,
-    pub scripts: Vec<(String, i64)>,
+    pub scripts: RunScripts,
     pub hosts: Vec<crate::domain::Host>,
     pub default_user: String,
     pub env: Vec<(String, String)>,
@@ -51,6 +51,16 @@ pub struct NewRun {
     /// Key files the run was started with, so that a process taking the run
     /// over can authenticate the same way.
     pub identities: Vec<std::path::PathBuf>,
+}
+
+/// The scripts a new run runs.
+#[derive(Debug, Clone)]
+pub enum RunScripts {
+    /// These versions of library scripts, in order.
+    Versions(Vec<(String, i64)>),
+    /// Exactly what an earlier run ran (bodies are kept for good), whatever
+    /// the library holds now: for reruns.
+    SameAs(i64),
 }
 
 /// Everything needed to drive (or resume) a run.
@@ -151,25 +161,7 @@ impl Store {
         .bind(now + lease_ms)
         .fetch_one(&mut *tx)
         .await?;
-        for (index, (script, version)) in new.scripts.iter().enumerate() {
-            let inserted = sqlx::query(
-                "INSERT INTO run_scripts (run_id, step, script_name, script_version, body_sha, timeout_secs)
-                 SELECT ?, ?, s.name, v.version, v.body_sha, s.timeout_secs FROM scripts s
-                 JOIN script_versions v ON v.script_id = s.id WHERE s.name = ? AND v.version = ?",
-            )
-            .bind(run_id)
-            .bind(index as i64 + 1)
-            .bind(script)
-            .bind(version)
-            .execute(&mut *tx)
-            .await?;
-            if inserted.rows_affected() != 1 {
-                return Err(Error::not_found(
-                    Kind::Script,
-                    format!("{script} (version {version})"),
-                ));
-            }
-        }
+        insert_run_scripts(&mut tx, run_id, &new.scripts).await?;
         for (position, host) in new.hosts.iter().enumerate() {
             let user = host
                 .user
@@ -701,4 +693,49 @@ impl Store {
         })
         .transpose()
     }
+}
+
+async fn insert_run_scripts(
+    tx: &mut super::Tx<'_>,
+    run_id: i64,
+    scripts: &RunScripts,
+) -> Result<()> {
+    match scripts {
+        RunScripts::Versions(versions) => {
+            for (index, (script, version)) in versions.iter().enumerate() {
+                let inserted = sqlx::query(
+                    "INSERT INTO run_scripts (run_id, step, script_name, script_version, body_sha, timeout_secs)
+                     SELECT ?, ?, s.name, v.version, v.body_sha, s.timeout_secs FROM scripts s
+                     JOIN script_versions v ON v.script_id = s.id WHERE s.name = ? AND v.version = ?",
+                )
+                .bind(run_id)
+                .bind(index as i64 + 1)
+                .bind(script)
+                .bind(version)
+                .execute(&mut **tx)
+                .await?;
+                if inserted.rows_affected() != 1 {
+                    return Err(Error::not_found(
+                        Kind::Script,
+                        format!("{script} (version {version})"),
+                    ));
+                }
+            }
+        }
+        RunScripts::SameAs(earlier) => {
+            let inserted = sqlx::query(
+                "INSERT INTO run_scripts (run_id, step, script_name, script_version, body_sha, timeout_secs)
+                 SELECT ?, step, script_name, script_version, body_sha, timeout_secs
+                 FROM run_scripts WHERE run_id = ? ORDER BY step",
+            )
+            .bind(run_id)
+            .bind(earlier)
+            .execute(&mut **tx)
+            .await?;
+            if inserted.rows_affected() == 0 {
+                return Err(Error::not_found(Kind::Run, earlier.to_string()));
+            }
+        }
+    }
+    Ok(())
 }
