@@ -95,6 +95,10 @@ pub struct DiscordConfig {
     pub confirm_above: u32,
     #[serde(with = "humantime_serde")]
     pub edit_interval: Duration,
+    /// Age at which a run's progress moves to a new message: Discord limits
+    /// edits of messages older than an hour much more strictly.
+    #[serde(with = "humantime_serde")]
+    pub message_handover: Duration,
     pub permissions: Permissions,
 }
 
@@ -106,6 +110,7 @@ impl Default for DiscordConfig {
             api_url: None,
             confirm_above: 50,
             edit_interval: Duration::from_secs(2),
+            message_handover: Duration::from_secs(55 * 60),
             permissions: Permissions::default(),
         }
     }
@@ -220,6 +225,14 @@ impl Config {
             return Err(bad(
                 "discord.edit_interval",
                 "must be at least 500ms".into(),
+            ));
+        }
+        if self.discord.message_handover <= self.discord.edit_interval
+            || self.discord.message_handover > Duration::from_secs(60 * 60)
+        {
+            return Err(bad(
+                "discord.message_handover",
+                "must be longer than discord.edit_interval and at most 1h".into(),
             ));
         }
         let levels = [

@@ -668,6 +668,23 @@ fn config_with_a_too_short_timeout_is_refused() {
 }
 
 #[test]
+fn config_with_a_message_handover_out_of_range_is_refused() {
+    for value in ["1s", "2h"] {
+        let (env, message) = refused_config(&format!(
+            "[discord]\nedit_interval = \"2s\"\nmessage_handover = \"{value}\"\n"
+        ));
+        assert_eq!(
+            message,
+            format!(
+                "configuration: {}: key 'discord.message_handover': must be longer than discord.edit_interval and at most 1h",
+                env.config.display()
+            ),
+            "{value}"
+        );
+    }
+}
+
+#[test]
 fn config_with_a_bad_permission_principal_is_refused() {
     let (env, message) = refused_config("[discord.permissions]\nadmin = [\"team:1\"]\n");
     assert_eq!(

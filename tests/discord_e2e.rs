@@ -479,6 +479,73 @@ async fn a_restarted_bot_takes_its_runs_over_and_finishes_the_message() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_run_moves_to_a_new_message_that_links_the_first() {
+    let fleet = SshFleet::start(156, 1);
+    let mut drover = common::Drover::with_config(&config().replace(
+        "edit_interval = \"500ms\"",
+        "edit_interval = \"500ms\"\nmessage_handover = \"2s\"",
+    ));
+    drover.add_fleet(&fleet, "l", "long-group");
+    drover.script(
+        "slow",
+        "for i in 1 2 3 4 5 6 7 8 9 10; do echo tick-$i; sleep 0.4; done\n",
+        &[],
+    );
+    drover.ok(&["scriptgroup", "create", "slow-group", "slow"]);
+    let sim = DiscordSim::start().await;
+    let _bot = start_bot(&sim, &drover).await;
+    let run = sim
+        .slash_command(
+            &operator(),
+            CHANNEL,
+            "task",
+            &["run"],
+            vec![
+                ("task_or_script_group", json!("slow-group")),
+                ("server_group", json!("long-group")),
+            ],
+        )
+        .await;
+    sim.wait_response(&run, TIMEOUT)
+        .await
+        .expect("acknowledged");
+    let last = wait_final(&sim, "succeeded").await;
+    // Every progress message of the run, oldest first: each one handed over
+    // points to the next, each continuation links the first.
+    let shown: Vec<SimMessage> = sim
+        .messages(CHANNEL)
+        .into_iter()
+        .filter(|m| !m.embeds.is_empty() && !m.components.is_empty())
+        .collect();
+    assert!(
+        shown.len() >= 2,
+        "a 4 s run outlives a 2 s message: {shown:#?}"
+    );
+    assert_eq!(shown.last().map(|m| m.id), Some(last.id));
+    let link = |m: &SimMessage| format!("/channels/{GUILD}/{CHANNEL}/{}", m.id);
+    for pair in shown.windows(2) {
+        assert!(
+            pair[0].content.contains("continues in") && pair[0].content.contains(&link(&pair[1])),
+            "{:?} should point to {}",
+            pair[0].content,
+            link(&pair[1])
+        );
+        assert!(
+            pair[1].content.contains("continues here (started in")
+                && pair[1].content.contains(&link(&shown[0])),
+            "{:?}",
+            pair[1].content
+        );
+    }
+    assert!(
+        last.content.contains("succeeded"),
+        "the final state is shown below the link: {:?}",
+        last.content
+    );
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn big_runs_ask_for_confirmation_first() {
     let fleet = SshFleet::start(161, 2);
     let mut drover =

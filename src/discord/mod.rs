@@ -10,7 +10,6 @@ mod progress;
 pub mod render;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use poise::serenity_prelude as serenity;
 
@@ -90,7 +89,10 @@ pub async fn run_bot(drover: Drover, identities: &[std::path::PathBuf]) -> Resul
         tracker: progress::Tracker::new(
             drover.clone(),
             engine.clone(),
-            config.discord.edit_interval,
+            progress::Pacing {
+                edit_every: config.discord.edit_interval,
+                handover_after: config.discord.message_handover,
+            },
             progress::Editor::new(config.discord.api_url.as_deref(), &token),
         ),
         drover,
@@ -179,10 +181,6 @@ async fn wait_for_shutdown_signal() {
         _ = term => {}
     }
 }
-
-/// How long a Discord message stays reliably editable; progress moves to a
-/// new message before that.
-pub const MESSAGE_EDIT_WINDOW: Duration = Duration::from_secs(55 * 60);
 
 /// Shared pieces used by both commands and buttons.
 pub(crate) type Http = Arc<serenity::Http>;

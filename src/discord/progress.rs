@@ -1,7 +1,8 @@
 //! Live progress messages: one normal channel message per run, edited at
 //! most once per `discord.edit_interval` with the latest state (the final
-//! state always lands), moved to a new message before Discord stops
-//! accepting edits, and followed by the run's logs as attachments.
+//! state always lands), moved to a new message once it is
+//! `discord.message_handover` old (Discord limits edits of messages older
+//! than an hour strictly), and followed by the run's logs as attachments.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -10,7 +11,7 @@ use std::time::Duration;
 use poise::serenity_prelude as serenity;
 
 use super::render::{self, ButtonStyle, ProgressView};
-use super::{Http, MESSAGE_EDIT_WINDOW};
+use super::Http;
 use crate::engine::Engine;
 use crate::ops::Drover;
 use crate::state::{RunSnapshot, RunState};
@@ -21,12 +22,20 @@ pub const MAX_FILE_BYTES: usize = 10 * 1024 * 1024;
 /// Attempts to land the final state before giving up (logged).
 const FINAL_ATTEMPTS: u32 = 30;
 
+/// How often a progress message is edited, and how old it gets before the
+/// run moves to a new message.
+#[derive(Debug, Clone, Copy)]
+pub struct Pacing {
+    pub edit_every: Duration,
+    pub handover_after: Duration,
+}
+
 /// Drives and tracks the runs this bot shows.
 #[derive(Clone)]
 pub struct Tracker {
     drover: Drover,
     engine: Engine,
-    interval: Duration,
+    pacing: Pacing,
     tracked: Arc<Mutex<HashSet<i64>>>,
     editor: Editor,
 }
@@ -113,6 +122,39 @@ impl Editor {
     }
 }
 
+/// The line that opens a message continuing a run's first message.
+fn continued_from(run_id: i64, first: &Shown, guild: Option<serenity::GuildId>) -> String {
+    format!(
+        "Run {run_id} continues here (started in {}).",
+        first.message.link(first.channel, guild)
+    )
+}
+
+/// The guild of a channel, for message links (`None` links as a DM would).
+async fn guild_of(http: &Http, channel: serenity::ChannelId) -> Option<serenity::GuildId> {
+    match channel.to_channel(http).await {
+        Ok(serenity::Channel::Guild(c)) => Some(c.guild_id),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot look up the channel's guild for a message link");
+            None
+        }
+    }
+}
+
+/// The view as `shown` displays it: its preface line, if any, first.
+fn prefaced(view: &ProgressView, shown: &Shown) -> ProgressView {
+    prefaced_with(view, shown.preface.as_deref())
+}
+
+fn prefaced_with(view: &ProgressView, preface: Option<&str>) -> ProgressView {
+    let mut view = view.clone();
+    if let Some(preface) = preface {
+        view.content = format!("{preface}\n{}", view.content);
+    }
+    view
+}
+
 /// Turns a rendered view into serenity builders.
 pub fn embeds_of(view: &ProgressView) -> Vec<serenity::CreateEmbed> {
     view.embeds
@@ -180,6 +222,9 @@ struct Shown {
     message: serenity::MessageId,
     /// When it was posted (epoch ms), to move on before edits stop working.
     posted_ms: i64,
+    /// A line kept above the rendered content on every edit (a continued
+    /// message links the run's first one).
+    preface: Option<String>,
 }
 
 impl Shown {
@@ -195,16 +240,17 @@ impl Shown {
             channel: serenity::ChannelId::new(id(&m.channel_id)?),
             message: serenity::MessageId::new(id(&m.message_id)?),
             posted_ms: m.created_at,
+            preface: None,
         })
     }
 }
 
 impl Tracker {
-    pub fn new(drover: Drover, engine: Engine, interval: Duration, editor: Editor) -> Tracker {
+    pub fn new(drover: Drover, engine: Engine, pacing: Pacing, editor: Editor) -> Tracker {
         Tracker {
             drover,
             engine,
-            interval,
+            pacing,
             tracked: Arc::new(Mutex::new(HashSet::new())),
             editor,
         }
@@ -258,7 +304,13 @@ impl Tracker {
                     tracing::warn!(run_id, error = %e, "cannot take the run over");
                 }
             });
-            if let Ok(Some(_)) = self.drover.store.run_message(run_id).await {
+            if self
+                .drover
+                .store
+                .run_messages(run_id)
+                .await
+                .is_ok_and(|m| !m.is_empty())
+            {
                 self.track(http.clone(), run_id, None);
             }
         }
@@ -273,24 +325,33 @@ impl Tracker {
         let redactor = render::Redactor::new(&self.drover.config.logs.redact).unwrap_or_default();
         let first = self.drover.store.run_snapshot(run_id).await?;
         let mut view = render::render_progress(&first, &redactor);
-        let mut shown = match (channel, self.drover.store.run_message(run_id).await?) {
-            (_, Some(m)) => Shown::stored(&m).map_err(super::BotError::BadInput)?,
+        let messages = self.drover.store.run_messages(run_id).await?;
+        let mut shown = match (channel, messages.last()) {
+            (_, Some(m)) => {
+                let mut shown = Shown::stored(m).map_err(super::BotError::BadInput)?;
+                if let Some(first) = messages.first().filter(|f| f.message_id != m.message_id) {
+                    let first = Shown::stored(first).map_err(super::BotError::BadInput)?;
+                    let guild = guild_of(http, first.channel).await;
+                    shown.preface = Some(continued_from(run_id, &first, guild));
+                }
+                shown
+            }
             (Some(channel), None) => self.post(http, run_id, channel, &view).await?,
             (None, None) => return Ok(()),
         };
         let last = loop {
-            tokio::time::sleep(self.interval).await;
+            tokio::time::sleep(self.pacing.edit_every).await;
             let snapshot = self.drover.store.run_snapshot(run_id).await?;
             let finished = snapshot.state != RunState::Running;
             let next = render::render_progress(&snapshot, &redactor);
             let age_ms = u128::try_from(crate::domain::now_ms() - shown.posted_ms).unwrap_or(0);
-            if age_ms > MESSAGE_EDIT_WINDOW.as_millis() {
+            if age_ms > self.pacing.handover_after.as_millis() {
                 shown = self
-                    .continue_in_new_message(http, run_id, &shown, &next)
+                    .continue_in_new_message(http, run_id, &shown, &view, &next)
                     .await?;
             } else if next != view || finished {
                 let attempts = if finished { FINAL_ATTEMPTS } else { 1 };
-                self.edit(&shown, &next, attempts).await;
+                self.edit(&shown, &prefaced(&next, &shown), attempts).await;
             }
             view = next;
             if finished {
@@ -332,20 +393,41 @@ impl Tracker {
             channel,
             message: message.id,
             posted_ms: crate::domain::now_ms(),
+            preface: None,
         })
     }
 
+    /// Posts the run's progress in a new message that links the old one,
+    /// and points the old one (as it last showed) to the new one.
     async fn continue_in_new_message(
         &self,
         http: &Http,
         run_id: i64,
         old: &Shown,
+        old_view: &ProgressView,
         view: &ProgressView,
     ) -> Result<Shown, super::BotError> {
-        let mut view = view.clone();
-        let link = old.message.link(old.channel, None);
-        view.content = format!("Run {run_id} continues here (started in {link}).");
-        self.post(http, run_id, old.channel, &view).await
+        let guild = guild_of(http, old.channel).await;
+        let preface = old
+            .preface
+            .clone()
+            .unwrap_or_else(|| continued_from(run_id, old, guild));
+        let mut new = self
+            .post(
+                http,
+                run_id,
+                old.channel,
+                &prefaced_with(view, Some(&preface)),
+            )
+            .await?;
+        new.preface = Some(preface);
+        let mut old_view = old_view.clone();
+        old_view.content = format!(
+            "Run {run_id} continues in {}.",
+            new.message.link(new.channel, guild)
+        );
+        self.edit(old, &prefaced(&old_view, old), 1).await;
+        Ok(new)
     }
 
     /// Edits the message; on a 429 waits exactly as told and retries, on

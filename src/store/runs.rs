@@ -676,22 +676,24 @@ impl Store {
         Ok(())
     }
 
-    /// The latest message showing a run, if any.
-    pub async fn run_message(&self, run_id: i64) -> Result<Option<RunMessage>> {
-        let row = sqlx::query(
-            "SELECT channel_id, message_id, created_at FROM run_messages WHERE run_id = ? ORDER BY created_at DESC LIMIT 1",
+    /// The messages that showed a run, oldest first (a long run moves on to
+    /// new ones; the last is the live one).
+    pub async fn run_messages(&self, run_id: i64) -> Result<Vec<RunMessage>> {
+        let rows = sqlx::query(
+            "SELECT channel_id, message_id, created_at FROM run_messages WHERE run_id = ? ORDER BY created_at, rowid",
         )
         .bind(run_id)
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        row.map(|r| {
-            Ok(RunMessage {
-                channel_id: r.try_get("channel_id")?,
-                message_id: r.try_get("message_id")?,
-                created_at: r.try_get("created_at")?,
+        rows.iter()
+            .map(|r| {
+                Ok(RunMessage {
+                    channel_id: r.try_get("channel_id")?,
+                    message_id: r.try_get("message_id")?,
+                    created_at: r.try_get("created_at")?,
+                })
             })
-        })
-        .transpose()
+            .collect()
     }
 }
 
