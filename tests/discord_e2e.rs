@@ -65,6 +65,30 @@ async fn eventually(mut ready: impl FnMut() -> bool) {
     }
 }
 
+/// `/task run SCRIPT_GROUP SERVER_GROUP` as `user`; the command's answer.
+async fn task_run(
+    sim: &DiscordSim,
+    user: &SimUser,
+    script_group: &str,
+    server_group: &str,
+) -> Value {
+    let run = sim
+        .slash_command(
+            user,
+            CHANNEL,
+            "task",
+            &["run"],
+            vec![
+                ("task_or_script_group", json!(script_group)),
+                ("server_group", json!(server_group)),
+            ],
+        )
+        .await;
+    sim.wait_response(&run, TIMEOUT)
+        .await
+        .expect("the command is answered")
+}
+
 fn operator() -> SimUser {
     SimUser::member(1001, GUILD, &[OPERATOR_ROLE])
 }
@@ -170,22 +194,7 @@ async fn task_run_from_slash_command_to_final_embed_with_logs() {
     assert_eq!(choices["type"], 8, "{choices}");
     assert_eq!(choices["data"]["choices"][0]["name"], "lamp", "{choices}");
 
-    let run = sim
-        .slash_command(
-            &operator(),
-            CHANNEL,
-            "task",
-            &["run"],
-            vec![
-                ("task_or_script_group", json!("lamp")),
-                ("server_group", json!("web-group")),
-            ],
-        )
-        .await;
-    let answer = sim
-        .wait_response(&run, TIMEOUT)
-        .await
-        .expect("acknowledged");
+    let answer = task_run(&sim, &operator(), "lamp", "web-group").await;
     assert!(
         answer.to_string().contains("lamp") && answer.to_string().contains("3"),
         "{answer}"
@@ -237,19 +246,7 @@ async fn unauthorised_users_are_refused_and_nothing_runs() {
     let sim = DiscordSim::start().await;
     let _bot = start_bot(&sim, &drover).await;
     let stranger = SimUser::member(2002, GUILD, &[]);
-    let run = sim
-        .slash_command(
-            &stranger,
-            CHANNEL,
-            "task",
-            &["run"],
-            vec![
-                ("task_or_script_group", json!("lamp")),
-                ("server_group", json!("web-group")),
-            ],
-        )
-        .await;
-    let answer = sim.wait_response(&run, TIMEOUT).await.expect("answered");
+    let answer = task_run(&sim, &stranger, "lamp", "web-group").await;
     assert_eq!(answer["data"]["flags"], 64, "ephemeral: {answer}");
     assert!(answer.to_string().contains("operator level"), "{answer}");
     // an operator may not change the inventory
@@ -290,21 +287,7 @@ async fn cancel_button_ends_remote_processes_and_gateway_resumes() {
     drover.ok(&["scriptgroup", "create", "forever-group", "forever"]);
     let sim = DiscordSim::start().await;
     let _bot = start_bot(&sim, &drover).await;
-    let run = sim
-        .slash_command(
-            &operator(),
-            CHANNEL,
-            "task",
-            &["run"],
-            vec![
-                ("task_or_script_group", json!("forever-group")),
-                ("server_group", json!("slow-group")),
-            ],
-        )
-        .await;
-    sim.wait_response(&run, TIMEOUT)
-        .await
-        .expect("acknowledged");
+    task_run(&sim, &operator(), "forever-group", "slow-group").await;
     eventually(|| common::processes_matching(&child).len() == 2).await;
     assert_eq!(
         common::processes_matching(&child).len(),
@@ -445,21 +428,7 @@ async fn a_restarted_bot_takes_its_runs_over_and_finishes_the_message() {
     drover.ok(&["scriptgroup", "create", "slow-group", "slow"]);
     let sim = DiscordSim::start().await;
     let bot = start_bot(&sim, &drover).await;
-    let run = sim
-        .slash_command(
-            &operator(),
-            CHANNEL,
-            "task",
-            &["run"],
-            vec![
-                ("task_or_script_group", json!("slow-group")),
-                ("server_group", json!("restart-group")),
-            ],
-        )
-        .await;
-    sim.wait_response(&run, TIMEOUT)
-        .await
-        .expect("acknowledged");
+    task_run(&sim, &operator(), "slow-group", "restart-group").await;
     eventually(|| progress_message(&sim).is_some()).await;
     let first = progress_message(&sim).expect("progress message posted");
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -494,21 +463,7 @@ async fn a_long_run_moves_to_a_new_message_that_links_the_first() {
     drover.ok(&["scriptgroup", "create", "slow-group", "slow"]);
     let sim = DiscordSim::start().await;
     let _bot = start_bot(&sim, &drover).await;
-    let run = sim
-        .slash_command(
-            &operator(),
-            CHANNEL,
-            "task",
-            &["run"],
-            vec![
-                ("task_or_script_group", json!("slow-group")),
-                ("server_group", json!("long-group")),
-            ],
-        )
-        .await;
-    sim.wait_response(&run, TIMEOUT)
-        .await
-        .expect("acknowledged");
+    task_run(&sim, &operator(), "slow-group", "long-group").await;
     let last = wait_final(&sim, "succeeded").await;
     // Every progress message of the run, oldest first: each one handed over
     // points to the next, each continuation links the first.
