@@ -419,17 +419,16 @@ impl Drover {
         Ok(snapshot)
     }
 
-    /// Copies the step logs of a run to `out` as they are on disk, each
-    /// after a `==> host · step i/n script <==` header: every host or one,
-    /// every script or one. Memory stays bounded whatever the logs' size.
-    pub fn write_logs(
+    /// The step log files of a run in display order (host by host, step by
+    /// step): every host or one, every script or one.
+    fn log_files(
         &self,
         snapshot: &RunSnapshot,
         host: Option<&str>,
         script: Option<&str>,
-        out: &mut dyn std::io::Write,
-    ) -> std::io::Result<()> {
+    ) -> Vec<LogFile> {
         let root = self.log_root();
+        let mut files = Vec::new();
         for h in snapshot
             .hosts
             .iter()
@@ -440,32 +439,50 @@ impl Drover {
                     continue;
                 }
                 let step = index as u32 + 1;
-                let path = crate::engine::logs::step_log_path(&root, snapshot.id, &h.host, step);
-                let Ok(mut file) = std::fs::File::open(&path) else {
-                    continue;
-                };
-                writeln!(
-                    out,
-                    "==> {} · step {step}/{} {name} <==",
-                    h.host,
-                    snapshot.scripts.len()
-                )?;
-                let mut last = LastByte {
-                    out: &mut *out,
-                    last: None,
-                };
-                std::io::copy(&mut file, &mut last)?;
-                if last.last.is_some_and(|b| b != b'\n') {
-                    out.write_all(b"\n")?;
-                }
+                files.push(LogFile {
+                    header: format!(
+                        "==> {} · step {step}/{} {name} <==\n",
+                        h.host,
+                        snapshot.scripts.len()
+                    ),
+                    path: crate::engine::logs::step_log_path(&root, snapshot.id, &h.host, step),
+                });
+            }
+        }
+        files
+    }
+
+    /// Copies the step logs of a run to `out` as they are on disk, each
+    /// after a `==> host · step i/n script <==` header: every host or one,
+    /// every script or one. Memory stays bounded whatever the logs' size.
+    pub fn write_logs(
+        &self,
+        snapshot: &RunSnapshot,
+        host: Option<&str>,
+        script: Option<&str>,
+        out: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        for log in self.log_files(snapshot, host, script) {
+            let Ok(mut file) = std::fs::File::open(&log.path) else {
+                continue;
+            };
+            out.write_all(log.header.as_bytes())?;
+            let mut last = LastByte {
+                out: &mut *out,
+                last: None,
+            };
+            std::io::copy(&mut file, &mut last)?;
+            if last.last.is_some_and(|b| b != b'\n') {
+                out.write_all(b"\n")?;
             }
         }
         Ok(())
     }
 
     /// The step logs of a run as text (lossy UTF-8) for front ends that
-    /// need one piece: at most `limit` bytes of logs, then a line saying
-    /// that the rest was cut and where to get it.
+    /// need one piece: about `limit` bytes of logs from the start, cut at a
+    /// line's end (so that `logs.redact` still sees whole lines), then a
+    /// line saying that the rest was cut and where to get it.
     pub async fn run_logs_text(
         &self,
         id: i64,
@@ -484,28 +501,85 @@ impl Drover {
             Err(_) if capped.cut => {}
             Err(e) => return Err(crate::error::Error::io("cannot read the run's logs", e)),
         }
+        if capped.cut {
+            let line_end = capped.bytes.iter().rposition(|b| *b == b'\n');
+            capped.bytes.truncate(line_end.map_or(0, |at| at + 1));
+        }
         let mut text = String::from_utf8_lossy(&capped.bytes).into_owned();
         if capped.cut {
             text.push_str(&format!(
-                "\n[logs cut at {limit} bytes: `drover run logs {id}` prints all of them]\n"
+                "[logs cut after {} bytes: `drover run logs {id}` prints all of them]\n",
+                capped.bytes.len()
             ));
         }
         Ok(text)
     }
 
-    /// The step logs of one host of a run (all scripts, or one) as text.
-    pub fn host_log_text(
-        &self,
-        snapshot: &RunSnapshot,
-        host: &str,
-        script: Option<&str>,
-    ) -> String {
-        let mut bytes = Vec::new();
-        if let Err(e) = self.write_logs(snapshot, Some(host), script, &mut bytes) {
-            tracing::warn!(host, error = %e, "cannot read a host's logs");
-        }
-        String::from_utf8_lossy(&bytes).into_owned()
+    /// The last `limit` bytes or so of a run's step logs (every host or
+    /// one), with their headers, read from the ends of the files: memory
+    /// and reading stay bounded however big the logs are. When output was
+    /// left out, the text starts with a line saying so, at a line start.
+    pub fn logs_tail(&self, snapshot: &RunSnapshot, host: Option<&str>, limit: usize) -> String {
+        String::from_utf8_lossy(&tail_of(&self.log_files(snapshot, host, None), limit)).into_owned()
     }
+}
+
+/// One step log of a run with the header line shown before it.
+struct LogFile {
+    header: String,
+    path: std::path::PathBuf,
+}
+
+/// The end of `files` taken as one text (headers included, a newline
+/// after each log): about `limit` bytes, read backwards from the last file.
+fn tail_of(files: &[LogFile], limit: usize) -> Vec<u8> {
+    let mut pieces: Vec<Vec<u8>> = Vec::new();
+    let mut room = limit;
+    let mut cut = false;
+    for log in files.iter().rev() {
+        if room == 0 {
+            cut = true;
+            break;
+        }
+        let Ok((mut body, whole)) = read_tail(&log.path, room) else {
+            continue;
+        };
+        if !body.is_empty() && !body.ends_with(b"\n") {
+            body.push(b'\n');
+        }
+        if !whole {
+            // Start at a line's start, under the log's header.
+            let line_start = body.iter().position(|b| *b == b'\n').map_or(0, |at| at + 1);
+            body.drain(..line_start);
+            cut = true;
+        }
+        room = room.saturating_sub(body.len() + log.header.len());
+        pieces.push(body);
+        pieces.push(log.header.clone().into_bytes());
+        if cut {
+            break;
+        }
+    }
+    let mut bytes = Vec::new();
+    if cut {
+        bytes.extend_from_slice(b"[earlier output left out; `drover run logs` prints all of it]\n");
+    }
+    for piece in pieces.iter().rev() {
+        bytes.extend_from_slice(piece);
+    }
+    bytes
+}
+
+/// The last `limit` bytes of a file, and whether that is all of it.
+fn read_tail(path: &std::path::Path, limit: usize) -> std::io::Result<(Vec<u8>, bool)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let take = len.min(limit as u64);
+    file.seek(SeekFrom::Start(len - take))?;
+    let mut body = Vec::with_capacity(usize::try_from(take).unwrap_or(0));
+    file.take(take).read_to_end(&mut body)?;
+    Ok((body, take == len))
 }
 
 /// A writer that remembers the last byte written through it.
@@ -576,6 +650,56 @@ mod tests {
         };
         std::io::copy(&mut &b"0123456789"[..], &mut roomy).expect("fits exactly");
         assert!(!roomy.cut, "exactly the limit is not cut");
+    }
+
+    fn log_file(dir: &std::path::Path, name: &str, body: &[u8]) -> LogFile {
+        let path = dir.join(name);
+        std::fs::write(&path, body).expect("write log");
+        LogFile {
+            header: format!("==> {name} <==\n"),
+            path,
+        }
+    }
+
+    #[test]
+    fn tail_of_small_logs_is_all_of_them_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files = vec![
+            log_file(dir.path(), "a", b"one\ntwo\n"),
+            LogFile {
+                header: "==> missing <==\n".into(),
+                path: dir.path().join("missing"),
+            },
+            log_file(dir.path(), "b", b"no newline"),
+        ];
+        let text = tail_of(&files, 1000);
+        assert_eq!(text, b"==> a <==\none\ntwo\n==> b <==\nno newline\n");
+    }
+
+    #[test]
+    fn tail_of_big_logs_keeps_the_end_from_a_line_start_and_says_so() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lines: String = (1..=1000).map(|i| format!("line {i}\n")).collect();
+        let files = vec![
+            log_file(dir.path(), "first", b"never shown\n"),
+            log_file(dir.path(), "big", lines.as_bytes()),
+            log_file(dir.path(), "last", b"end\n"),
+        ];
+        let text = String::from_utf8(tail_of(&files, 100)).expect("utf8");
+        assert!(
+            text.starts_with(
+                "[earlier output left out; `drover run logs` prints all of it]\n==> big <==\nline "
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with("line 1000\n==> last <==\nend\n"), "{text}");
+        assert!(!text.contains("never shown"));
+        let body_start = text.find("<==\n").map(|at| at + 4).expect("header");
+        assert!(
+            text[body_start..].starts_with("line "),
+            "cut at a line start: {text}"
+        );
+        assert!(text.len() < 100 + 120, "about the limit: {}", text.len());
     }
 
     #[test]

@@ -465,6 +465,14 @@ struct ThrowawayUser {
 impl ThrowawayUser {
     fn new(rule: &str) -> ThrowawayUser {
         let name = format!("drv{}", std::process::id());
+        // The guard exists before anything is created, so a failure below
+        // still removes what was made; a leftover of a crashed run goes first.
+        let user = ThrowawayUser {
+            home: std::path::PathBuf::from(format!("/home/{name}")),
+            sudoers: std::path::PathBuf::from(format!("/etc/sudoers.d/{name}")),
+            name,
+        };
+        user.remove();
         let run = |program: &str, args: &[&str]| {
             let status = std::process::Command::new(program)
                 .args(args)
@@ -472,28 +480,36 @@ impl ThrowawayUser {
                 .unwrap_or_else(|e| panic!("{program}: {e}"));
             assert!(status.success(), "{program} {args:?}: {status}");
         };
-        run("useradd", &["-m", "-s", "/bin/sh", &name]);
+        run(
+            "useradd",
+            &[
+                "-m",
+                "-d",
+                &user.home.to_string_lossy(),
+                "-s",
+                "/bin/sh",
+                &user.name,
+            ],
+        );
         // '*': no password can be typed, yet key logins work (with a locked
         // '!' account sshd refuses them).
-        run("usermod", &["-p", "*", &name]);
-        let sudoers = std::path::PathBuf::from(format!("/etc/sudoers.d/{name}"));
-        std::fs::write(&sudoers, format!("{name} {rule}\n")).expect("sudoers rule");
-        let home = std::path::PathBuf::from(format!("/home/{name}"));
-        ThrowawayUser {
-            name,
-            home,
-            sudoers,
-        }
+        run("usermod", &["-p", "*", &user.name]);
+        std::fs::write(&user.sudoers, format!("{} {rule}\n", user.name)).expect("sudoers rule");
+        user
     }
-}
 
-impl Drop for ThrowawayUser {
-    fn drop(&mut self) {
+    fn remove(&self) {
         let _ = std::fs::remove_file(&self.sudoers);
         let _ = std::process::Command::new("userdel")
             .args(["-r", &self.name])
             .stderr(std::process::Stdio::null())
             .status();
+    }
+}
+
+impl Drop for ThrowawayUser {
+    fn drop(&mut self) {
+        self.remove();
     }
 }
 
@@ -596,6 +612,11 @@ fn cancel_ends_every_remote_process() {
         id.parse::<i64>().is_ok(),
         "--detach prints the run id: {id}"
     );
+    // the background controller's own log is the owner's only too
+    let run_dir = drover.logs().join(&id);
+    assert_eq!(mode_of(&drover.logs()), 0o700);
+    assert_eq!(mode_of(&run_dir), 0o700);
+    assert_eq!(mode_of(&run_dir.join("controller.log")), 0o600);
     wait_for_state(&drover, &id, "c-1", "running");
     wait_for_state(&drover, &id, "c-2", "running");
     assert_eq!(common::processes_matching(&child).len(), 2);
@@ -644,17 +665,7 @@ fn killed_controller_is_resumed_without_losing_output() {
         mid["state"], "running",
         "the run is not finished when its controller dies"
     );
-    // `run status` (here without -i: the run remembers its key files) handed
-    // the run to a background drover.
-    drover.identity = None;
-    let mut run = serde_json::Value::Null;
-    for _ in 0..100 {
-        run = drover.json(&["run", "status", "1"]);
-        if run["state"] != "running" {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let run = taken_over_to_the_end(&mut drover, "1");
     assert_eq!(run["state"], "succeeded", "{run:#}");
     let expected: String = (1..=40).map(|i| format!("line-{i}\n")).collect();
     for h in ["r-1", "r-2"] {
@@ -665,6 +676,59 @@ fn killed_controller_is_resumed_without_losing_output() {
         );
         assert_eq!(drover.step_log(1, h, 2), b"finale\n");
     }
+}
+
+/// Polls `run status ID` (without -i: the run remembers its key files),
+/// which hands a run whose controller died to a background drover, until
+/// the run is over (10 s at most); the last status.
+fn taken_over_to_the_end(drover: &mut common::Drover, id: &str) -> serde_json::Value {
+    drover.identity = None;
+    let mut run = serde_json::Value::Null;
+    for _ in 0..100 {
+        run = drover.json(&["run", "status", id]);
+        if run["state"] != "running" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    run
+}
+
+#[test]
+fn controller_killed_before_storing_the_end_leaves_the_host_its_files() {
+    let fleet = SshFleet::start(76, 1);
+    let mut drover = common::Drover::new();
+    let hosts = drover.add_fleet(&fleet, "e", "end");
+    let host = hosts[0].as_str();
+    drover.script("quick", "echo only-line\n", &[]);
+    drover.ok(&["scriptgroup", "create", "quick-group", "quick"]);
+    // This controller stores its records 5 s late, so it dies after it has
+    // read the host's whole output but before the end is in the database.
+    let mut child = drover
+        .command()
+        .env("DROVER_TEST_STORE_FLUSH_MS", "5000")
+        .args(["task", "run", "quick-group", "end", "--quiet"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while drover.step_log(1, host, 1) != b"only-line\n" {
+        assert!(Instant::now() < deadline, "the output never arrived");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    child.kill().expect("SIGKILL the controller");
+    let _ = child.wait();
+    // Not acknowledged: the host kept the run's files for a takeover.
+    assert!(
+        !common::remote_run_files(1, host).is_empty(),
+        "the host removed its files before the end was stored"
+    );
+    let run = taken_over_to_the_end(&mut drover, "1");
+    assert_eq!(run["state"], "succeeded", "{run:#}");
+    assert_eq!(drover.step_log(1, host, 1), b"only-line\n");
+    assert_eq!(common::remote_run_files(1, host), Vec::<String>::new());
 }
 
 #[test]

@@ -131,11 +131,13 @@ fn finish(ctx: &Context, snapshot: &RunSnapshot) -> RunOutput {
 fn spawn_background_driver(ctx: &Context, run_id: i64, identities: &[PathBuf]) -> Result<()> {
     let exe =
         std::env::current_exe().map_err(|e| Error::io("cannot find the drover executable", e))?;
-    let log_dir = ctx.drover.log_root().join(run_id.to_string());
-    std::fs::create_dir_all(&log_dir)
-        .map_err(|e| Error::io(format!("cannot create {}", log_dir.display()), e))?;
-    let log = std::fs::File::create(log_dir.join("controller.log"))
-        .map_err(|e| Error::io("cannot create the controller log", e))?;
+    let log_path = ctx
+        .drover
+        .log_root()
+        .join(run_id.to_string())
+        .join("controller.log");
+    let log = crate::engine::logs::create_private_file(&log_path)
+        .map_err(|e| Error::io(format!("cannot create {}", log_path.display()), e))?;
     let err = log
         .try_clone()
         .map_err(|e| Error::io("cannot create the controller log", e))?;
@@ -215,9 +217,8 @@ async fn start(ctx: &Context, request: &RunRequest, mode: Mode) -> Result<RunOut
     Ok(finish(ctx, &snapshot))
 }
 
-/// Prints every host's logs (as `run logs`) one host at a time, so that
-/// memory does not grow with the size of the fleet.
-/// Streams step logs to standard output, host by host, as they are on disk.
+/// Streams step logs to standard output, host by host, as they are on disk:
+/// memory does not grow with the size of the logs or of the fleet.
 fn print_logs(
     ctx: &Context,
     snapshot: &RunSnapshot,

@@ -14,8 +14,10 @@ type Result<T = ()> = std::result::Result<T, BotError>;
 const INLINE_MAX: usize = 1900;
 /// Log bytes `/run logs` attaches (Discord's upload limit is 10 MiB).
 const LOGS_ATTACHMENT_MAX: usize = 8 * 1024 * 1024;
-/// Log bytes the Logs button reads; it shows their last lines.
-const LOGS_BUTTON_MAX: usize = 64 * 1024;
+/// Log bytes the Logs button reads from the end; it shows the last lines.
+const LOGS_BUTTON_MAX: usize = 16 * 1024;
+/// Largest attachment `say` sends (Discord's upload limit is 10 MiB).
+const ATTACHMENT_MAX: usize = 9 * 1024 * 1024;
 
 pub fn all() -> Vec<poise::Command<Data, BotError>> {
     vec![
@@ -128,6 +130,9 @@ async fn say(ctx: Context<'_>, text: &str, file_name: &str) -> Result {
     let reply = if clean.chars().count() + 8 <= INLINE_MAX {
         poise::CreateReply::default().content(render::code_block(&clean, INLINE_MAX))
     } else {
+        // Sanitising can make text longer (U+FFFD for invalid bytes,
+        // neutralised mentions): the upload limit holds after it.
+        let clean = keep_head(clean, ATTACHMENT_MAX);
         poise::CreateReply::default()
             .content(format!("{file_name} ({} bytes) attached", clean.len()))
             .attachment(serenity::CreateAttachment::bytes(
@@ -138,6 +143,23 @@ async fn say(ctx: Context<'_>, text: &str, file_name: &str) -> Result {
     ctx.send(reply.allowed_mentions(serenity::CreateAllowedMentions::new()))
         .await?;
     Ok(())
+}
+
+/// `text` cut to at most `max` bytes at a line's end, saying so.
+fn keep_head(mut text: String, max: usize) -> String {
+    const NOTE: &str = "[cut to fit Discord's upload limit]\n";
+    if text.len() <= max {
+        return text;
+    }
+    let room = max.saturating_sub(NOTE.len());
+    let boundary = (0..=room)
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0);
+    let line_end = text[..boundary].rfind('\n').map_or(boundary, |at| at + 1);
+    text.truncate(line_end);
+    text.push_str(NOTE);
+    text
 }
 
 /// A short public confirmation of a change.
@@ -1225,4 +1247,22 @@ pub async fn on_event(ctx: &serenity::Context, event: &serenity::FullEvent, data
         )
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keep_head;
+
+    #[test]
+    fn keep_head_cuts_at_a_line_end_within_the_limit_and_says_so() {
+        let text = "é first line\nsecond line\nthird line\n".repeat(10);
+        let kept = keep_head(text.clone(), 60);
+        assert!(kept.len() <= 60, "{}", kept.len());
+        assert!(
+            kept.ends_with("\n[cut to fit Discord's upload limit]\n"),
+            "{kept}"
+        );
+        assert!(text.starts_with(kept.trim_end_matches("[cut to fit Discord's upload limit]\n")));
+        assert_eq!(keep_head("short\n".into(), 60), "short\n");
+    }
 }

@@ -426,7 +426,7 @@ impl Tracker {
             "Run {run_id} continues in {}.",
             new.message.link(new.channel, guild)
         );
-        self.edit(old, &prefaced(&old_view, old), 1).await;
+        self.edit(old, &prefaced(&old_view, old), 3).await;
         Ok(new)
     }
 
@@ -464,7 +464,11 @@ impl Tracker {
         let mut files = Vec::new();
         let mut left_out = Vec::new();
         for host in hosts {
-            let text = self.drover.host_log_text(snapshot, &host.host, None);
+            // The end of a host's logs, read from the files' ends: what
+            // is left out is said at the top.
+            let text = self
+                .drover
+                .logs_tail(snapshot, Some(&host.host), MAX_FILE_BYTES - 1024);
             if text.is_empty() {
                 continue;
             }

@@ -59,6 +59,13 @@ impl HostJob {
         }
     }
 
+    /// Waits until every update sent so far is in the store; false if the
+    /// coordinator is gone (the run is being torn down).
+    async fn stored(&self) -> bool {
+        let (reply, stored) = tokio::sync::oneshot::channel();
+        self.updates.send(Update::Stored(reply)).is_ok() && stored.await.is_ok()
+    }
+
     fn send(&self, update: Update) {
         // The coordinator outlives every host job; a send can only fail while
         // the whole run is being torn down.
@@ -157,7 +164,9 @@ impl HostJob {
                 } => {
                     conn.close().await;
                     offset = at;
-                    held = kept;
+                    if let Some(kept) = kept {
+                        held = kept;
+                    }
                     attempts += 1;
                     if attempts > REATTACH_ATTEMPTS {
                         let step = progress.last_step;
@@ -199,12 +208,7 @@ impl HostJob {
         let script = remote::launch_or_attach(&self.launch_spec(remote_dir), offset);
         let mut exec = match conn.exec_open("sh -s", script.as_bytes()).await {
             Ok(exec) => exec,
-            Err(_) => {
-                return StreamEnd::Dropped {
-                    offset,
-                    held: Vec::new(),
-                }
-            }
+            Err(_) => return StreamEnd::Dropped { offset, held: None },
         };
         let mut parser = MarkerParser::new(&self.nonce, offset);
         let mut events = Vec::new();
@@ -219,9 +223,15 @@ impl HostJob {
                         let was_done = progress.done;
                         self.handle(&mut events, progress);
                         if progress.done && !was_done {
-                            // Everything is here: the host may remove the run directory.
-                            let _ = exec.send(b"ok\n").await;
-                            let _ = exec.close_stdin().await;
+                            // Everything is here. Once the host's final state
+                            // is stored, the host may remove the run's files; a
+                            // controller that dies before that finds them on
+                            // takeover.
+                            self.set_state(final_state(progress), None);
+                            if self.stored().await {
+                                let _ = exec.send(b"ok\n").await;
+                                let _ = exec.close_stdin().await;
+                            }
                         }
                     }
                     Some(ExecEvent::Stderr(data)) => {
@@ -232,7 +242,7 @@ impl HostJob {
                     Some(ExecEvent::Signal(_)) => exit = Some(255),
                     None => break,
                 },
-                changed = self.cancel.changed(), if !cancelled => {
+                changed = self.cancel.changed(), if !cancelled && !progress.done => {
                     if changed.is_ok() && *self.cancel.borrow() {
                         cancelled = true;
                         let cancel = remote::cancel_script(remote_dir, self.steps.len(), self.host.use_sudo);
@@ -245,7 +255,7 @@ impl HostJob {
             // Connection gone: whatever the parser holds back is re-read on reattach.
             return StreamEnd::Dropped {
                 offset: parser.offset(),
-                held: parser.held().to_vec(),
+                held: Some(parser.held().to_vec()),
             };
         }
         parser.finish(&mut events);
@@ -298,8 +308,10 @@ impl HostJob {
     }
 
     /// Closes the open step of a host given up as lost. A lone newline the
-    /// parser held back is the output's (a marker's newline comes with the
-    /// rest of its line in the same write); anything longer is a cut marker.
+    /// parser held back is taken as the output's: the runner writes a
+    /// marker's newline together with the rest of its line, so only a read
+    /// that split exactly there (rare) would make it a spurious one. Anything
+    /// longer is a cut marker.
     fn close_lost_step(&self, progress: &mut Progress, held: &[u8]) {
         if held == b"\n" {
             if let Some((step, log)) = progress.current.as_mut() {
@@ -408,10 +420,10 @@ enum StreamEnd {
     Finished(HostState),
     /// The connection dropped; output up to `offset` was collected. `held`
     /// are the bytes after it that the parser kept back (a possible marker
-    /// start); a reattach reads them again.
+    /// start; `None` when nothing was read); a reattach reads them again.
     Dropped {
         offset: u64,
-        held: Vec<u8>,
+        held: Option<Vec<u8>>,
     },
 }
 

@@ -18,6 +18,24 @@ pub const TAIL_CAP: usize = 1024 * 1024;
 /// Bytes of the excerpt stored in the database for front ends.
 pub const EXCERPT_CAP: usize = 4096;
 
+/// Creates (truncating) a file under the log directory, readable by its
+/// owner only, with any missing directories (owner-only too).
+pub fn create_private_file(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+}
+
 /// Where a step's log lives.
 pub fn step_log_path(root: &Path, run_id: i64, host: &str, step: u32) -> PathBuf {
     root.join(run_id.to_string())
@@ -73,21 +91,8 @@ pub struct StepLogSummary {
 impl StepLog {
     /// Creates (truncating) the step's log file, owner-only.
     pub fn create(path: &Path) -> std::io::Result<StepLog> {
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-        if let Some(dir) = path.parent() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)?;
-        }
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(path)?;
         Ok(StepLog {
-            file,
+            file: create_private_file(path)?,
             total: 0,
             tail: None,
             excerpt: TailBuffer::new(EXCERPT_CAP),

@@ -36,11 +36,26 @@ const CANCEL_POLL: Duration = Duration::from_millis(500);
 /// per tick instead of one per burst of updates.
 const STORE_FLUSH: Duration = Duration::from_millis(100);
 
+/// `STORE_FLUSH`, or the milliseconds in `DROVER_TEST_STORE_FLUSH_MS`: a
+/// test hook that widens the window between receiving a host's last output
+/// and storing it, to show that a crash inside it loses nothing.
+fn store_flush() -> Duration {
+    std::env::var("DROVER_TEST_STORE_FLUSH_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map_or(STORE_FLUSH, Duration::from_millis)
+}
+
 /// What host jobs tell the coordinator.
 #[derive(Debug)]
 pub enum Update {
     Record(RunRecord),
-    PinKey { host: String, key: String },
+    PinKey {
+        host: String,
+        key: String,
+    },
+    /// Answered once every update sent before it is in the store.
+    Stored(tokio::sync::oneshot::Sender<()>),
 }
 
 /// A change front ends can show.
@@ -341,8 +356,9 @@ impl Engine {
     /// Publishes every update to front ends as it arrives and writes them to
     /// the store in batches, at most one transaction per `STORE_FLUSH`, until
     /// every host job is done; renews the lease and watches for cancel
-    /// requests meanwhile. A batch lost to a crash costs nothing: a taken-over
-    /// run re-reads each open step from its start on the host.
+    /// requests meanwhile. A batch lost to a crash costs nothing: a host
+    /// keeps a run's files until its final state is stored (`Update::Stored`),
+    /// and a taken-over run re-reads each open step from its start.
     async fn coordinate(
         &self,
         run_id: i64,
@@ -352,18 +368,22 @@ impl Engine {
     ) -> Result<()> {
         let mut renew = tokio::time::interval(LEASE_RENEW);
         let mut cancel_poll = tokio::time::interval(CANCEL_POLL);
-        let mut flush = tokio::time::interval(STORE_FLUSH);
+        let mut flush = tokio::time::interval(store_flush());
         flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut pending = Vec::new();
+        let mut waiting = Vec::new();
         loop {
             tokio::select! {
-                update = updates.recv() => {
-                    let Some(update) = update else { break };
-                    self.publish(run_id, names, &update);
-                    pending.push(update);
-                }
-                _ = flush.tick(), if !pending.is_empty() => {
-                    self.write_updates(&mut pending).await?;
+                update = updates.recv() => match update {
+                    Some(Update::Stored(reply)) => waiting.push(reply),
+                    Some(update) => {
+                        self.publish(run_id, names, &update);
+                        pending.push(update);
+                    }
+                    None => break,
+                },
+                _ = flush.tick(), if !pending.is_empty() || !waiting.is_empty() => {
+                    self.write_updates(&mut pending, &mut waiting).await?;
                 }
                 _ = renew.tick() => {
                     if !self.store.acquire_lease(run_id, &self.owner, LEASE_MS).await? {
@@ -377,7 +397,7 @@ impl Engine {
                 }
             }
         }
-        self.write_updates(&mut pending).await
+        self.write_updates(&mut pending, &mut waiting).await
     }
 
     /// Tells front ends about a host's new state.
@@ -400,13 +420,18 @@ impl Engine {
         }
     }
 
-    /// Writes pending updates: records in one transaction, pinned keys each
-    /// through the inventory (audited).
-    async fn write_updates(&self, pending: &mut Vec<Update>) -> Result<()> {
+    /// Writes pending updates (records in one transaction, pinned keys each
+    /// through the inventory, audited), then answers those waiting for them.
+    async fn write_updates(
+        &self,
+        pending: &mut Vec<Update>,
+        waiting: &mut Vec<tokio::sync::oneshot::Sender<()>>,
+    ) -> Result<()> {
         let mut records = Vec::with_capacity(pending.len());
         for update in pending.drain(..) {
             match update {
                 Update::Record(record) => records.push(record),
+                Update::Stored(reply) => waiting.push(reply),
                 Update::PinKey { host, key } => {
                     if let Err(e) = self
                         .store
@@ -418,7 +443,11 @@ impl Engine {
                 }
             }
         }
-        self.store.apply_run_records(&records).await
+        self.store.apply_run_records(&records).await?;
+        for reply in waiting.drain(..) {
+            let _ = reply.send(());
+        }
+        Ok(())
     }
 
     async fn finish_run(&self, run_id: i64) -> Result<RunState> {

@@ -429,12 +429,12 @@ impl MarkerParser {
         }
     }
 
-    /// Whatever is held back at the end of the stream is output.
     /// Bytes after `offset()` kept back as a possible marker start.
     pub fn held(&self) -> &[u8] {
         &self.pending
     }
 
+    /// Whatever is held back at the end of the stream is output.
     pub fn finish(&mut self, events: &mut Vec<RemoteEvent>) {
         let len = self.pending.len();
         self.emit(0, len, events);
