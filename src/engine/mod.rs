@@ -32,18 +32,24 @@ use remote::RemoteStep;
 pub const LEASE_MS: i64 = 15_000;
 const LEASE_RENEW: Duration = Duration::from_secs(4);
 const CANCEL_POLL: Duration = Duration::from_millis(500);
-/// How often the coordinator writes pending host records: one transaction
-/// per tick instead of one per burst of updates.
+/// How long host records may wait in the coordinator before they are
+/// written: one transaction per batch instead of one per update.
 const STORE_FLUSH: Duration = Duration::from_millis(100);
+/// How long they may wait once a host job waits for them (`Update::Stored`,
+/// before it lets the host remove the run's files).
+const STORE_SOON: Duration = Duration::from_millis(10);
 
-/// `STORE_FLUSH`, or the milliseconds in `DROVER_TEST_STORE_FLUSH_MS`: a
-/// test hook that widens the window between receiving a host's last output
-/// and storing it, to show that a crash inside it loses nothing.
-fn store_flush() -> Duration {
+/// `(STORE_FLUSH, STORE_SOON)`, or both the milliseconds in
+/// `DROVER_TEST_STORE_FLUSH_MS`: a test hook that widens the window between
+/// receiving a host's last output and storing it, to show that a crash
+/// inside it loses nothing.
+fn store_delays() -> (Duration, Duration) {
     std::env::var("DROVER_TEST_STORE_FLUSH_MS")
         .ok()
         .and_then(|ms| ms.parse().ok())
-        .map_or(STORE_FLUSH, Duration::from_millis)
+        .map_or((STORE_FLUSH, STORE_SOON), |ms| {
+            (Duration::from_millis(ms), Duration::from_millis(ms))
+        })
 }
 
 /// What host jobs tell the coordinator.
@@ -354,7 +360,8 @@ impl Engine {
     }
 
     /// Publishes every update to front ends as it arrives and writes them to
-    /// the store in batches, at most one transaction per `STORE_FLUSH`, until
+    /// the store in batches (within `STORE_FLUSH`, or `STORE_SOON` when a
+    /// host job waits for them), until
     /// every host job is done; renews the lease and watches for cancel
     /// requests meanwhile. A batch lost to a crash costs nothing: a host
     /// keeps a run's files until its final state is stored (`Update::Stored`),
@@ -368,21 +375,37 @@ impl Engine {
     ) -> Result<()> {
         let mut renew = tokio::time::interval(LEASE_RENEW);
         let mut cancel_poll = tokio::time::interval(CANCEL_POLL);
-        let mut flush = tokio::time::interval(store_flush());
-        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let (flush_after, flush_soon) = store_delays();
+        // When the pending updates are written next (`None`: nothing pending).
+        let mut write_at: Option<tokio::time::Instant> = None;
         let mut pending = Vec::new();
         let mut waiting = Vec::new();
         loop {
+            let write_due = async {
+                match write_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
-                update = updates.recv() => match update {
-                    Some(Update::Stored(reply)) => waiting.push(reply),
-                    Some(update) => {
-                        self.publish(run_id, names, &update);
-                        pending.push(update);
-                    }
-                    None => break,
-                },
-                _ = flush.tick(), if !pending.is_empty() || !waiting.is_empty() => {
+                update = updates.recv() => {
+                    let now = tokio::time::Instant::now();
+                    let due = match update {
+                        Some(Update::Stored(reply)) => {
+                            waiting.push(reply);
+                            now + flush_soon
+                        }
+                        Some(update) => {
+                            self.publish(run_id, names, &update);
+                            pending.push(update);
+                            now + flush_after
+                        }
+                        None => break,
+                    };
+                    write_at = Some(write_at.map_or(due, |at| at.min(due)));
+                }
+                _ = write_due => {
+                    write_at = None;
                     self.write_updates(&mut pending, &mut waiting).await?;
                 }
                 _ = renew.tick() => {
