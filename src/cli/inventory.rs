@@ -5,7 +5,10 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::{Context, GroupCmd, HostCmd, ScriptBodyArgs, ScriptCmd, ScriptGroupCmd, TaskCmd};
+use super::{
+    Context, GroupCmd, HostInventoryCmd, ScriptBodyArgs, ScriptCmd, ScriptGroupCmd,
+    TaskInventoryCmd,
+};
 use crate::domain::{Host, Task};
 use crate::error::{Error, Result};
 use crate::ops::{HostAdd, HostEditArgs, ScriptArgs, TaskCreate};
@@ -43,10 +46,10 @@ fn host_fields(h: &Host) -> String {
     ])
 }
 
-pub async fn host(ctx: &Context, cmd: HostCmd) -> Result<String> {
+pub async fn host(ctx: &Context, cmd: HostInventoryCmd) -> Result<String> {
     let ops = &ctx.drover;
     match cmd {
-        HostCmd::Add {
+        HostInventoryCmd::Add {
             name,
             address,
             port,
@@ -71,7 +74,7 @@ pub async fn host(ctx: &Context, cmd: HostCmd) -> Result<String> {
                 format!("added host {}", host.name)
             })
         }
-        HostCmd::List => {
+        HostInventoryCmd::List => {
             let hosts = ops.store.hosts().await?;
             if ctx.json {
                 return Ok(json(&hosts));
@@ -90,7 +93,7 @@ pub async fn host(ctx: &Context, cmd: HostCmd) -> Result<String> {
             }
             Ok(table.render())
         }
-        HostCmd::Show { name } => {
+        HostInventoryCmd::Show { name } => {
             let host = ops.store.host(&name).await?;
             Ok(if ctx.json {
                 json(&host)
@@ -98,7 +101,7 @@ pub async fn host(ctx: &Context, cmd: HostCmd) -> Result<String> {
                 host_fields(&host)
             })
         }
-        HostCmd::Edit {
+        HostInventoryCmd::Edit {
             name,
             address,
             port,
@@ -122,7 +125,7 @@ pub async fn host(ctx: &Context, cmd: HostCmd) -> Result<String> {
                 host_fields(&host)
             })
         }
-        HostCmd::Rm { name, force } => {
+        HostInventoryCmd::Rm { name, force } => {
             ops.store.remove_host(&ctx.actor, &name, force).await?;
             Ok(done(
                 ctx,
@@ -130,9 +133,6 @@ pub async fn host(ctx: &Context, cmd: HostCmd) -> Result<String> {
                 serde_json::json!({"host": name}),
             ))
         }
-        HostCmd::Trust { .. } | HostCmd::Check { .. } => Err(crate::error::Error::Refused(
-            "host trust/check are run commands".into(),
-        )),
     }
 }
 
@@ -462,10 +462,10 @@ fn task_fields(t: &Task) -> String {
     ])
 }
 
-pub async fn task(ctx: &Context, cmd: TaskCmd) -> Result<String> {
+pub async fn task(ctx: &Context, cmd: TaskInventoryCmd) -> Result<String> {
     let ops = &ctx.drover;
     match cmd {
-        TaskCmd::Create {
+        TaskInventoryCmd::Create {
             name,
             script_group,
             server_group,
@@ -492,7 +492,7 @@ pub async fn task(ctx: &Context, cmd: TaskCmd) -> Result<String> {
                 format!("created task {}", task.name)
             })
         }
-        TaskCmd::List => {
+        TaskInventoryCmd::List => {
             let tasks = ops.store.tasks().await?;
             if ctx.json {
                 return Ok(json(&tasks));
@@ -515,7 +515,7 @@ pub async fn task(ctx: &Context, cmd: TaskCmd) -> Result<String> {
             }
             Ok(table.render())
         }
-        TaskCmd::Show { name } => {
+        TaskInventoryCmd::Show { name } => {
             let task = ops.store.task(&name).await?;
             Ok(if ctx.json {
                 json(&task)
@@ -523,7 +523,7 @@ pub async fn task(ctx: &Context, cmd: TaskCmd) -> Result<String> {
                 task_fields(&task)
             })
         }
-        TaskCmd::Delete { name } => {
+        TaskInventoryCmd::Delete { name } => {
             ops.store.delete_task(&ctx.actor, &name).await?;
             Ok(done(
                 ctx,
@@ -531,8 +531,5 @@ pub async fn task(ctx: &Context, cmd: TaskCmd) -> Result<String> {
                 serde_json::json!({"task": name}),
             ))
         }
-        TaskCmd::Run { .. } => Err(crate::error::Error::Refused(
-            "task run is a run command".into(),
-        )),
     }
 }

@@ -83,6 +83,20 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum HostCmd {
+    #[command(flatten)]
+    Inventory(HostInventoryCmd),
+    /// Re-pin a host's SSH key to the one it offers now.
+    Trust { name: String },
+    /// Connect to hosts, verify their keys, authenticate, report.
+    Check {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+}
+
+/// `host` subcommands that change or show the inventory only.
+#[derive(Debug, Subcommand)]
+pub enum HostInventoryCmd {
     /// Add a host.
     Add {
         name: String,
@@ -126,13 +140,6 @@ pub enum HostCmd {
         name: String,
         #[arg(long)]
         force: bool,
-    },
-    /// Re-pin a host's SSH key to the one it offers now.
-    Trust { name: String },
-    /// Connect to hosts, verify their keys, authenticate, report.
-    Check {
-        #[arg(required = true)]
-        names: Vec<String>,
     },
 }
 
@@ -282,6 +289,36 @@ pub enum ScriptGroupCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum TaskCmd {
+    #[command(flatten)]
+    Inventory(TaskInventoryCmd),
+    /// Run a task, or a script group on a server group.
+    Run {
+        /// A task, or a script group followed by a server group.
+        task_or_script_group: String,
+        server_group: Option<String>,
+        #[arg(long)]
+        parallel: Option<i64>,
+        #[arg(long)]
+        continue_on_error: bool,
+        #[arg(long)]
+        max_failed_hosts: Option<i64>,
+        #[arg(long)]
+        sudo: bool,
+        /// KEY=VALUE given to the scripts (repeatable).
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// Hand the run to a background drover and print its id.
+        #[arg(long)]
+        detach: bool,
+        /// Print every host's output after the run (like `run logs`).
+        #[arg(long, conflicts_with = "detach")]
+        show_output: bool,
+    },
+}
+
+/// `task` subcommands that change or show the inventory only.
+#[derive(Debug, Subcommand)]
+pub enum TaskInventoryCmd {
     /// Pair a script group with a server group under a name.
     Create {
         name: String,
@@ -308,29 +345,6 @@ pub enum TaskCmd {
     Show { name: String },
     /// Delete a task.
     Delete { name: String },
-    /// Run a task, or a script group on a server group.
-    Run {
-        /// A task, or a script group followed by a server group.
-        task_or_script_group: String,
-        server_group: Option<String>,
-        #[arg(long)]
-        parallel: Option<i64>,
-        #[arg(long)]
-        continue_on_error: bool,
-        #[arg(long)]
-        max_failed_hosts: Option<i64>,
-        #[arg(long)]
-        sudo: bool,
-        /// KEY=VALUE given to the scripts (repeatable).
-        #[arg(long = "env", value_name = "KEY=VALUE")]
-        env: Vec<String>,
-        /// Hand the run to a background drover and print its id.
-        #[arg(long)]
-        detach: bool,
-        /// Print every host's output after the run (like `run logs`).
-        #[arg(long, conflicts_with = "detach")]
-        show_output: bool,
-    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -460,7 +474,14 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
                 .map_err(|e| crate::error::Error::Refused(e.to_string()))?;
             Ok(done(String::new()))
         }
-        other => dispatch_inventory(ctx, other).await.map(done),
+        Command::Host(HostCmd::Inventory(cmd)) => inventory::host(ctx, cmd).await.map(done),
+        Command::Group(cmd) => inventory::group(ctx, cmd).await.map(done),
+        Command::Script(cmd) => inventory::script(ctx, cmd).await.map(done),
+        Command::Scriptgroup(cmd) => inventory::scriptgroup(ctx, cmd).await.map(done),
+        Command::Task(TaskCmd::Inventory(cmd)) => inventory::task(ctx, cmd).await.map(done),
+        Command::Import { path } => import(ctx, &path).await.map(done),
+        Command::Config(ConfigCmd::Show) => config_show(ctx).map(done),
+        Command::Audit { limit } => audit(ctx, limit).await.map(done),
     }
 }
 
@@ -477,36 +498,25 @@ fn config_show(ctx: &Context) -> Result<String> {
     Ok(output::json(&value))
 }
 
-async fn dispatch_inventory(ctx: &Context, command: Command) -> Result<String> {
-    match command {
-        Command::Host(cmd) => inventory::host(ctx, cmd).await,
-        Command::Group(cmd) => inventory::group(ctx, cmd).await,
-        Command::Script(cmd) => inventory::script(ctx, cmd).await,
-        Command::Scriptgroup(cmd) => inventory::scriptgroup(ctx, cmd).await,
-        Command::Task(cmd) => inventory::task(ctx, cmd).await,
-        Command::Run(_) | Command::Log(_) | Command::Bot => Err(crate::error::Error::Refused(
-            "not an inventory command".into(),
-        )),
-        Command::Import { path } => {
-            let report = crate::library::import(&ctx.drover, &ctx.actor, &path).await?;
-            Ok(if ctx.json {
-                output::json(&report)
-            } else {
-                report.to_string()
-            })
-        }
-        Command::Config(ConfigCmd::Show) => config_show(ctx),
-        Command::Audit { limit } => {
-            let entries = ctx.drover.store.audit_log(limit).await?;
-            if ctx.json {
-                return Ok(output::json(&entries));
-            }
-            let mut table =
-                output::Table::new(&["AT", "ACTOR", "ACTION", "TARGET", "DETAIL", "OUTCOME"]);
-            for e in entries {
-                table.row(vec![e.at, e.actor, e.action, e.target, e.detail, e.outcome]);
-            }
-            Ok(table.render())
-        }
+/// Imports a `commands/` library or an inventory file.
+async fn import(ctx: &Context, path: &std::path::Path) -> Result<String> {
+    let report = crate::library::import(&ctx.drover, &ctx.actor, path).await?;
+    Ok(if ctx.json {
+        output::json(&report)
+    } else {
+        report.to_string()
+    })
+}
+
+/// The newest audit entries.
+async fn audit(ctx: &Context, limit: u32) -> Result<String> {
+    let entries = ctx.drover.store.audit_log(limit).await?;
+    if ctx.json {
+        return Ok(output::json(&entries));
     }
+    let mut table = output::Table::new(&["AT", "ACTOR", "ACTION", "TARGET", "DETAIL", "OUTCOME"]);
+    for e in entries {
+        table.row(vec![e.at, e.actor, e.action, e.target, e.detail, e.outcome]);
+    }
+    Ok(table.render())
 }
