@@ -469,20 +469,17 @@ pub async fn task(ctx: &Context, cmd: TaskInventoryCmd) -> Result<String> {
             name,
             script_group,
             server_group,
-            parallel,
-            continue_on_error,
-            max_failed_hosts,
-            sudo,
+            options,
             description,
         } => {
             let args = TaskCreate {
                 name,
                 script_group,
                 server_group,
-                parallel,
-                continue_on_error,
-                max_failed_hosts,
-                sudo,
+                parallel: options.parallel,
+                continue_on_error: options.continue_on_error,
+                max_failed_hosts: options.max_failed_hosts,
+                sudo: options.sudo,
                 description,
             };
             let task = ops.task_create(&ctx.actor, args).await?;

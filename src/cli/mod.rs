@@ -296,14 +296,8 @@ pub enum TaskCmd {
         /// A task, or a script group followed by a server group.
         task_or_script_group: String,
         server_group: Option<String>,
-        #[arg(long)]
-        parallel: Option<i64>,
-        #[arg(long)]
-        continue_on_error: bool,
-        #[arg(long)]
-        max_failed_hosts: Option<i64>,
-        #[arg(long)]
-        sudo: bool,
+        #[command(flatten)]
+        options: RunOptionArgs,
         /// KEY=VALUE given to the scripts (repeatable).
         #[arg(long = "env", value_name = "KEY=VALUE")]
         env: Vec<String>,
@@ -316,6 +310,24 @@ pub enum TaskCmd {
     },
 }
 
+/// How a run goes: saved with a task, or given to `task run` (over the
+/// task's own).
+#[derive(Debug, clap::Args)]
+pub struct RunOptionArgs {
+    /// Hosts at once.
+    #[arg(long)]
+    pub parallel: Option<i64>,
+    /// Go on with a host's next script when one fails (default: stop that host).
+    #[arg(long)]
+    pub continue_on_error: bool,
+    /// Skip hosts not yet started once this many hosts have failed.
+    #[arg(long)]
+    pub max_failed_hosts: Option<i64>,
+    /// Run the scripts through `sudo -n`.
+    #[arg(long)]
+    pub sudo: bool,
+}
+
 /// `task` subcommands that change or show the inventory only.
 #[derive(Debug, Subcommand)]
 pub enum TaskInventoryCmd {
@@ -324,18 +336,8 @@ pub enum TaskInventoryCmd {
         name: String,
         script_group: String,
         server_group: String,
-        /// Hosts at once.
-        #[arg(long)]
-        parallel: Option<i64>,
-        /// Go on with a host's next script when one fails (default: stop that host).
-        #[arg(long)]
-        continue_on_error: bool,
-        /// Skip hosts not yet started once this many hosts have failed.
-        #[arg(long)]
-        max_failed_hosts: Option<i64>,
-        /// Run the scripts through `sudo -n`.
-        #[arg(long)]
-        sudo: bool,
+        #[command(flatten)]
+        options: RunOptionArgs,
         #[arg(long)]
         description: Option<String>,
     },
@@ -417,19 +419,16 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
         Command::Task(TaskCmd::Run {
             task_or_script_group,
             server_group,
-            parallel,
-            continue_on_error,
-            max_failed_hosts,
-            sudo,
+            options,
             env,
             detach,
             show_output,
         }) => {
             let overrides = crate::ops::RunOverrides {
-                parallel,
-                continue_on_error,
-                max_failed_hosts,
-                sudo,
+                parallel: options.parallel,
+                continue_on_error: options.continue_on_error,
+                max_failed_hosts: options.max_failed_hosts,
+                sudo: options.sudo,
                 env,
             };
             let mode = if detach {
