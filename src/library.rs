@@ -11,11 +11,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{
-    parse_address, parse_duration, parse_port, parse_script_body, parse_user, Actor, Name, NewHost,
-};
+use crate::domain::{parse_duration, parse_script_body, Actor, Name, NewHost};
 use crate::error::{Error, Kind, Result};
-use crate::ops::Drover;
+use crate::ops::{Drover, HostAdd};
 use crate::store::{ItemChange, ScriptChange, ScriptGroupInput, ScriptInput};
 
 /// What an import did, by item (e.g. "script setup-apache (version 2)").
@@ -275,29 +273,21 @@ async fn import_library(drover: &Drover, actor: &Actor, dir: &Path) -> Result<Im
     Ok(report)
 }
 
-/// Validates one host of an inventory file.
+/// Validates one host of an inventory file, as `host add` would; errors
+/// name the host.
 fn validate_host(host: &InventoryHost) -> Result<NewHost> {
     let name = Name::parse(Kind::Host, &host.name)?;
-    let in_host = |e: Error| Error::Refused(format!("host '{name}': {e}"));
-    Ok(NewHost {
-        address: parse_address(&host.address).map_err(in_host)?,
-        port: parse_port(host.port.unwrap_or(22)).map_err(in_host)?,
-        user: host
-            .user
-            .as_deref()
-            .map(parse_user)
-            .transpose()
-            .map_err(in_host)?,
-        description: host.description.clone(),
-        use_sudo: host.sudo,
-        groups: host
-            .groups
-            .iter()
-            .map(|g| Name::parse(Kind::ServerGroup, g))
-            .collect::<Result<_>>()
-            .map_err(in_host)?,
-        name,
-    })
+    HostAdd {
+        name: host.name.clone(),
+        address: host.address.clone(),
+        port: host.port,
+        user: host.user.clone(),
+        groups: host.groups.clone(),
+        description: Some(host.description.clone()),
+        sudo: host.sudo,
+    }
+    .validate()
+    .map_err(|e| Error::Refused(format!("host '{name}': {e}")))
 }
 
 /// An inventory file, validated.

@@ -32,6 +32,26 @@ pub struct HostAdd {
     pub sudo: bool,
 }
 
+impl HostAdd {
+    /// The host, every field checked (the CLI, Discord and inventory files
+    /// all come through here).
+    pub fn validate(&self) -> Result<NewHost> {
+        Ok(NewHost {
+            name: Name::parse(Kind::Host, &self.name)?,
+            address: parse_address(&self.address)?,
+            port: parse_port(self.port.unwrap_or(22))?,
+            user: self.user.as_deref().map(parse_user).transpose()?,
+            description: self.description.clone().unwrap_or_default(),
+            use_sudo: self.sudo,
+            groups: self
+                .groups
+                .iter()
+                .map(|g| Name::parse(Kind::ServerGroup, g))
+                .collect::<Result<_>>()?,
+        })
+    }
+}
+
 /// Raw input of `host edit`.
 #[derive(Debug, Clone, Default)]
 pub struct HostEditArgs {
@@ -83,20 +103,7 @@ impl Drover {
     }
 
     pub async fn host_add(&self, actor: &Actor, args: HostAdd) -> Result<Host> {
-        let new = NewHost {
-            name: Name::parse(Kind::Host, &args.name)?,
-            address: parse_address(&args.address)?,
-            port: parse_port(args.port.unwrap_or(22))?,
-            user: args.user.as_deref().map(parse_user).transpose()?,
-            description: args.description.unwrap_or_default(),
-            use_sudo: args.sudo,
-            groups: args
-                .groups
-                .iter()
-                .map(|g| Name::parse(Kind::ServerGroup, g))
-                .collect::<Result<_>>()?,
-        };
-        self.store.add_host(actor, &new).await
+        self.store.add_host(actor, &args.validate()?).await
     }
 
     pub async fn host_edit(&self, actor: &Actor, name: &str, args: HostEditArgs) -> Result<Host> {
