@@ -361,11 +361,11 @@ impl Engine {
 
     /// Publishes every update to front ends as it arrives and writes them to
     /// the store in batches (within `STORE_FLUSH`, or `STORE_SOON` when a
-    /// host job waits for them), until
-    /// every host job is done; renews the lease and watches for cancel
-    /// requests meanwhile. A batch lost to a crash costs nothing: a host
-    /// keeps a run's files until its final state is stored (`Update::Stored`),
-    /// and a taken-over run re-reads each open step from its start.
+    /// host job waits for them) until every host job is done; renews the
+    /// lease and watches for cancel requests meanwhile. A batch lost to a
+    /// crash costs nothing: a host keeps a run's files until its final state
+    /// is stored (`Update::Stored`), and a taken-over run re-reads each open
+    /// step from its start.
     async fn coordinate(
         &self,
         run_id: i64,
