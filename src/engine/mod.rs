@@ -379,7 +379,6 @@ impl Engine {
         // When the pending updates are written next (`None`: nothing pending).
         let mut write_at: Option<tokio::time::Instant> = None;
         let mut pending = Vec::new();
-        let mut waiting = Vec::new();
         loop {
             let write_due = async {
                 match write_at {
@@ -389,24 +388,19 @@ impl Engine {
             };
             tokio::select! {
                 update = updates.recv() => {
-                    let now = tokio::time::Instant::now();
-                    let due = match update {
-                        Some(Update::Stored(reply)) => {
-                            waiting.push(reply);
-                            now + flush_soon
-                        }
-                        Some(update) => {
-                            self.publish(run_id, names, &update);
-                            pending.push(update);
-                            now + flush_after
-                        }
-                        None => break,
+                    let Some(update) = update else { break };
+                    self.publish(run_id, names, &update);
+                    let wait = match update {
+                        Update::Stored(_) => flush_soon,
+                        _ => flush_after,
                     };
+                    pending.push(update);
+                    let due = tokio::time::Instant::now() + wait;
                     write_at = Some(write_at.map_or(due, |at| at.min(due)));
                 }
                 _ = write_due => {
                     write_at = None;
-                    self.write_updates(&mut pending, &mut waiting).await?;
+                    self.write_updates(&mut pending).await?;
                 }
                 _ = renew.tick() => {
                     if !self.store.acquire_lease(run_id, &self.owner, LEASE_MS).await? {
@@ -420,7 +414,7 @@ impl Engine {
                 }
             }
         }
-        self.write_updates(&mut pending, &mut waiting).await
+        self.write_updates(&mut pending).await
     }
 
     /// Tells front ends about a host's new state.
@@ -445,12 +439,9 @@ impl Engine {
 
     /// Writes pending updates (records in one transaction, pinned keys each
     /// through the inventory, audited), then answers those waiting for them.
-    async fn write_updates(
-        &self,
-        pending: &mut Vec<Update>,
-        waiting: &mut Vec<tokio::sync::oneshot::Sender<()>>,
-    ) -> Result<()> {
+    async fn write_updates(&self, pending: &mut Vec<Update>) -> Result<()> {
         let mut records = Vec::with_capacity(pending.len());
+        let mut waiting = Vec::new();
         for update in pending.drain(..) {
             match update {
                 Update::Record(record) => records.push(record),
@@ -467,7 +458,7 @@ impl Engine {
             }
         }
         self.store.apply_run_records(&records).await?;
-        for reply in waiting.drain(..) {
+        for reply in waiting {
             let _ = reply.send(());
         }
         Ok(())
