@@ -133,9 +133,11 @@ fn launcher(use_sudo: bool, vars: &[(String, String)]) -> String {
 /// does not read standard input and does not write to the SSH channel, so
 /// it keeps going when the connection or the controller goes away.
 ///
-/// `PREFIX.ctl` collects one line per fact, appended: `r PID` (the runner,
-/// written by the bootstrap), `s PGID` (the current step's process group),
-/// `w PGID` / `w -` (its timeout watchdog), `done` (the runner finished).
+/// `PREFIX.ctl` collects one line per fact, appended: `r PID START` (the
+/// runner, written by the bootstrap), `s PGID START` (the current step's
+/// process group), `w PGID START` / `w -` (its timeout watchdog), `done` (the
+/// runner finished). START is the process's start time where `/proc` has it
+/// (see [`PROCESS_IDENTITY`]).
 /// Only builtins run besides `setsid`, the scripts and, for steps with a
 /// timeout, the watchdog.
 fn runner_script(spec: &LaunchSpec, sources: &[ScriptSource]) -> String {
@@ -163,10 +165,10 @@ fn runner_script(spec: &LaunchSpec, sources: &[ScriptSource]) -> String {
         "  n=$1; DROVER_SCRIPT=$2; export DROVER_SCRIPT; t=$3; shift 3\n",
         "  mark start \"$n\"\n",
         "  launch \"$@\"\n",
-        "  pid=$!; echo \"s $pid\" >> \"$R.ctl\"; wd=\n",
+        "  pid=$!; started \"$pid\"; echo \"s $pid $got\" >> \"$R.ctl\"; wd=\n",
         "  if [ \"$t\" -gt 0 ]; then\n",
         "    setsid sh -c 'sleep \"$1\"; : > \"$5.t$2\"; $4 -TERM -\"$3\" 2>/dev/null; sleep 5; $4 -KILL -\"$3\" 2>/dev/null' wd \"$t\" \"$n\" \"$pid\" \"$KILL\" \"$R\" </dev/null >/dev/null 2>&1 3<&- &\n",
-        "    wd=$!; echo \"w $wd\" >> \"$R.ctl\"\n",
+        "    wd=$!; started \"$wd\"; echo \"w $wd $got\" >> \"$R.ctl\"\n",
         "  fi\n",
         "  wait \"$pid\"; rc=$?\n",
         "  if [ -n \"$wd\" ]; then kill -TERM -\"$wd\" 2>/dev/null; echo 'w -' >> \"$R.ctl\"; fi\n",
@@ -202,34 +204,53 @@ fn run_files(steps: usize) -> String {
     files
 }
 
+/// Shell functions naming a process by its pid *and* its start time (field
+/// 22 of `/proc/PID/stat`, clock ticks since boot), so that a pid recorded
+/// in `PREFIX.ctl` is never taken for the process that reuses it after the
+/// recorded one died (a reboot, the OOM killer, days between a controller's
+/// death and its takeover). `started PID` sets `got` to the start time, or
+/// to nothing without `/proc`; `stale PID START` is true only when PID now
+/// names another process than the one recorded. Builtins only.
+const PROCESS_IDENTITY: &str = concat!(
+    "started() { got=; [ -r \"/proc/$1/stat\" ] && read -r _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ got _ 2>/dev/null < \"/proc/$1/stat\"; }\n",
+    "stale() { [ -n \"$2\" ] && started \"$1\" && [ -n \"$got\" ] && [ \"$got\" != \"$2\" ]; }\n",
+);
+
 /// Reads `PREFIX.ctl` into `r` (runner pid), `s` (step group), `w`
-/// (watchdog group) and `d` (`done`), with builtins only.
-const READ_CTL: &str = "r=; s=; w=; d=\nwhile read -r k v; do case $k in r) r=$v;; s) s=$v;; w) w=$v;; done) d=done;; esac; done < \"$R.ctl\" 2>/dev/null\n";
+/// (watchdog group), each with its start time (`rt`, `st`, `wt`), and `d`
+/// (`done`), with builtins only.
+const READ_CTL: &str = "r=; rt=; s=; st=; w=; wt=; d=\nwhile read -r k v t; do case $k in r) r=$v; rt=$t;; s) s=$v; st=$t;; w) w=$v; wt=$t;; done) d=done;; esac; done < \"$R.ctl\" 2>/dev/null\n";
 
 /// The follower: prints `PREFIX.out` from byte `offset` until the runner has
 /// ended. `tail` runs as our child while this shell waits, so that a runner
 /// that is also our child (first launch) is reaped as soon as it exits and
 /// `tail --pid` sees it gone at once. Without GNU tail it polls once a
-/// second. Once the runner has finished, the controller acknowledges with
+/// second. A runner that has finished, or whose pid now names another
+/// process, is not followed: the rest of the output is printed once.
+/// Once the runner has finished, the controller acknowledges with
 /// `ok` on standard input after it received everything, and only then the
 /// run's files are removed; without the acknowledgement (connection lost)
-/// they stay for a reattach.
-pub fn follower(prefix: &str, offset: u64, steps: usize) -> String {
+/// they stay for a reattach. Needs [`PROCESS_IDENTITY`].
+fn follower(prefix: &str, offset: u64, steps: usize) -> String {
     format!(
         concat!(
             "R={prefix}\n",
             "{read_ctl}",
             "P=$r; [ -n \"$P\" ] || {{ echo 'drover: the run is not on this host (its files are gone)' >&2; exit 92; }}\n",
-            "tail -s 0.05 -c +{start} --pid=\"$P\" -f \"$R.out\" 2>/dev/null &\n",
-            "if ! wait $!; then\n",
-            "  off={offset}\n",
-            "  while :; do\n",
-            "    alive=0; kill -0 \"$P\" 2>/dev/null && alive=1\n",
-            "    size=$(wc -c < \"$R.out\")\n",
-            "    if [ \"$size\" -gt \"$off\" ]; then tail -c +$((off+1)) \"$R.out\" | head -c $((size-off)); off=$size; fi\n",
-            "    if [ $alive = 0 ] && [ \"$(wc -c < \"$R.out\")\" -eq \"$off\" ]; then break; fi\n",
-            "    sleep 1\n",
-            "  done\n",
+            "if [ \"$d\" = done ] || stale \"$P\" \"$rt\"; then\n",
+            "  tail -c +{start} \"$R.out\"\n",
+            "else\n",
+            "  tail -s 0.05 -c +{start} --pid=\"$P\" -f \"$R.out\" 2>/dev/null &\n",
+            "  if ! wait $!; then\n",
+            "    off={offset}\n",
+            "    while :; do\n",
+            "      alive=0; kill -0 \"$P\" 2>/dev/null && ! stale \"$P\" \"$rt\" && alive=1\n",
+            "      size=$(wc -c < \"$R.out\")\n",
+            "      if [ \"$size\" -gt \"$off\" ]; then tail -c +$((off+1)) \"$R.out\" | head -c $((size-off)); off=$size; fi\n",
+            "      if [ $alive = 0 ] && [ \"$(wc -c < \"$R.out\")\" -eq \"$off\" ]; then break; fi\n",
+            "      sleep 1\n",
+            "    done\n",
+            "  fi\n",
             "fi\n",
             "{read_ctl}",
             "if [ \"$d\" = done ] && read -r ack && [ \"$ack\" = ok ]; then exec rm -f {files}; fi\n",
@@ -246,8 +267,9 @@ pub fn follower(prefix: &str, offset: u64, steps: usize) -> String {
 /// The bootstrap: creates the output file (refusing a second launch of the
 /// same run on the host), starts the runner in the background (its scripts
 /// and environment inside it: nothing on a command line, the environment
-/// never on disk), records its pid, and follows its output from the start.
-pub fn bootstrap(spec: &LaunchSpec) -> String {
+/// never on disk), records its pid and start time, and follows its output
+/// from the start. Needs [`PROCESS_IDENTITY`].
+fn bootstrap(spec: &LaunchSpec) -> String {
     let mut s = String::new();
     s.push_str("umask 077\n");
     let _ = writeln!(
@@ -276,7 +298,7 @@ pub fn bootstrap(spec: &LaunchSpec) -> String {
         "(\n{}) </dev/null >>\"$R.out\" 2>&1 &",
         runner_script(spec, &sources)
     );
-    s.push_str("echo \"r $!\" >> \"$R.ctl\"\n");
+    s.push_str("p=$!; started \"$p\"; echo \"r $p $got\" >> \"$R.ctl\"\n");
     s.push_str(&follower(&spec.remote_dir, 0, spec.steps.len()));
     s
 }
@@ -287,7 +309,8 @@ pub fn bootstrap(spec: &LaunchSpec) -> String {
 /// later on standard input is left for the follower's `read`.
 pub fn launch_or_attach(spec: &LaunchSpec, offset: u64) -> String {
     format!(
-        "{{\nif [ -s {prefix}.ctl ]; then\n{follow}fi\n{boot}}}\n",
+        "{{\n{identity}if [ -s {prefix}.ctl ]; then\n{follow}fi\n{boot}}}\n",
+        identity = PROCESS_IDENTITY,
         prefix = sh_quote(&spec.remote_dir),
         follow = follower(&spec.remote_dir, offset, spec.steps.len()),
         boot = bootstrap(spec),
@@ -296,20 +319,22 @@ pub fn launch_or_attach(spec: &LaunchSpec, offset: u64) -> String {
 
 /// Cancels a run on a host: stops the runner, the current step's process
 /// group and its watchdog, then removes the run's files (a follower still
-/// reading the output keeps its open file). Prints `cancelled` when it found
-/// the run.
+/// reading the output keeps its open file). A recorded pid that now names
+/// another process is left alone. Prints `cancelled` when it found the run.
 pub fn cancel_script(prefix: &str, steps: usize, use_sudo: bool) -> String {
     let kill = if use_sudo { "sudo -n kill" } else { "kill" };
     format!(
         concat!(
             "R={prefix}\n",
+            "{identity}",
             "[ -e \"$R.ctl\" ] || exit 0\n",
             ": > \"$R.cancel\"\n",
             "for sig in TERM KILL; do\n",
             "{read_ctl}",
             "  if [ -z \"$d\" ]; then\n",
-            "    [ -n \"$r\" ] && kill -$sig \"$r\" 2>/dev/null\n",
-            "    for p in \"$s\" \"$w\"; do [ -n \"$p\" ] && [ \"$p\" != - ] && {kill} -$sig -\"$p\" 2>/dev/null; done\n",
+            "    [ -n \"$r\" ] && ! stale \"$r\" \"$rt\" && kill -$sig \"$r\" 2>/dev/null\n",
+            "    [ -n \"$s\" ] && ! stale \"$s\" \"$st\" && {kill} -$sig -\"$s\" 2>/dev/null\n",
+            "    [ -n \"$w\" ] && [ \"$w\" != - ] && ! stale \"$w\" \"$wt\" && {kill} -$sig -\"$w\" 2>/dev/null\n",
             "  fi\n",
             "  [ $sig = TERM ] && sleep 1\n",
             "done\n",
@@ -317,6 +342,7 @@ pub fn cancel_script(prefix: &str, steps: usize, use_sudo: bool) -> String {
             "echo cancelled\n",
         ),
         prefix = sh_quote(prefix),
+        identity = PROCESS_IDENTITY,
         read_ctl = READ_CTL,
         files = run_files(steps),
         kill = kill,
@@ -631,10 +657,21 @@ mod tests {
     /// Runs the launch script with the local `sh` in a scratch home, like
     /// the SSH session would: acknowledges once the done marker arrives.
     fn run_locally(spec: &LaunchSpec, home: &std::path::Path) -> Vec<RemoteEvent> {
+        run_locally_acking(spec, home, true)
+    }
+
+    fn run_locally_acking(
+        spec: &LaunchSpec,
+        home: &std::path::Path,
+        ack: bool,
+    ) -> Vec<RemoteEvent> {
         use std::io::{Read, Write};
+        use std::os::unix::process::CommandExt;
         use std::process::{Command, Stdio};
+        // Its own process group, so that the watchdog ends a stuck `tail` too.
         let mut child = Command::new("sh")
             .arg("-s")
+            .process_group(0)
             .current_dir(home)
             .env("HOME", home)
             .stdin(Stdio::piped())
@@ -642,13 +679,16 @@ mod tests {
             .spawn()
             .expect("sh");
         let pid = child.id();
-        // Bounded: a shell still running after 30 s is killed.
+        // Bounded: a shell (and what it started) still running after 30 s is
+        // killed.
         let (finished, watchdog) = std::sync::mpsc::channel::<()>();
         std::thread::spawn(move || {
             if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                 watchdog.recv_timeout(std::time::Duration::from_secs(30))
             {
-                let _ = Command::new("kill").arg(pid.to_string()).status();
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{pid}")])
+                    .status();
             }
         });
         let mut stdin = child.stdin.take().expect("stdin");
@@ -668,7 +708,8 @@ mod tests {
             parser.feed(&buf[..n], &mut events);
             if events.contains(&RemoteEvent::Done) {
                 if let Some(mut stdin) = stdin.take() {
-                    stdin.write_all(b"ok\n").expect("ack");
+                    let answer: &[u8] = if ack { b"ok\n" } else { b"" };
+                    stdin.write_all(answer).expect("ack");
                 }
             }
         }
@@ -694,17 +735,8 @@ mod tests {
         let neighbour = format!("{}.out", remote_dir(7, nonce, "h1.backup"));
         std::fs::write(home.path().join(&neighbour), "theirs").expect("neighbour");
         let events = run_locally(&spec(nonce, &bodies, false), home.path());
-        let summary: Vec<String> = events
-            .iter()
-            .map(|e| match e {
-                RemoteEvent::Output(o) => String::from_utf8_lossy(o).into_owned(),
-                RemoteEvent::Start { step, .. } => format!("<start {step}>"),
-                RemoteEvent::End { step, end, .. } => format!("<end {step} {end:?}>"),
-                other => format!("<{other:?}>"),
-            })
-            .collect();
         assert_eq!(
-            summary,
+            summary(&events),
             vec![
                 "<start 1>".to_string(),
                 "one h1 s1 it's bar\n".into(),
@@ -730,5 +762,200 @@ mod tests {
             )],
             "only the neighbour's file may be left after the ack"
         );
+    }
+
+    fn summary(events: &[RemoteEvent]) -> Vec<String> {
+        events
+            .iter()
+            .map(|e| match e {
+                RemoteEvent::Output(o) => String::from_utf8_lossy(o).into_owned(),
+                RemoteEvent::Start { step, .. } => format!("<start {step}>"),
+                RemoteEvent::End { step, end, .. } => format!("<end {step} {end:?}>"),
+                other => format!("<{other:?}>"),
+            })
+            .collect()
+    }
+
+    /// An unrelated process (`sleep 60`, its own process group) whose pid
+    /// a test writes into a run's control file, as if the pid had been
+    /// reused after the run's process died. Killed on drop.
+    struct Decoy(std::process::Child);
+
+    impl Decoy {
+        fn start() -> Decoy {
+            use std::os::unix::process::CommandExt;
+            Decoy(
+                std::process::Command::new("sleep")
+                    .arg("60")
+                    .process_group(0)
+                    .spawn()
+                    .expect("sleep"),
+            )
+        }
+
+        fn pid(&self) -> u32 {
+            self.0.id()
+        }
+
+        /// Field 22 of /proc/PID/stat, counted after the command name.
+        fn start_time(&self) -> String {
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("stat");
+            let after_name = stat.rsplit_once(')').expect("comm").1;
+            after_name
+                .split_whitespace()
+                .nth(19)
+                .expect("starttime")
+                .to_string()
+        }
+
+        /// Whether it still runs, waiting up to `within` for it to end.
+        fn survives(&mut self, within: std::time::Duration) -> bool {
+            let deadline = std::time::Instant::now() + within;
+            loop {
+                if self.0.try_wait().expect("try_wait").is_some() {
+                    return false;
+                }
+                if std::time::Instant::now() > deadline {
+                    return true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+    }
+
+    impl Drop for Decoy {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// A run's files on a scratch home as a runner left them: output so far
+    /// and a control file whose pids all name `decoy` (recorded with
+    /// `start`, the decoy's own start time or another).
+    fn left_run(home: &std::path::Path, spec: &LaunchSpec, out: &str, ctl: &str) {
+        std::fs::create_dir_all(home.join(RUNS_DIR)).expect("runs dir");
+        let prefix = home.join(&spec.remote_dir);
+        std::fs::write(format!("{}.out", prefix.display()), out).expect("out");
+        std::fs::write(format!("{}.ctl", prefix.display()), ctl).expect("ctl");
+    }
+
+    /// A run left on a scratch home by a runner that printed `out` and whose
+    /// pid (and its step's) now names a decoy, recorded with another start.
+    fn left_by_reused_pid(
+        nonce: &str,
+        out: &str,
+        finished: bool,
+    ) -> (tempfile::TempDir, LaunchSpec, Decoy) {
+        let home = tempfile::tempdir().expect("tempdir");
+        let spec = spec(nonce, &["echo any\n".into()], false);
+        let decoy = Decoy::start();
+        let pid = decoy.pid();
+        let done = if finished { "done\n" } else { "" };
+        let ctl = format!("r {pid} 1\ns {pid} 1\n{done}");
+        left_run(home.path(), &spec, out, &ctl);
+        (home, spec, decoy)
+    }
+
+    fn run_files_left(home: &std::path::Path) -> usize {
+        std::fs::read_dir(home.join(RUNS_DIR))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn the_runner_and_step_are_recorded_with_their_start_times() {
+        let home = tempfile::tempdir().expect("tempdir");
+        let spec = spec("rec0rd", &["echo hi\n".into()], false);
+        let events = run_locally_acking(&spec, home.path(), false);
+        assert!(events.contains(&RemoteEvent::Done));
+        let ctl = std::fs::read_to_string(home.path().join(format!("{}.ctl", spec.remote_dir)))
+            .expect("not acknowledged: the control file stays");
+        for kind in ["r", "s"] {
+            let line = ctl
+                .lines()
+                .find(|l| l.starts_with(&format!("{kind} ")))
+                .unwrap_or_else(|| panic!("no '{kind}' line in {ctl:?}"));
+            let fields: Vec<&str> = line.split(' ').collect();
+            assert_eq!(fields.len(), 3, "{line:?}");
+            assert!(
+                fields[1..].iter().all(|f| f.parse::<u64>().is_ok()),
+                "pid and start time: {line:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_finished_run_is_collected_without_following_a_reused_pid() {
+        let nonce = "reus3d";
+        let out = format!(
+            "{}kept\n{}{}",
+            marker(nonce, "start 1"),
+            marker(nonce, "end 1 0"),
+            marker(nonce, "done")
+        );
+        let (home, spec, _decoy) = left_by_reused_pid(nonce, &out, true);
+        // Following the decoy's pid would take its 60 s (the harness kills
+        // the shell at 30 s and the test fails).
+        let events = run_locally(&spec, home.path());
+        assert_eq!(
+            summary(&events),
+            vec!["<start 1>", "kept\n", "<end 1 Exit(0)>", "<Done>"]
+        );
+        assert_eq!(run_files_left(home.path()), 0, "removed after the ack");
+    }
+
+    #[test]
+    fn a_runner_whose_pid_now_names_another_process_is_given_up() {
+        let nonce = "d3ad";
+        let out = format!("{}partial\n", marker(nonce, "start 1"));
+        let (home, spec, _decoy) = left_by_reused_pid(nonce, &out, false);
+        let events = run_locally(&spec, home.path());
+        assert_eq!(summary(&events), vec!["<start 1>", "partial\n"]);
+        assert_eq!(run_files_left(home.path()), 2, "kept: never acknowledged");
+    }
+
+    fn cancel_locally(home: &std::path::Path, spec: &LaunchSpec) -> String {
+        use std::io::Write;
+        let mut child = std::process::Command::new("sh")
+            .arg("-s")
+            .current_dir(home)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh");
+        let script = cancel_script(&spec.remote_dir, spec.steps.len(), false);
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(script.as_bytes())
+            .expect("write script");
+        let output = child.wait_with_output().expect("wait");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    #[test]
+    fn cancel_stops_recorded_processes_but_not_a_reused_pid() {
+        let spec = spec("canc3l", &["sleep 60\n".into()], false);
+        for (recorded_as_itself, must_survive) in [(false, true), (true, false)] {
+            let home = tempfile::tempdir().expect("tempdir");
+            let mut decoy = Decoy::start();
+            let pid = decoy.pid();
+            let start = if recorded_as_itself {
+                decoy.start_time()
+            } else {
+                "1".to_string()
+            };
+            let ctl = format!("r {pid} {start}\ns {pid} {start}\nw {pid} {start}\n");
+            left_run(home.path(), &spec, "", &ctl);
+            assert_eq!(cancel_locally(home.path(), &spec).trim(), "cancelled");
+            assert_eq!(
+                decoy.survives(std::time::Duration::from_secs(2)),
+                must_survive,
+                "recorded with its own start time: {recorded_as_itself}"
+            );
+            assert_eq!(run_files_left(home.path()), 0);
+        }
     }
 }
