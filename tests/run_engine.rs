@@ -240,6 +240,13 @@ fn key_exchange_prefers_p256_and_falls_back_to_curve25519() {
     }
 }
 
+/// A host's reason, once its state is checked.
+fn reason_of(run: &serde_json::Value, host: &str, state: &str) -> String {
+    let doc = host_doc(run, host);
+    assert_eq!(doc["state"], state, "{doc:#}");
+    doc["reason"].as_str().unwrap_or_default().to_string()
+}
+
 #[test]
 fn unreachable_hosts_are_reported_with_their_reason() {
     let fleet = SshFleet::start(31, 1);
@@ -288,11 +295,7 @@ fn unreachable_hosts_are_reported_with_their_reason() {
     drover.ok(&["scriptgroup", "create", "hello-group", "hello"]);
     let run = drover.json(&["task", "run", "hello-group", "mixed"]);
     assert_eq!(host_doc(&run, "ok-1")["state"], "succeeded");
-    let reason = |h: &str| {
-        let doc = host_doc(&run, h);
-        assert_eq!(doc["state"], "unreachable", "{doc:#}");
-        doc["reason"].as_str().unwrap_or_default().to_string()
-    };
+    let reason = |h: &str| reason_of(&run, h, "unreachable");
     assert!(
         reason("closed").starts_with("refused"),
         "{}",
@@ -443,14 +446,8 @@ fn sudo_that_wants_a_password_fails_the_host_at_once() {
         started.elapsed() < Duration::from_secs(30),
         "a password prompt must not hang the run"
     );
-    let h = host_doc(&run, host);
-    assert_eq!(h["state"], "failed", "{h:#}");
-    assert!(
-        h["reason"]
-            .as_str()
-            .is_some_and(|r| r.contains("requires a password")),
-        "{h:#}"
-    );
+    let reason = reason_of(&run, host, "failed");
+    assert!(reason.contains("requires a password"), "{reason}");
     assert!(!witness.exists(), "nothing ran as root");
 }
 
@@ -815,4 +812,172 @@ fn output_and_peak_rss(cmd: &mut std::process::Command) -> (Vec<u8>, i64) {
     assert_eq!(waited, pid);
     assert_eq!(status, 0, "exit status");
     (reader.join().expect("reader"), usage.ru_maxrss / 1024)
+}
+
+#[test]
+fn log_fetch_reads_the_tail_of_allowed_files_and_refuses_the_rest() {
+    let fleet = SshFleet::start(211, 1);
+    let files = tempfile::tempdir().expect("tempdir");
+    let logs = files.path().join("logs");
+    std::fs::create_dir_all(logs.join("archive")).expect("logs dir");
+    let mut drover = common::Drover::with_config(&format!(
+        "[logs]\nfetch_allow = [\"{}/**\"]\n",
+        logs.display()
+    ));
+    let hosts = drover.add_fleet(&fleet, "l", "logs");
+    let host = hosts[0].as_str();
+    let path = |name: &str| logs.join(name).to_string_lossy().into_owned();
+    let lines: String = (1..=150).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(logs.join("app.log"), &lines).expect("app.log");
+    std::fs::write(files.path().join("secret.txt"), "hunter2\n").expect("secret");
+    std::os::unix::fs::symlink(logs.join("app.log"), logs.join("current")).expect("symlink");
+    std::os::unix::fs::symlink(files.path().join("secret.txt"), logs.join("escape"))
+        .expect("symlink");
+
+    let tail = drover.ok(&["log", "fetch", host, &path("app.log"), "--lines", "3"]);
+    assert_eq!(tail.trim_end(), "line 148\nline 149\nline 150");
+    let default = drover.ok(&["log", "fetch", host, &path("app.log")]);
+    assert_eq!(default.lines().count(), 100, "100 lines by default");
+    assert_eq!(default.lines().next(), Some("line 51"));
+    // A symlink that stays inside the allowed tree is followed.
+    let through_link = drover.ok(&["log", "fetch", host, &path("current"), "--lines", "1"]);
+    assert_eq!(through_link.trim_end(), "line 150");
+
+    let outside = files
+        .path()
+        .join("secret.txt")
+        .to_string_lossy()
+        .into_owned();
+    let dotdot = format!("{}/../secret.txt", logs.display());
+    let refusals: [(&str, &[&str]); 7] = [
+        (
+            "'..' components are not allowed",
+            &["log", "fetch", host, &dotdot],
+        ),
+        (
+            "an absolute path is required",
+            &["log", "fetch", host, "logs/app.log"],
+        ),
+        (
+            "not allowed by logs.fetch_allow",
+            &["log", "fetch", host, &outside],
+        ),
+        (
+            "refusing the symlink escape",
+            &["log", "fetch", host, &path("escape")],
+        ),
+        (
+            "not a readable regular file",
+            &["log", "fetch", host, &path("archive")],
+        ),
+        (
+            "between 1 and 10000",
+            &["log", "fetch", host, &path("app.log"), "--lines", "0"],
+        ),
+        (
+            "between 1 and 10000",
+            &["log", "fetch", host, &path("app.log"), "--lines", "10001"],
+        ),
+    ];
+    for (reason, args) in refusals {
+        let out = drover.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} was not refused");
+        assert!(stderr.contains(reason), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?} printed something");
+        assert!(!stderr.contains("hunter2"), "{args:?}: {stderr}");
+    }
+
+    // What is read is bounded, even for one endless line.
+    std::fs::write(logs.join("flood.log"), vec![b'x'; 3 * 1024 * 1024]).expect("flood");
+    let flood = drover.run(&["log", "fetch", host, &path("flood.log"), "--lines", "1"]);
+    assert!(flood.status.success());
+    let read = flood.stdout.iter().filter(|b| **b == b'x').count();
+    assert_eq!(read, 1024 * 1024, "capped at 1 MiB");
+
+    let audit = drover.ok(&["audit"]);
+    let fetches = audit.lines().filter(|l| l.contains("log.fetch")).count();
+    assert_eq!(fetches, 4, "each fetch audited, refusals not: {audit}");
+}
+
+/// An `ssh-agent` in the foreground on a socket of its own, ended on drop.
+struct Agent {
+    child: std::process::Child,
+    socket: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Agent {
+    fn start_with(key: &std::path::Path) -> Agent {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let socket = dir.path().join("agent.sock");
+        let child = std::process::Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&socket)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("ssh-agent (openssh-client)");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !socket.exists() {
+            assert!(Instant::now() < deadline, "ssh-agent did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let added = std::process::Command::new("ssh-add")
+            .arg(key)
+            .env("SSH_AUTH_SOCK", &socket)
+            .output()
+            .expect("ssh-add");
+        assert!(added.status.success(), "{added:?}");
+        Agent {
+            child,
+            socket,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn keys_come_from_identity_files_and_from_ssh_agent() {
+    let fleet = SshFleet::start(216, 1);
+    let key = fleet.client_key.clone();
+    let mut drover =
+        common::Drover::with_config(&format!("identity_files = [\"{}\"]\n", key.display()));
+    drover.add_fleet(&fleet, "k", "keys");
+    drover.identity = None;
+    drover.script("hello", "echo hello\n", &[]);
+    drover.ok(&["scriptgroup", "create", "hello-group", "hello"]);
+    let run = drover.json(&["task", "run", "hello-group", "keys"]);
+    assert_eq!(host_doc(&run, "k-1")["state"], "succeeded", "{run:#}");
+
+    // No key file anywhere: only the agent holds the key.
+    let mut keyless = common::Drover::new();
+    keyless.add_fleet(&fleet, "k", "keys");
+    keyless.identity = None;
+    keyless.script("hello", "echo hello\n", &[]);
+    keyless.ok(&["scriptgroup", "create", "hello-group", "hello"]);
+    let without = keyless.json(&["task", "run", "hello-group", "keys"]);
+    let reason = reason_of(&without, "k-1", "unreachable");
+    assert!(reason.starts_with("auth"), "{reason}");
+    let agent = Agent::start_with(&key);
+    let out = keyless
+        .command()
+        .env("SSH_AUTH_SOCK", &agent.socket)
+        .args(["--json", "task", "run", "hello-group", "keys"])
+        .output()
+        .expect("drover");
+    let with_agent: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        host_doc(&with_agent, "k-1")["state"],
+        "succeeded",
+        "{with_agent:#}"
+    );
+    assert_eq!(keyless.step_log(2, "k-1", 1), b"hello\n");
 }
