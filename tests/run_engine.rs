@@ -981,3 +981,67 @@ fn keys_come_from_identity_files_and_from_ssh_agent() {
     );
     assert_eq!(keyless.step_log(2, "k-1", 1), b"hello\n");
 }
+
+#[test]
+fn fan_out_bounds_hosts_at_once_and_too_many_failures_skip_the_rest() {
+    let fleet = SshFleet::start(221, 4);
+    let mut drover = common::Drover::new();
+    let hosts = drover.add_fleet(&fleet, "f", "four");
+    // Each host marks itself present for half a second and reports how many
+    // hosts were present at once (the hosts share this machine's /tmp).
+    let present = tempfile::tempdir().expect("tempdir");
+    drover.script(
+        "overlap",
+        &format!(
+            "d={}\n: > \"$d/$DROVER_HOST\"\nsleep 0.5\necho \"present $(ls \"$d\" | wc -l)\"\nrm \"$d/$DROVER_HOST\"\n",
+            present.path().display()
+        ),
+        &[],
+    );
+    drover.ok(&["scriptgroup", "create", "overlap-group", "overlap"]);
+    let run = drover.json(&["task", "run", "overlap-group", "four", "--parallel", "2"]);
+    assert_eq!(run["state"], "succeeded", "{run:#}");
+    let most = hosts
+        .iter()
+        .map(|h| {
+            let log = String::from_utf8_lossy(&drover.step_log(1, h, 1)).into_owned();
+            log.trim()
+                .strip_prefix("present ")
+                .and_then(|n| n.trim().parse::<u32>().ok())
+                .unwrap_or_else(|| panic!("{h}: {log:?}"))
+        })
+        .max();
+    assert_eq!(most, Some(2), "at most 2 hosts at once, and 2 were used");
+
+    drover.script("broken", "exit 1\n", &[]);
+    drover.ok(&["scriptgroup", "create", "broken-group", "broken"]);
+    let out = drover.run(&[
+        "--json",
+        "task",
+        "run",
+        "broken-group",
+        "four",
+        "--parallel",
+        "1",
+        "--max-failed-hosts",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(run["state"], "failed", "{run:#}");
+    reason_of(&run, "f-1", "failed");
+    let failed = host_doc(&run, "f-1");
+    assert_eq!(
+        (&failed["script"], &failed["step"], &failed["exit_code"]),
+        (
+            &serde_json::json!("broken"),
+            &serde_json::json!(1),
+            &serde_json::json!(1)
+        ),
+        "{failed:#}"
+    );
+    for h in &hosts[1..] {
+        let reason = reason_of(&run, h, "skipped");
+        assert_eq!(reason, "too many hosts failed");
+    }
+}
