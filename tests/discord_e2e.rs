@@ -9,7 +9,7 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use common::SshFleet;
-use discord_sim::{DiscordSim, SimMessage, SimUser};
+use discord_sim::{DiscordSim, SimInteraction, SimMessage, SimUser};
 use serde_json::{json, Value};
 
 const GUILD: u64 = 900_000_000_000_000_001;
@@ -577,4 +577,100 @@ async fn sigterm_stops_the_bot_cleanly() {
     }
     let status = status.expect("the bot exits within 10 s of SIGTERM");
     assert!(status.success(), "clean exit: {status:?}");
+}
+
+/// Sends a slash command and waits until it is acknowledged (deferred).
+async fn acknowledged(
+    sim: &DiscordSim,
+    user: &SimUser,
+    command: &str,
+    sub: &str,
+    options: Vec<(&str, Value)>,
+) -> SimInteraction {
+    let asked = sim
+        .slash_command(user, CHANNEL, command, &[sub], options)
+        .await;
+    sim.wait_response(&asked, TIMEOUT)
+        .await
+        .expect("acknowledged");
+    asked
+}
+
+/// The text of an interaction's original response once it contains `needle`
+/// (10 s at most; callers assert on what comes back).
+async fn followup_text(sim: &DiscordSim, interaction: &SimInteraction, needle: &str) -> String {
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = sim
+            .followups(interaction)
+            .iter()
+            .map(|f| f["content"].as_str().unwrap_or_default().to_string())
+            .collect();
+        if text.contains(needle) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_fetch_and_host_check_connect_with_the_bots_keys() {
+    let fleet = SshFleet::start(231, 1);
+    let files = tempfile::tempdir().expect("tempdir");
+    let log = files.path().join("app.log");
+    std::fs::write(
+        &log,
+        "old line\nlogin ok password=hunter2\nping @everyone done\n",
+    )
+    .expect("app.log");
+    let mut drover = common::Drover::with_config(&format!(
+        "{}fetch_allow = [\"{}/*.log\"]\n",
+        config(),
+        files.path().display()
+    ));
+    drover.add_fleet(&fleet, "web", "web-group");
+    let sim = DiscordSim::start().await;
+    let _bot = start_bot(&sim, &drover).await;
+
+    let fetch = |path: String| {
+        let sim = &sim;
+        async move {
+            let options = vec![
+                ("host", json!("web-1")),
+                ("path", json!(path)),
+                ("lines", json!(2)),
+            ];
+            acknowledged(sim, &operator(), "log", "fetch", options).await
+        }
+    };
+    let asked = fetch(log.display().to_string()).await;
+    let text = followup_text(&sim, &asked, "done").await;
+    assert!(text.starts_with("```"), "shown as code: {text}");
+    assert!(text.contains("login ok") && text.contains("done"), "{text}");
+    assert!(!text.contains("old line"), "only the last 2 lines: {text}");
+    assert!(!text.contains("hunter2"), "secrets are redacted: {text}");
+    assert!(
+        !text.contains("@everyone"),
+        "mentions are neutralised: {text}"
+    );
+
+    let outside = files.path().join("secret.txt");
+    std::fs::write(&outside, "hunter2\n").expect("secret");
+    let refused = fetch(outside.display().to_string()).await;
+    let text = followup_text(&sim, &refused, "fetch_allow").await;
+    assert!(text.contains("not allowed by logs.fetch_allow"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+
+    // /host check connects with the bot's keys too.
+    let check = acknowledged(
+        &sim,
+        &admin(),
+        "host",
+        "check",
+        vec![("name", json!("web-1"))],
+    )
+    .await;
+    let text = followup_text(&sim, &check, "web-1").await;
+    assert!(text.contains("web-1: ok"), "{text}");
 }

@@ -416,7 +416,7 @@ async fn host_check(ctx: Context<'_>, #[autocomplete = "ac_host"] name: String) 
     let checks = ctx
         .data()
         .drover
-        .host_check(&actor(ctx), &[name], &[])
+        .host_check(&actor(ctx), &[name], &ctx.data().identities)
         .await?;
     let text: Vec<String> = checks
         .iter()
@@ -1156,7 +1156,13 @@ async fn log_fetch(
     let text = ctx
         .data()
         .drover
-        .log_fetch(&actor(ctx), &host, &path, lines.unwrap_or(100), &[])
+        .log_fetch(
+            &actor(ctx),
+            &host,
+            &path,
+            lines.unwrap_or(100),
+            &ctx.data().identities,
+        )
         .await?;
     say(ctx, &text, "log.txt").await
 }

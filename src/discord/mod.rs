@@ -23,6 +23,8 @@ use permissions::Permissions;
 pub struct Data {
     pub drover: Drover,
     pub engine: Engine,
+    /// Key files given to `drover bot -i`, for commands that connect.
+    pub identities: Vec<std::path::PathBuf>,
     pub permissions: Permissions,
     pub redactor: render::Redactor,
     pub tracker: progress::Tracker,
@@ -97,6 +99,7 @@ pub async fn run_bot(drover: Drover, identities: &[std::path::PathBuf]) -> Resul
         ),
         drover,
         engine,
+        identities: identities.to_vec(),
         permissions,
         redactor,
     };
