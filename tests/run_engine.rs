@@ -646,13 +646,10 @@ fn killed_controller_is_resumed_without_losing_output() {
     );
     drover.script("finale", "echo finale\n", &[]);
     drover.ok(&["scriptgroup", "create", "counting", "counter", "finale"]);
-    let mut child = drover
-        .command()
-        .args(["task", "run", "counting", "resume", "--quiet"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let mut child = controller(
+        &mut drover.command(),
+        &["task", "run", "counting", "resume", "--quiet"],
+    );
     wait_for_state(&drover, "1", "r-1", "running");
     std::thread::sleep(std::time::Duration::from_millis(500));
     child.kill().expect("SIGKILL the controller");
@@ -673,6 +670,17 @@ fn killed_controller_is_resumed_without_losing_output() {
         );
         assert_eq!(drover.step_log(1, h, 2), b"finale\n");
     }
+}
+
+/// Starts drover with `args` in the background, output discarded: a
+/// controller for a test to kill.
+fn controller(command: &mut std::process::Command, args: &[&str]) -> std::process::Child {
+    command
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn drover")
 }
 
 /// Polls `run status ID` (without -i: the run remembers its key files),
@@ -701,14 +709,10 @@ fn controller_killed_before_storing_the_end_leaves_the_host_its_files() {
     drover.ok(&["scriptgroup", "create", "quick-group", "quick"]);
     // This controller stores its records 5 s late, so it dies after it has
     // read the host's whole output but before the end is in the database.
-    let mut child = drover
-        .command()
-        .env("DROVER_TEST_STORE_FLUSH_MS", "5000")
-        .args(["task", "run", "quick-group", "end", "--quiet"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let mut child = controller(
+        drover.command().env("DROVER_TEST_STORE_FLUSH_MS", "5000"),
+        &["task", "run", "quick-group", "end", "--quiet"],
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while drover.step_log(1, host, 1) != b"only-line\n" {
         assert!(Instant::now() < deadline, "the output never arrived");
@@ -1044,4 +1048,84 @@ fn fan_out_bounds_hosts_at_once_and_too_many_failures_skip_the_rest() {
         let reason = reason_of(&run, h, "skipped");
         assert_eq!(reason, "too many hosts failed");
     }
+}
+
+#[test]
+fn cancelling_a_run_whose_controller_died_stops_its_hosts_at_once() {
+    let fleet = SshFleet::start(236, 2);
+    let mut drover = common::Drover::new();
+    drover.add_fleet(&fleet, "o", "orphan");
+    // Bounded, so that a cancel that waits for the scripts still ends.
+    let sleep = format!("sleep 20.{:06}", std::process::id() % 1_000_000);
+    drover.script("slow", &format!("echo begin\n{sleep}\necho never\n"), &[]);
+    drover.ok(&["scriptgroup", "create", "slow-group", "slow"]);
+    let mut child = controller(
+        &mut drover.command(),
+        &["task", "run", "slow-group", "orphan", "--quiet"],
+    );
+    wait_for_state(&drover, "1", "o-1", "running");
+    wait_for_state(&drover, "1", "o-2", "running");
+    child.kill().expect("SIGKILL the controller");
+    let _ = child.wait();
+    assert_eq!(
+        common::processes_matching(&sleep).len(),
+        2,
+        "the scripts go on without their controller"
+    );
+    let out = drover.run(&["--json", "run", "cancel", "1"]);
+    assert!(out.status.success(), "{out:?}");
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(run["state"], "cancelled", "{run:#}");
+    assert!(
+        common::processes_matching(&sleep).is_empty(),
+        "{:?}",
+        common::processes_matching(&sleep)
+    );
+    for h in ["o-1", "o-2"] {
+        assert_eq!(host_doc(&run, h)["state"], "cancelled", "{run:#}");
+        assert_eq!(
+            drover.step_log(1, h, 1),
+            b"begin\n",
+            "collected, then stopped"
+        );
+        assert_eq!(common::remote_run_files(1, h), Vec::<String>::new());
+    }
+}
+
+#[test]
+fn a_failed_step_still_fails_the_host_after_a_takeover() {
+    let fleet = SshFleet::start(241, 1);
+    let mut drover = common::Drover::new();
+    let hosts = drover.add_fleet(&fleet, "t", "takeover");
+    let host = hosts[0].as_str();
+    drover.script("bad", "echo bad\nexit 3\n", &[]);
+    drover.script("slow", "echo slow-start\nsleep 2\necho slow-end\n", &[]);
+    drover.ok(&["scriptgroup", "create", "bad-then-slow", "bad", "slow"]);
+    let mut child = controller(
+        &mut drover.command(),
+        &[
+            "task",
+            "run",
+            "bad-then-slow",
+            "takeover",
+            "--continue-on-error",
+            "--quiet",
+        ],
+    );
+    common::wait_for_host(&drover, "1", host, Duration::from_secs(10), |h| {
+        h["step"] == 2
+    });
+    child.kill().expect("SIGKILL the controller");
+    let _ = child.wait();
+    let run = taken_over_to_the_end(&mut drover, "1");
+    assert_eq!(run["state"], "failed", "{run:#}");
+    let reason = reason_of(&run, host, "failed");
+    assert_eq!(reason, "exit code 3");
+    let doc = host_doc(&run, host);
+    assert_eq!(
+        (&doc["step"], &doc["exit_code"]),
+        (&serde_json::json!(1), &serde_json::json!(3)),
+        "{doc:#}"
+    );
+    assert_eq!(drover.step_log(1, host, 2), b"slow-start\nslow-end\n");
 }

@@ -136,7 +136,9 @@ fn spawn_background_driver(ctx: &Context, run_id: i64, identities: &[PathBuf]) -
         .log_root()
         .join(run_id.to_string())
         .join("controller.log");
-    let log = crate::engine::logs::create_private_file(&log_path)
+    // Appended to: a driver started later for the same run (a takeover)
+    // keeps what the earlier one wrote.
+    let log = crate::engine::logs::append_private_file(&log_path)
         .map_err(|e| Error::io(format!("cannot create {}", log_path.display()), e))?;
     let err = log
         .try_clone()
@@ -294,7 +296,12 @@ pub async fn run(ctx: &Context, cmd: RunCmd) -> Result<RunOutput> {
         RunCmd::Cancel { id } => {
             let engine = ctx.drover.engine(&ctx.identities);
             engine.cancel(&ctx.actor, id).await?;
-            Ok(finish(ctx, &ctx.drover.store.run_snapshot(id).await?))
+            // Done as asked: the exit code says the cancel worked, not how
+            // the hosts ended.
+            Ok(RunOutput {
+                success: true,
+                ..finish(ctx, &ctx.drover.store.run_snapshot(id).await?)
+            })
         }
         RunCmd::Rerun { id, failed } => {
             if !failed {

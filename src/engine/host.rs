@@ -14,7 +14,7 @@ use super::Update;
 use crate::domain::now_ms;
 use crate::ssh::{ConnectError, Connection, ExecEvent, SshSettings, Target};
 use crate::state::HostState;
-use crate::store::runs::{RunHost, RunRecord};
+use crate::store::runs::{FailedStep, RunHost, RunRecord};
 
 /// Everything a host job needs; shared parts are behind `Arc`.
 pub struct HostJob {
@@ -108,7 +108,7 @@ impl HostJob {
         let mut progress = Progress {
             current: None,
             step_started_at: now_ms(),
-            first_failure: None,
+            first_failure: self.host.first_failed_step.as_ref().map(failure_of),
             done: false,
             sudo_refused: false,
             last_step: self
@@ -152,6 +152,10 @@ impl HostJob {
                 });
             }
             self.host.remote_dir = Some(remote_dir.clone());
+            if let Some((step, _)) = &progress.current {
+                // Reattached inside a step whose start marker was read before.
+                self.set_state(HostState::Running { step: *step }, None);
+            }
             let outcome = self.stream(&conn, &remote_dir, offset, &mut progress).await;
             match outcome {
                 StreamEnd::Finished(state) => {
@@ -163,11 +167,13 @@ impl HostJob {
                     held: kept,
                 } => {
                     conn.close().await;
+                    // A connection that brought output was a working one:
+                    // only drops in a row count towards giving up.
+                    attempts = if at > offset { 1 } else { attempts + 1 };
                     offset = at;
                     if let Some(kept) = kept {
                         held = kept;
                     }
-                    attempts += 1;
                     if attempts > REATTACH_ATTEMPTS {
                         let step = progress.last_step;
                         self.close_lost_step(&mut progress, &held);
@@ -205,7 +211,14 @@ impl HostJob {
         offset: u64,
         progress: &mut Progress,
     ) -> StreamEnd {
-        let script = remote::launch_or_attach(&self.launch_spec(remote_dir), offset);
+        // A run cancelled while no controller followed it (or while this
+        // host was reconnecting) is stopped and collected, never launched.
+        let cancel_first = *self.cancel.borrow();
+        let script = if cancel_first {
+            remote::cancel_and_collect(remote_dir, offset, self.steps.len(), self.host.use_sudo)
+        } else {
+            remote::launch_or_attach(&self.launch_spec(remote_dir), offset)
+        };
         let mut exec = match conn.exec_open("sh -s", script.as_bytes()).await {
             Ok(exec) => exec,
             Err(_) => return StreamEnd::Dropped { offset, held: None },
@@ -214,7 +227,7 @@ impl HostJob {
         let mut events = Vec::new();
         let mut stderr = Vec::new();
         let mut exit = None;
-        let mut cancelled = false;
+        let mut cancelled = cancel_first;
         loop {
             tokio::select! {
                 event = exec.next() => match event {
@@ -260,7 +273,7 @@ impl HostJob {
         }
         parser.finish(&mut events);
         self.handle(&mut events, progress);
-        if cancelled || (*self.cancel.borrow() && !progress.done) {
+        if !progress.done && (cancelled || *self.cancel.borrow()) {
             if !cancelled {
                 let cancel =
                     remote::cancel_script(remote_dir, self.steps.len(), self.host.use_sudo);
@@ -383,23 +396,13 @@ impl HostJob {
                 RemoteEvent::End {
                     step, end, offset, ..
                 } => {
-                    let (state, exit_code, failure) = match end {
-                        StepEnd::Exit(0) => ("succeeded", Some(0), None),
-                        StepEnd::Exit(code) => (
-                            "failed",
-                            Some(code),
-                            Some(HostState::Failed {
-                                step: Some(step),
-                                exit_code: Some(code),
-                                reason: exit_reason(code),
-                            }),
-                        ),
-                        StepEnd::TimedOut => {
-                            ("timed_out", None, Some(HostState::TimedOut { step }))
-                        }
+                    let (state, exit_code) = match end {
+                        StepEnd::Exit(0) => ("succeeded", Some(0)),
+                        StepEnd::Exit(code) => ("failed", Some(code)),
+                        StepEnd::TimedOut => ("timed_out", None),
                     };
-                    if progress.first_failure.is_none() {
-                        progress.first_failure = failure;
+                    if progress.first_failure.is_none() && state != "succeeded" {
+                        progress.first_failure = Some(failure_of(&FailedStep { step, exit_code }));
                     }
                     if let Some((open, log)) = progress.current.take() {
                         if open == step {
@@ -441,6 +444,18 @@ fn final_state(progress: &Progress) -> HostState {
         .first_failure
         .clone()
         .unwrap_or(HostState::Succeeded)
+}
+
+/// The host state a failed step leads to.
+fn failure_of(failed: &FailedStep) -> HostState {
+    match failed.exit_code {
+        Some(code) => HostState::Failed {
+            step: Some(failed.step),
+            exit_code: Some(code),
+            reason: exit_reason(code),
+        },
+        None => HostState::TimedOut { step: failed.step },
+    }
 }
 
 fn exit_reason(code: i32) -> String {

@@ -21,6 +21,16 @@ pub const EXCERPT_CAP: usize = 4096;
 /// Creates (truncating) a file under the log directory, readable by its
 /// owner only, with any missing directories (owner-only too).
 pub fn create_private_file(path: &Path) -> std::io::Result<File> {
+    open_private_file(path, false)
+}
+
+/// Like [`create_private_file`], but keeps what the file holds and writes
+/// after it (a log that several processes write in turn).
+pub fn append_private_file(path: &Path) -> std::io::Result<File> {
+    open_private_file(path, true)
+}
+
+fn open_private_file(path: &Path, append: bool) -> std::io::Result<File> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     if let Some(dir) = path.parent() {
         std::fs::DirBuilder::new()
@@ -31,7 +41,8 @@ pub fn create_private_file(path: &Path) -> std::io::Result<File> {
     std::fs::OpenOptions::new()
         .write(true)
         .create(true)
-        .truncate(true)
+        .append(append)
+        .truncate(!append)
         .mode(0o600)
         .open(path)
 }

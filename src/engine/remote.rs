@@ -317,18 +317,13 @@ pub fn launch_or_attach(spec: &LaunchSpec, offset: u64) -> String {
     )
 }
 
-/// Cancels a run on a host: stops the runner, the current step's process
-/// group and its watchdog, then removes the run's files (a follower still
-/// reading the output keeps its open file). A recorded pid that now names
-/// another process is left alone. Prints `cancelled` when it found the run.
-pub fn cancel_script(prefix: &str, steps: usize, use_sudo: bool) -> String {
+/// Stops the runner, the current step's process group and its watchdog
+/// (TERM, then KILL a second later), reading `PREFIX.ctl` before each
+/// signal. A recorded pid that now names another process is left alone.
+fn stop_processes(use_sudo: bool) -> String {
     let kill = if use_sudo { "sudo -n kill" } else { "kill" };
     format!(
         concat!(
-            "R={prefix}\n",
-            "{identity}",
-            "[ -e \"$R.ctl\" ] || exit 0\n",
-            ": > \"$R.cancel\"\n",
             "for sig in TERM KILL; do\n",
             "{read_ctl}",
             "  if [ -z \"$d\" ]; then\n",
@@ -338,14 +333,61 @@ pub fn cancel_script(prefix: &str, steps: usize, use_sudo: bool) -> String {
             "  fi\n",
             "  [ $sig = TERM ] && sleep 1\n",
             "done\n",
+        ),
+        read_ctl = READ_CTL,
+        kill = kill,
+    )
+}
+
+/// Cancels a run on a host while a follower streams it: leaves the
+/// `cancel` flag (so that no further step starts, also when the launch is
+/// still under way: then it waits a second for the runner to be recorded),
+/// stops the run's processes, then removes the run's files (the follower
+/// keeps its open file). Prints `cancelled` when it found the run.
+pub fn cancel_script(prefix: &str, steps: usize, use_sudo: bool) -> String {
+    format!(
+        concat!(
+            "R={prefix}\n",
+            "{identity}",
+            "[ -d {runs_dir} ] || exit 0\n",
+            ": > \"$R.cancel\"\n",
+            "[ -s \"$R.ctl\" ] || sleep 1\n",
+            "found=; [ -e \"$R.ctl\" ] && found=1\n",
+            "{stop}",
             "rm -f {files}\n",
-            "echo cancelled\n",
+            "[ -n \"$found\" ] && echo cancelled\n",
+            "exit 0\n",
         ),
         prefix = sh_quote(prefix),
         identity = PROCESS_IDENTITY,
-        read_ctl = READ_CTL,
+        runs_dir = RUNS_DIR,
+        stop = stop_processes(use_sudo),
         files = run_files(steps),
-        kill = kill,
+    )
+}
+
+/// Cancels a run on a host that no follower streams (a run cancelled while
+/// its controller was gone): stops the run's processes, prints the output
+/// from byte `offset` (everything the host printed since the controller
+/// last read), then removes the run's files. Exits 93 when the run was
+/// never launched on the host; nothing is launched.
+pub fn cancel_and_collect(prefix: &str, offset: u64, steps: usize, use_sudo: bool) -> String {
+    format!(
+        concat!(
+            "R={prefix}\n",
+            "{identity}",
+            "[ -s \"$R.ctl\" ] || {{ echo 'drover: the run was cancelled before it started here' >&2; exit 93; }}\n",
+            ": > \"$R.cancel\"\n",
+            "{stop}",
+            "tail -c +{start} \"$R.out\"\n",
+            "rm -f {files}\n",
+            "exit 0\n",
+        ),
+        prefix = sh_quote(prefix),
+        identity = PROCESS_IDENTITY,
+        stop = stop_processes(use_sudo),
+        start = offset + 1,
+        files = run_files(steps),
     )
 }
 
@@ -957,5 +999,20 @@ mod tests {
             );
             assert_eq!(run_files_left(home.path()), 0);
         }
+    }
+
+    #[test]
+    fn a_launch_that_finds_the_cancel_flag_runs_no_step() {
+        // A cancel that reached the host while the launch was under way.
+        let home = tempfile::tempdir().expect("tempdir");
+        let spec = spec("f1ag", &["echo ran > ran.txt\n".into()], false);
+        std::fs::create_dir_all(home.path().join(RUNS_DIR)).expect("runs dir");
+        std::fs::write(home.path().join(format!("{}.cancel", spec.remote_dir)), "").expect("flag");
+        let events = run_locally_acking(&spec, home.path(), false);
+        assert_eq!(summary(&events), Vec::<String>::new());
+        assert!(!home.path().join("ran.txt").exists(), "the script ran");
+        // The cancel that left the flag then removes the run's files.
+        assert_eq!(cancel_locally(home.path(), &spec).trim(), "cancelled");
+        assert_eq!(run_files_left(home.path()), 0);
     }
 }

@@ -34,6 +34,17 @@ pub struct RunHost {
     pub finished_steps: u32,
     /// The step whose output starts at `resume_offset`, if one had started.
     pub open_step: Option<u32>,
+    /// The first finished step that failed or timed out, if any: what the
+    /// host ends as, whatever its later steps do (`--continue-on-error`).
+    pub first_failed_step: Option<FailedStep>,
+}
+
+/// A finished step that did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedStep {
+    pub step: u32,
+    /// `None` when it timed out.
+    pub exit_code: Option<i32>,
 }
 
 /// What a new run needs.
@@ -247,7 +258,11 @@ impl Store {
                 (SELECT s.step FROM run_steps s WHERE s.run_host_id = h.id AND s.finished_at IS NULL
                    ORDER BY s.step LIMIT 1) AS open_step,
                 (SELECT s.end_offset FROM run_steps s WHERE s.run_host_id = h.id AND s.finished_at IS NOT NULL
-                   ORDER BY s.step DESC LIMIT 1) AS last_end_offset
+                   ORDER BY s.step DESC LIMIT 1) AS last_end_offset,
+                (SELECT s.step FROM run_steps s WHERE s.run_host_id = h.id AND s.state IN ('failed', 'timed_out')
+                   ORDER BY s.step LIMIT 1) AS failed_step,
+                (SELECT s.exit_code FROM run_steps s WHERE s.run_host_id = h.id AND s.state IN ('failed', 'timed_out')
+                   ORDER BY s.step LIMIT 1) AS failed_exit_code
              FROM run_hosts h WHERE h.run_id = ? ORDER BY h.position",
         )
         .bind(run_id)
@@ -275,6 +290,18 @@ impl Store {
                 open_step: r
                     .try_get::<Option<i64>, _>("open_step")?
                     .and_then(|s| u32::try_from(s).ok()),
+                first_failed_step: r
+                    .try_get::<Option<i64>, _>("failed_step")?
+                    .and_then(|s| u32::try_from(s).ok())
+                    .map(|step| -> Result<FailedStep> {
+                        Ok(FailedStep {
+                            step,
+                            exit_code: r
+                                .try_get::<Option<i64>, _>("failed_exit_code")?
+                                .and_then(|c| i32::try_from(c).ok()),
+                        })
+                    })
+                    .transpose()?,
             });
         }
         let state: String = row.try_get("state")?;
