@@ -592,6 +592,15 @@ fn wait_for_state(drover: &common::Drover, id: &str, host: &str, state: &str) {
     });
 }
 
+/// Asserts that no process runs any of `commands` (300 ms after `after`).
+fn assert_gone(commands: &[&str], after: &str) {
+    std::thread::sleep(Duration::from_millis(300));
+    for command in commands {
+        let left = common::processes_matching(command);
+        assert!(left.is_empty(), "left after {after}: {left:?}");
+    }
+}
+
 #[test]
 fn cancel_ends_every_remote_process() {
     let fleet = SshFleet::start(61, 2);
@@ -622,13 +631,7 @@ fn cancel_ends_every_remote_process() {
     for h in ["c-1", "c-2"] {
         assert_eq!(host_doc(&run, h)["state"], "cancelled");
     }
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    assert!(
-        common::processes_matching(&child).is_empty(),
-        "{:?}",
-        common::processes_matching(&child)
-    );
-    assert!(common::processes_matching(&main).is_empty());
+    assert_gone(&[&child, &main], "cancel");
     assert!(drover
         .step_log(id.parse().unwrap_or(0), "c-1", 2)
         .is_empty());
@@ -1128,4 +1131,38 @@ fn a_failed_step_still_fails_the_host_after_a_takeover() {
         "{doc:#}"
     );
     assert_eq!(drover.step_log(1, host, 2), b"slow-start\nslow-end\n");
+}
+
+#[test]
+fn sudo_steps_are_stopped_by_timeouts_and_cancel_children_included() {
+    // Debian's sudoers has `Defaults use_pty`: sudo runs the script on a
+    // pseudo-terminal of its own, in another session.
+    let fleet = SshFleet::start(246, 1);
+    let mut drover = common::Drover::new();
+    drover.add_fleet(&fleet, "p", "pty");
+    let (child, main) = (common::unique_sleep(), common::unique_sleep() + "1");
+    drover.script(
+        "sleepy",
+        &format!("{child} &\n{main}\n"),
+        &["--timeout", "2s"],
+    );
+    drover.ok(&["scriptgroup", "create", "sleepy-group", "sleepy"]);
+    let run = drover.json(&["task", "run", "sleepy-group", "pty", "--sudo"]);
+    assert_eq!(host_doc(&run, "p-1")["state"], "timed_out", "{run:#}");
+    assert_gone(&[&child, &main], "the timeout");
+
+    let (child, main) = (common::unique_sleep(), common::unique_sleep() + "2");
+    drover.script("forever", &format!("{child} &\n{main}\n"), &[]);
+    drover.ok(&["scriptgroup", "create", "forever-group", "forever"]);
+    let id = drover
+        .ok(&["task", "run", "forever-group", "pty", "--sudo", "--detach"])
+        .trim()
+        .to_string();
+    wait_for_state(&drover, &id, "p-1", "running");
+    common::wait_for_host(&drover, &id, "p-1", Duration::from_secs(10), |_| {
+        common::processes_matching(&child).len() == 1
+    });
+    let run = drover.json(&["run", "cancel", &id]);
+    assert_eq!(host_doc(&run, "p-1")["state"], "cancelled", "{run:#}");
+    assert_gone(&[&child, &main], "cancel");
 }

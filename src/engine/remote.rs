@@ -142,12 +142,14 @@ fn launcher(use_sudo: bool, vars: &[(String, String)]) -> String {
 /// timeout, the watchdog.
 fn runner_script(spec: &LaunchSpec, sources: &[ScriptSource]) -> String {
     let mut s = String::new();
-    let kill = if spec.use_sudo {
-        "sudo -n kill"
-    } else {
-        "kill"
-    };
-    let _ = writeln!(s, "N={}; KILL={}", sh_quote(&spec.nonce), sh_quote(kill));
+    let (kill, separator) = group_kill(spec.use_sudo);
+    let _ = writeln!(
+        s,
+        "N={}; KILL={}; KSEP={}",
+        sh_quote(&spec.nonce),
+        sh_quote(kill),
+        sh_quote(separator)
+    );
     let mut vars = vec![
         ("DROVER_RUN_ID".to_string(), spec.run_id.to_string()),
         ("DROVER_HOST".to_string(), spec.host_name.clone()),
@@ -167,7 +169,7 @@ fn runner_script(spec: &LaunchSpec, sources: &[ScriptSource]) -> String {
         "  launch \"$@\"\n",
         "  pid=$!; started \"$pid\"; echo \"s $pid $got\" >> \"$R.ctl\"; wd=\n",
         "  if [ \"$t\" -gt 0 ]; then\n",
-        "    setsid sh -c 'sleep \"$1\"; : > \"$5.t$2\"; $4 -TERM -\"$3\" 2>/dev/null; sleep 5; $4 -KILL -\"$3\" 2>/dev/null' wd \"$t\" \"$n\" \"$pid\" \"$KILL\" \"$R\" </dev/null >/dev/null 2>&1 3<&- &\n",
+        "    setsid sh -c 'sleep \"$1\"; : > \"$5.t$2\"; $4 -TERM $6 -\"$3\" 2>/dev/null; sleep 5; $4 -KILL $6 -\"$3\" 2>/dev/null' wd \"$t\" \"$n\" \"$pid\" \"$KILL\" \"$R\" \"$KSEP\" </dev/null >/dev/null 2>&1 3<&- &\n",
         "    wd=$!; started \"$wd\"; echo \"w $wd $got\" >> \"$R.ctl\"\n",
         "  fi\n",
         "  wait \"$pid\"; rc=$?\n",
@@ -317,19 +319,33 @@ pub fn launch_or_attach(spec: &LaunchSpec, offset: u64) -> String {
     )
 }
 
+/// How a process group is signalled: `COMMAND -SIG [SEPARATOR] -PGID`.
+/// Without sudo, the shell's own `kill` (dash's refuses `--`). Through sudo
+/// it is the system's `kill` program, and there `--` is required: procps-ng
+/// 4.0.2 (Debian 12) reads `kill -TERM -138` as `kill(-1, SIGTERM)`, which
+/// as root signals every process on the host.
+fn group_kill(use_sudo: bool) -> (&'static str, &'static str) {
+    if use_sudo {
+        ("sudo -n kill", "--")
+    } else {
+        ("kill", "")
+    }
+}
+
 /// Stops the runner, the current step's process group and its watchdog
 /// (TERM, then KILL a second later), reading `PREFIX.ctl` before each
 /// signal. A recorded pid that now names another process is left alone.
 fn stop_processes(use_sudo: bool) -> String {
-    let kill = if use_sudo { "sudo -n kill" } else { "kill" };
+    let (kill, separator) = group_kill(use_sudo);
+    let kill = format!("{kill} -$sig {separator}").trim_end().to_string();
     format!(
         concat!(
             "for sig in TERM KILL; do\n",
             "{read_ctl}",
             "  if [ -z \"$d\" ]; then\n",
             "    [ -n \"$r\" ] && ! stale \"$r\" \"$rt\" && kill -$sig \"$r\" 2>/dev/null\n",
-            "    [ -n \"$s\" ] && ! stale \"$s\" \"$st\" && {kill} -$sig -\"$s\" 2>/dev/null\n",
-            "    [ -n \"$w\" ] && [ \"$w\" != - ] && ! stale \"$w\" \"$wt\" && {kill} -$sig -\"$w\" 2>/dev/null\n",
+            "    [ -n \"$s\" ] && ! stale \"$s\" \"$st\" && {kill} -\"$s\" 2>/dev/null\n",
+            "    [ -n \"$w\" ] && [ \"$w\" != - ] && ! stale \"$w\" \"$wt\" && {kill} -\"$w\" 2>/dev/null\n",
             "  fi\n",
             "  [ $sig = TERM ] && sleep 1\n",
             "done\n",
@@ -1014,5 +1030,33 @@ mod tests {
         // The cancel that left the flag then removes the run's files.
         assert_eq!(cancel_locally(home.path(), &spec).trim(), "cancelled");
         assert_eq!(run_files_left(home.path()), 0);
+    }
+
+    #[test]
+    fn groups_are_signalled_through_sudo_with_an_end_of_options_separator() {
+        // `kill -TERM -138` through procps-ng 4.0.2 signals every process.
+        let sudo = spec("s3p", &["echo a\n".into()], true);
+        let launch = launch_or_attach(&sudo, 0);
+        assert!(
+            launch.contains("KILL='sudo -n kill'; KSEP='--'"),
+            "{launch}"
+        );
+        assert!(launch.contains("$4 -TERM $6 -\"$3\""), "{launch}");
+        assert!(launch.contains("$4 -KILL $6 -\"$3\""), "{launch}");
+        for script in [
+            cancel_script(&sudo.remote_dir, 1, true),
+            cancel_and_collect(&sudo.remote_dir, 0, 1, true),
+        ] {
+            assert!(script.contains("sudo -n kill -$sig -- -\"$s\""), "{script}");
+            assert!(script.contains("sudo -n kill -$sig -- -\"$w\""), "{script}");
+            assert!(!script.contains("sudo -n kill -$sig -\""), "{script}");
+        }
+        // The shell's own kill (dash refuses `--`) without sudo.
+        let plain = cancel_script(&sudo.remote_dir, 1, false);
+        assert!(plain.contains("&& kill -$sig -\"$s\""), "{plain}");
+        assert!(
+            launch_or_attach(&spec("s3p", &["echo a\n".into()], false), 0)
+                .contains("KILL='kill'; KSEP=''")
+        );
     }
 }
