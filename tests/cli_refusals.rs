@@ -654,3 +654,46 @@ fn usage_errors_exit_2_and_change_nothing() {
     }
     assert_eq!(before, env.snapshot());
 }
+
+#[test]
+fn task_run_refusals_name_what_exists_and_start_nothing() {
+    let env = full_env();
+    let cases: [(&[&str], &str); 9] = [
+        (&["task", "run", "nope"], "unknown task 'nope' (known tasks: deploy)"),
+        (
+            &["task", "run", "sg"],
+            "unknown task 'sg' (known tasks: deploy); 'sg' is a script group: name a server group too (drover task run sg SERVER_GROUP)",
+        ),
+        (
+            &["task", "run", "sg", "nope"],
+            "unknown server group 'nope' (known: web)",
+        ),
+        (
+            &["task", "run", "nope", "web"],
+            "unknown script group 'nope' (known: sg)",
+        ),
+        (
+            &["task", "run", "deploy", "--env", "SECRET"],
+            "invalid --env 'SECRET': expected KEY=VALUE",
+        ),
+        (
+            &["task", "run", "deploy", "--env", "1X=hunter2"],
+            "invalid --env '1X': KEY must be letters, digits and '_', not starting with a digit",
+        ),
+        (
+            &["task", "run", "deploy", "--env", "A-B=hunter2"],
+            "invalid --env 'A-B': KEY must be letters, digits and '_', not starting with a digit",
+        ),
+        (
+            &["task", "run", "deploy", "--env", "DROVER_HOST=x"],
+            "invalid --env 'DROVER_HOST': DROVER_* variables are set by drover itself",
+        ),
+        (
+            &["task", "run", "deploy", "--parallel", "0"],
+            "invalid parallel '0': between 1 and 4096 hosts at once",
+        ),
+    ];
+    for (args, expected) in cases {
+        assert_eq!(env.refuse(args), expected, "{args:?}");
+    }
+}

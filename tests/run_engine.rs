@@ -1166,3 +1166,48 @@ fn sudo_steps_are_stopped_by_timeouts_and_cancel_children_included() {
     assert_eq!(host_doc(&run, "p-1")["state"], "cancelled", "{run:#}");
     assert_gone(&[&child, &main], "cancel");
 }
+
+#[test]
+fn a_script_killed_by_a_signal_says_so_and_times_are_recorded() {
+    let fleet = SshFleet::start(249, 1);
+    let mut drover = common::Drover::new();
+    drover.add_fleet(&fleet, "s", "signals");
+    drover.script("suicide", "echo going\nkill -9 $$\n", &[]);
+    drover.ok(&["scriptgroup", "create", "suicide-group", "suicide"]);
+    let run = drover.json(&["task", "run", "suicide-group", "signals"]);
+    let reason = reason_of(&run, "s-1", "failed");
+    assert_eq!(reason, "exit code 137 (killed by signal 9)");
+    let host = host_doc(&run, "s-1");
+    let time = |field: &str| {
+        let text = host[field].as_str().unwrap_or_default();
+        assert!(
+            text.len() == 20 && text.ends_with('Z') && text.as_bytes()[10] == b'T',
+            "{field}: {host:#}"
+        );
+        text.to_string()
+    };
+    assert!(time("started_at") <= time("finished_at"), "{host:#}");
+}
+
+#[test]
+fn two_databases_with_the_same_run_on_one_home_do_not_collide() {
+    let fleet = SshFleet::start(251, 1);
+    let mut first = common::Drover::new();
+    let mut second = common::Drover::new();
+    for (drover, word) in [(&mut first, "first"), (&mut second, "second")] {
+        drover.add_fleet(&fleet, "n", "nfs");
+        drover.script("say", &format!("sleep 1\necho {word}\n"), &[]);
+        drover.ok(&["scriptgroup", "create", "say-group", "say"]);
+    }
+    // Run 1 of host n-1 in both databases, at the same time, same home.
+    let runs: Vec<_> = [&first, &second]
+        .iter()
+        .map(|d| controller(&mut d.command(), &["task", "run", "say-group", "nfs"]))
+        .collect();
+    for mut run in runs {
+        assert!(run.wait().expect("wait").success());
+    }
+    assert_eq!(first.step_log(1, "n-1", 1), b"first\n");
+    assert_eq!(second.step_log(1, "n-1", 1), b"second\n");
+    assert_eq!(common::remote_run_files(1, "n-1"), Vec::<String>::new());
+}
