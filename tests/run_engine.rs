@@ -1211,3 +1211,41 @@ fn two_databases_with_the_same_run_on_one_home_do_not_collide() {
     assert_eq!(second.step_log(1, "n-1", 1), b"second\n");
     assert_eq!(common::remote_run_files(1, "n-1"), Vec::<String>::new());
 }
+
+#[test]
+fn run_logs_and_run_list_take_over_a_dead_controllers_run() {
+    let fleet = SshFleet::start(253, 1);
+    let mut drover = common::Drover::new();
+    drover.add_fleet(&fleet, "l", "lister");
+    drover.script(
+        "ticks",
+        "for i in 1 2 3 4 5 6; do echo tick-$i; sleep 0.3; done\n",
+        &[],
+    );
+    drover.ok(&["scriptgroup", "create", "ticks-group", "ticks"]);
+    let mut child = controller(
+        &mut drover.command(),
+        &["task", "run", "ticks-group", "lister", "--quiet"],
+    );
+    wait_for_state(&drover, "1", "l-1", "running");
+    child.kill().expect("SIGKILL the controller");
+    let _ = child.wait();
+    drover.identity = None;
+    // `run logs` prints what is stored and hands the run to a new driver.
+    drover.ok(&["run", "logs", "1"]);
+    let mut state = serde_json::Value::Null;
+    for _ in 0..100 {
+        let runs = drover.json(&["run", "list"]);
+        state = runs[0]["state"].clone();
+        if state != "running" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(state, "succeeded");
+    let expected: String = (1..=6).map(|i| format!("tick-{i}\n")).collect();
+    assert_eq!(
+        String::from_utf8_lossy(&drover.step_log(1, "l-1", 1)),
+        expected
+    );
+}
