@@ -401,7 +401,7 @@ impl HostJob {
                         StepEnd::Exit(code) => ("failed", Some(code)),
                         StepEnd::TimedOut => ("timed_out", None),
                     };
-                    if progress.first_failure.is_none() && state != "succeeded" {
+                    if progress.first_failure.is_none() && end != StepEnd::Exit(0) {
                         progress.first_failure = Some(failure_of(&FailedStep { step, exit_code }));
                     }
                     if let Some((open, log)) = progress.current.take() {
