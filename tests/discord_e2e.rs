@@ -333,22 +333,12 @@ async fn scripts_come_from_attachments_and_show_as_code() {
     let sim = DiscordSim::start().await;
     let _bot = start_bot(&sim, &drover).await;
     let (file, _) = sim.add_attachment("hello.sh", b"#!/bin/sh\necho hello from chat\n".to_vec());
-    let add = sim
-        .slash_command(
-            &admin(),
-            CHANNEL,
-            "script",
-            &["add"],
-            vec![
-                ("name", json!("hello")),
-                ("file", json!(file.to_string())),
-                ("description", json!("greets")),
-            ],
-        )
-        .await;
-    sim.wait_response(&add, TIMEOUT)
-        .await
-        .expect("acknowledged");
+    let options = vec![
+        ("name", json!("hello")),
+        ("file", json!(file.to_string())),
+        ("description", json!("greets")),
+    ];
+    acknowledged(&sim, &admin(), "script", "add", options).await;
     let mut body = String::new();
     for _ in 0..100 {
         let out = drover.run(&["script", "show", "hello"]);
@@ -386,26 +376,9 @@ async fn scripts_come_from_attachments_and_show_as_code() {
 
     // a body that is not UTF-8 is refused with the reason, and nothing changes
     let (bad, _) = sim.add_attachment("bad.sh", vec![0xff, 0xfe, b'x']);
-    let edit = sim
-        .slash_command(
-            &admin(),
-            CHANNEL,
-            "script",
-            &["edit"],
-            vec![("name", json!("hello")), ("file", json!(bad.to_string()))],
-        )
-        .await;
-    sim.wait_response(&edit, TIMEOUT)
-        .await
-        .expect("acknowledged");
-    let mut refused = String::new();
-    for _ in 0..100 {
-        refused = sim.followups(&edit).iter().map(|f| f.to_string()).collect();
-        if refused.contains("UTF-8") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let options = vec![("name", json!("hello")), ("file", json!(bad.to_string()))];
+    let edit = acknowledged(&sim, &admin(), "script", "edit", options).await;
+    let refused = followup_text(&sim, &edit, "UTF-8").await;
     assert!(refused.contains("not valid UTF-8"), "{refused}");
     assert_eq!(
         drover.ok(&["script", "show", "hello"]),
