@@ -70,12 +70,27 @@ impl Drover {
             async move {
                 match Connection::open(&self.target(&host), settings).await {
                     Ok(conn) => {
-                        let pinned_now = conn.learned_key.is_some();
-                        if let Some(key) = &conn.learned_key {
-                            let _ = self.store.set_host_key(actor, &host.name, Some(key)).await;
-                        }
                         let fp =
                             ssh::parse_public_key(&conn.host_key).map(|k| ssh::fingerprint(&k));
+                        let pinned_now = match &conn.learned_key {
+                            Some(key) => {
+                                self.store.set_host_key(actor, &host.name, Some(key)).await
+                            }
+                            None => Ok(()),
+                        };
+                        let pinned_now = match pinned_now {
+                            Ok(()) => conn.learned_key.is_some(),
+                            Err(e) => {
+                                conn.close().await;
+                                return HostCheck {
+                                    host: host.name,
+                                    ok: false,
+                                    fingerprint: fp,
+                                    pinned_now: false,
+                                    message: format!("the host key could not be pinned: {e}"),
+                                };
+                            }
+                        };
                         let ran = conn.run("true", &[], 0).await;
                         conn.close().await;
                         let (ok, message) = match ran {

@@ -167,6 +167,24 @@ fn failing_script_stops_only_its_host() {
     assert_eq!(again["step"], 2);
     assert_eq!(again["exit_code"], 3, "the version that ran, not the edit");
     assert_eq!(rerun["hosts"][0]["steps"], 3, "{rerun:#}");
+    // the audit trail links the rerun to its run; no run here was taken over
+    let audit = drover.ok(&["audit"]);
+    let started = audit_lines(&audit, "run.start");
+    assert_eq!(started.len(), 2, "{audit}");
+    assert!(
+        started[0].contains(&format!("rerun of run {id}")),
+        "{audit}"
+    );
+    assert!(!started[1].contains("rerun of"), "{audit}");
+    assert!(audit_lines(&audit, "run.takeover").is_empty(), "{audit}");
+}
+
+/// The lines of `drover audit` (newest first) whose action is `action`.
+fn audit_lines<'a>(audit: &'a str, action: &str) -> Vec<&'a str> {
+    audit
+        .lines()
+        .filter(|line| line.split_whitespace().any(|word| word == action))
+        .collect()
 }
 
 #[test]
@@ -635,6 +653,12 @@ fn cancel_ends_every_remote_process() {
     assert!(drover
         .step_log(id.parse().unwrap_or(0), "c-1", 2)
         .is_empty());
+    let audit = drover.ok(&["audit"]);
+    assert!(
+        audit_lines(&audit, "run.takeover").is_empty(),
+        "the background process of --detach takes its run over unrecorded: {audit}"
+    );
+    assert_eq!(audit_lines(&audit, "run.cancel").len(), 1, "{audit}");
 }
 
 #[test]
@@ -673,6 +697,17 @@ fn killed_controller_is_resumed_without_losing_output() {
         );
         assert_eq!(drover.step_log(1, h, 2), b"finale\n");
     }
+    let audit = drover.ok(&["audit"]);
+    let takeovers = audit_lines(&audit, "run.takeover");
+    assert_eq!(
+        takeovers.len(),
+        1,
+        "one takeover, lease renewals unrecorded: {audit}"
+    );
+    assert!(
+        takeovers[0].contains("drover") && takeovers[0].contains("driven by"),
+        "{audit}"
+    );
 }
 
 /// Starts drover with `args` in the background, output discarded: a
@@ -729,10 +764,19 @@ fn controller_killed_before_storing_the_end_leaves_the_host_its_files() {
         !common::remote_run_files(1, host).is_empty(),
         "the host removed its files before the end was stored"
     );
-    let run = taken_over_to_the_end(&mut drover, "1");
+    // `run resume` takes the run over in the foreground, recorded as such.
+    drover.identity = None;
+    let run = drover.json(&["run", "resume", "1"]);
     assert_eq!(run["state"], "succeeded", "{run:#}");
     assert_eq!(drover.step_log(1, host, 1), b"only-line\n");
     assert_eq!(common::remote_run_files(1, host), Vec::<String>::new());
+    let audit = drover.ok(&["audit"]);
+    assert_eq!(audit_lines(&audit, "run.takeover").len(), 1, "{audit}");
+    let resumed = audit_lines(&audit, "run.resume");
+    assert!(
+        resumed.len() == 1 && resumed[0].contains("cli:") && resumed[0].contains(" ok"),
+        "{audit}"
+    );
 }
 
 #[test]

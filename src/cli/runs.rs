@@ -314,8 +314,16 @@ pub async fn run(ctx: &Context, cmd: RunCmd) -> Result<RunOutput> {
         }
         RunCmd::Resume { id } => {
             let engine = ctx.drover.engine(&ctx.identities);
-            let snapshot = drive_with_progress(&engine, id, ctx.quiet).await?;
-            Ok(finish(ctx, &snapshot))
+            let driven = drive_with_progress(&engine, id, ctx.quiet).await;
+            let outcome = match &driven {
+                Ok(_) => "ok".to_string(),
+                Err(e) => format!("error: {e}"),
+            };
+            ctx.drover
+                .store
+                .audit(&ctx.actor, "run.resume", &id.to_string(), "", &outcome)
+                .await?;
+            Ok(finish(ctx, &driven?))
         }
     }
 }

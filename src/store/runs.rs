@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{audit, Store};
+use super::{audit, Store, Tx};
 use crate::domain::{format_ms, now_ms, Actor, RunOptions};
 use crate::error::{Error, Kind, Result};
 use crate::state::{HostSnapshot, HostState, RunSnapshot, RunState};
@@ -140,7 +140,8 @@ fn i64_of(v: u64) -> i64 {
 
 impl Store {
     /// Records a new run (state running, every host queued) and gives its id.
-    /// The lease goes to `owner`.
+    /// The lease goes to `owner`; with a negative `lease_ms` to nobody (a
+    /// detached run, for the background process to take).
     pub async fn create_run(
         &self,
         actor: &Actor,
@@ -168,8 +169,8 @@ impl Store {
         .bind(&new.nonce)
         .bind(serde_json::to_string(&new.identities).unwrap_or_else(|_| "[]".into()))
         .bind(now)
-        .bind(owner)
-        .bind(now + lease_ms)
+        .bind((lease_ms >= 0).then_some(owner))
+        .bind((lease_ms >= 0).then_some(now + lease_ms))
         .fetch_one(&mut *tx)
         .await?;
         insert_run_scripts(&mut tx, run_id, &new.scripts).await?;
@@ -193,8 +194,12 @@ impl Store {
             .await?;
         }
         let env_names: Vec<&str> = new.env.iter().map(|(k, _)| k.as_str()).collect();
+        let rerun_of = match &new.scripts {
+            RunScripts::SameAs(run) => format!(", rerun of run {run}"),
+            RunScripts::Versions(_) => String::new(),
+        };
         let detail = format!(
-            "{} on {} ({} hosts, env {:?})",
+            "{} on {} ({} hosts, env {:?}{rerun_of})",
             new.script_group,
             new.server_group,
             new.hosts.len(),
@@ -342,8 +347,16 @@ impl Store {
 
     /// Takes (or renews) the lease of a running run. False if another live
     /// controller holds it or the run is over.
+    /// Taking a run over from another controller is audited.
     pub async fn acquire_lease(&self, run_id: i64, owner: &str, lease_ms: i64) -> Result<bool> {
         let now = now_ms();
+        let mut tx = self.begin().await?;
+        let previous: Option<String> =
+            sqlx::query_scalar("SELECT lease_owner FROM runs WHERE id = ?")
+                .bind(run_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .flatten();
         let done = sqlx::query(
             "UPDATE runs SET lease_owner = ?, lease_expires_at = ?
              WHERE id = ? AND state = 'running'
@@ -354,9 +367,15 @@ impl Store {
         .bind(run_id)
         .bind(owner)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        let taken = done.rows_affected() == 1;
+        if let Some(old) = previous.filter(|old| taken && old != owner) {
+            let why = format!("from {old}, whose lease had expired");
+            audit_takeover(&mut tx, run_id, owner, &why).await?;
+        }
+        tx.commit().await?;
+        Ok(taken)
     }
 
     pub async fn release_lease(&self, run_id: i64, owner: &str) -> Result<()> {
@@ -539,6 +558,7 @@ impl Store {
         owner: &str,
         lease_ms: i64,
     ) -> Result<bool> {
+        let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE runs SET lease_owner = ?, lease_expires_at = ? WHERE id = ? AND state = 'running' AND lease_owner = ?",
         )
@@ -546,9 +566,15 @@ impl Store {
         .bind(now_ms() + lease_ms)
         .bind(run_id)
         .bind(old_owner)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        let taken = done.rows_affected() == 1;
+        if taken {
+            let why = format!("from {old_owner}, whose process is gone");
+            audit_takeover(&mut tx, run_id, owner, &why).await?;
+        }
+        tx.commit().await?;
+        Ok(taken)
     }
 
     /// Running runs with their lease owners.
@@ -767,4 +793,18 @@ async fn insert_run_scripts(
         }
     }
     Ok(())
+}
+
+/// The audit record of a controller taking a running run over.
+async fn audit_takeover(tx: &mut Tx<'_>, run_id: i64, owner: &str, why: &str) -> Result<()> {
+    let detail = format!("driven by {owner}; {why}");
+    audit(
+        tx,
+        &Actor::System,
+        "run.takeover",
+        &run_id.to_string(),
+        &detail,
+        "ok",
+    )
+    .await
 }
