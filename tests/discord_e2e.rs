@@ -246,7 +246,33 @@ async fn unauthorised_users_are_refused_and_nothing_runs() {
     let sim = DiscordSim::start().await;
     let _bot = start_bot(&sim, &drover).await;
     let stranger = SimUser::member(2002, GUILD, &[]);
-    let answer = task_run(&sim, &stranger, "lamp", "web-group").await;
+    // typing into a command's autocomplete: no suggestions, no audit record
+    for typed in ["l", "la"] {
+        sim.autocomplete(
+            &stranger,
+            CHANNEL,
+            "task",
+            &["run"],
+            vec![("task_or_script_group", json!(typed))],
+            "task_or_script_group",
+        )
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let run = sim
+        .slash_command(
+            &stranger,
+            CHANNEL,
+            "task",
+            &["run"],
+            vec![
+                ("task_or_script_group", json!("lamp")),
+                ("server_group", json!("web-group")),
+                ("env", json!("API_TOKEN=s3cr3t-value REGION=eu")),
+            ],
+        )
+        .await;
+    let answer = sim.wait_response(&run, TIMEOUT).await.expect("answered");
     assert_eq!(answer["data"]["flags"], 64, "ephemeral: {answer}");
     assert!(answer.to_string().contains("operator level"), "{answer}");
     // an operator may not change the inventory
@@ -275,6 +301,22 @@ async fn unauthorised_users_are_refused_and_nothing_runs() {
         audit.contains("discord:2002") && audit.contains("denied"),
         "{audit}"
     );
+    // the record names the variables, never their values
+    assert!(audit.contains("env:API_TOKEN=*** REGION=***"), "{audit}");
+    assert!(!audit.contains("s3cr3t"), "{audit}");
+    let strangers = audit.lines().filter(|l| l.contains("discord:2002")).count();
+    assert_eq!(
+        strangers, 1,
+        "only the refused command is recorded: {audit}"
+    );
+    // the only violation is the test's own: a DM command Discord would not offer
+    let violations = sim.violations();
+    assert!(
+        violations
+            .iter()
+            .all(|v| v.contains("not registered in DMs")),
+        "{violations:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -302,6 +344,20 @@ async fn cancel_button_ends_remote_processes_and_gateway_resumes() {
         "the bot resumed after the disconnect"
     );
     let message = progress_message(&sim).expect("progress message");
+    let stranger = SimUser::member(2003, GUILD, &[]);
+    let refused = sim
+        .click_button(&stranger, CHANNEL, message.id, "drover:cancel:1")
+        .await;
+    let answer = sim
+        .wait_response(&refused, TIMEOUT)
+        .await
+        .expect("button answered");
+    assert!(answer.to_string().contains("operator level"), "{answer}");
+    assert_eq!(
+        common::processes_matching(&child).len(),
+        2,
+        "a refused cancel stops nothing"
+    );
     let click = sim
         .click_button(&operator(), CHANNEL, message.id, "drover:cancel:1")
         .await;
@@ -320,6 +376,21 @@ async fn cancel_button_ends_remote_processes_and_gateway_resumes() {
     );
     assert!(common::processes_matching(&main).is_empty());
     assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+    let audit = drover.ok(&["audit"]);
+    let presses: Vec<&str> = audit
+        .lines()
+        .filter(|l| l.contains("discord button cancel"))
+        .collect();
+    assert_eq!(presses.len(), 2, "{audit}");
+    assert!(
+        presses[0].contains("discord:1001") && presses[0].trim_end().ends_with("ok"),
+        "{audit}"
+    );
+    assert!(
+        presses[1].contains("discord:2003")
+            && presses[1].contains("denied: you need the operator level"),
+        "{audit}"
+    );
 }
 
 fn admin() -> SimUser {
@@ -528,6 +599,66 @@ async fn big_runs_ask_for_confirmation_first() {
         .expect("button acknowledged");
     let last = wait_final(&sim, "succeeded").await;
     assert!(embed_text(&last).contains("b-2"));
+    // a second one is called off at the confirmation, and recorded as such
+    let again = sim
+        .slash_command(
+            &operator(),
+            CHANNEL,
+            "task",
+            &["run"],
+            vec![
+                ("task_or_script_group", json!("hello-group")),
+                ("server_group", json!("big-group")),
+            ],
+        )
+        .await;
+    sim.wait_response(&again, TIMEOUT)
+        .await
+        .expect("acknowledged");
+    let mut question = Value::Null;
+    eventually(|| {
+        question = sim
+            .followups(&again)
+            .into_iter()
+            .next()
+            .unwrap_or(Value::Null);
+        question["id"].is_string()
+    })
+    .await;
+    let question_id: u64 = question["id"]
+        .as_str()
+        .and_then(|i| i.parse().ok())
+        .expect("message id");
+    let abort = format!("drover:abort:{}", again.id);
+    let click = sim
+        .click_button(&operator(), CHANNEL, question_id, &abort)
+        .await;
+    sim.wait_response(&click, TIMEOUT)
+        .await
+        .expect("button acknowledged");
+    let mut records = Vec::new();
+    eventually(|| {
+        records = drover
+            .ok(&["audit"])
+            .lines()
+            .filter(|l| l.contains("discord /task run"))
+            .map(str::to_string)
+            .collect();
+        records.len() == 2
+    })
+    .await;
+    assert_eq!(records.len(), 2, "{records:#?}");
+    assert!(
+        records[0]
+            .trim_end()
+            .ends_with("cancelled at confirmation; nothing ran"),
+        "{records:#?}"
+    );
+    assert!(records[1].trim_end().ends_with("ok"), "{records:#?}");
+    assert_eq!(
+        drover.json(&["run", "list"]).as_array().map(Vec::len),
+        Some(1)
+    );
     assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
 }
 

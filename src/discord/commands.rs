@@ -37,16 +37,8 @@ pub fn all() -> Vec<poise::Command<Data, BotError>> {
 /// hold the level the command needs.
 pub async fn authorise(ctx: Context<'_>) -> Result<bool> {
     let data = ctx.data();
-    let Some(guild) = ctx.guild_id() else {
-        return Err(BotError::Denied(
-            "drover commands work only in a server channel, not in DMs".into(),
-        ));
-    };
-    let guilds = &data.drover.config.discord.guilds;
-    if !guilds.is_empty() && !guilds.contains(&guild.get()) {
-        return Err(BotError::Denied(
-            "drover is not enabled in this server".into(),
-        ));
+    if let Some(refusal) = place_refusal(&data.drover.config.discord.guilds, ctx.guild_id()) {
+        return Err(BotError::Denied(refusal.into()));
     }
     let roles: Vec<u64> = match ctx.author_member().await {
         Some(member) => member.roles.iter().map(|r| r.get()).collect(),
@@ -63,11 +55,66 @@ pub async fn authorise(ctx: Context<'_>) -> Result<bool> {
     }
 }
 
+/// Why a command or button is refused where it was used: in a DM, or in a
+/// server that `discord.guilds` does not list. `None` when the place is fine.
+fn place_refusal(guilds: &[u64], guild: Option<serenity::GuildId>) -> Option<&'static str> {
+    let Some(guild) = guild else {
+        return Some("drover commands work only in a server channel, not in DMs");
+    };
+    if !guilds.is_empty() && !guilds.contains(&guild.get()) {
+        return Some("drover is not enabled in this server");
+    }
+    None
+}
+
+/// The argument of `/task run` whose values are secrets.
+const SECRET_ARGUMENT: &str = "env";
+
+/// What the audit trail keeps of a command: its name and arguments as typed,
+/// except the values of `env`, of which only the keys are kept.
+fn audit_detail(ctx: Context<'_>) -> String {
+    let mut detail = format!("/{}", ctx.command().qualified_name);
+    if let poise::Context::Application(app) = ctx {
+        for arg in app.args {
+            if let Some(value) = argument_text(arg.name, &arg.value) {
+                detail.push_str(&format!(" {}:{value}", arg.name));
+            }
+        }
+    }
+    detail
+}
+
+fn argument_text(name: &str, value: &serenity::ResolvedValue<'_>) -> Option<String> {
+    use serenity::ResolvedValue as Value;
+    Some(match value {
+        Value::String(text) if name == SECRET_ARGUMENT => env_keys(text),
+        Value::String(text) => (*text).to_string(),
+        Value::Integer(n) => n.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Boolean(b) => b.to_string(),
+        Value::Attachment(file) => file.filename.clone(),
+        _ => return None,
+    })
+}
+
+/// `KEY=VALUE` pairs with every value hidden: `A=*** B=***`. A word without
+/// `=` is hidden whole.
+fn env_keys(raw: &str) -> String {
+    split_env(raw)
+        .iter()
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) => format!("{key}=***"),
+            None => "***".to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 async fn audit(ctx: Context<'_>, outcome: &str) {
     let data = ctx.data();
     let actor = Data::actor(ctx.author().id);
     let action = format!("discord /{}", ctx.command().qualified_name);
-    let invocation = ctx.invocation_string();
+    let invocation = audit_detail(ctx);
     if let Err(e) = data
         .drover
         .store
@@ -78,8 +125,13 @@ async fn audit(ctx: Context<'_>, outcome: &str) {
     }
 }
 
+/// The audit outcome of a command that ended without an error but did not
+/// do what it was asked (`/task run` not confirmed); `ok` without it.
+struct Outcome(&'static str);
+
 pub async fn audit_success(ctx: Context<'_>) {
-    audit(ctx, "ok").await;
+    let outcome = ctx.invocation_data::<Outcome>().await.map(|o| o.0);
+    audit(ctx, outcome.unwrap_or("ok")).await;
 }
 
 pub async fn on_error(error: poise::FrameworkError<'_, Data, BotError>) {
@@ -87,6 +139,10 @@ pub async fn on_error(error: poise::FrameworkError<'_, Data, BotError>) {
         poise::FrameworkError::Command { error, ctx, .. } => {
             audit(ctx, &format!("error: {}", error.user_message())).await;
             tell(ctx, &error.user_message()).await;
+        }
+        poise::FrameworkError::CommandCheckFailed { ctx, .. } if is_autocomplete(ctx) => {
+            // The check runs on every keystroke of an autocomplete too: a
+            // refused one gets no suggestions, and no audit record per key.
         }
         poise::FrameworkError::CommandCheckFailed { error, ctx, .. } => {
             let message = error.map_or_else(|| "not allowed".to_string(), |e| e.user_message());
@@ -102,6 +158,11 @@ pub async fn on_error(error: poise::FrameworkError<'_, Data, BotError>) {
             }
         }
     }
+}
+
+fn is_autocomplete(ctx: Context<'_>) -> bool {
+    matches!(ctx, poise::Context::Application(app)
+        if app.interaction_type == poise::CommandInteractionType::Autocomplete)
 }
 
 /// An ephemeral answer for the invoking user only.
@@ -972,6 +1033,8 @@ async fn task_run(
                         .components(vec![]),
                 )
                 .await?;
+            ctx.set_invocation_data(Outcome("not confirmed; nothing ran"))
+                .await;
             return Ok(());
         };
         press
@@ -986,6 +1049,8 @@ async fn task_run(
                         .components(vec![]),
                 )
                 .await?;
+            ctx.set_invocation_data(Outcome("cancelled at confirmation; nothing ran"))
+                .await;
             return Ok(());
         }
         handle
@@ -1169,6 +1234,23 @@ async fn log_fetch(
 
 // -------------------------------------------------------------- buttons
 
+/// The answer to a button press that was allowed, and its audit outcome.
+fn press_outcome(result: std::result::Result<String, crate::error::Error>) -> (String, String) {
+    match result {
+        Ok(answer) => (answer, "ok".to_string()),
+        Err(e) => {
+            let message = if e.is_refusal() {
+                e.to_string()
+            } else {
+                tracing::error!(error = %e, "a button failed");
+                "internal error; see drover's log".to_string()
+            };
+            let outcome = format!("error: {message}");
+            (message, outcome)
+        }
+    }
+}
+
 /// Button clicks on progress messages: Cancel, Rerun failed, Logs.
 pub async fn on_event(ctx: &serenity::Context, event: &serenity::FullEvent, data: &Data) -> Result {
     let serenity::FullEvent::InteractionCreate {
@@ -1196,14 +1278,18 @@ pub async fn on_event(ctx: &serenity::Context, event: &serenity::FullEvent, data
         .map(|m| m.roles.iter().map(|r| r.get()).collect())
         .unwrap_or_default();
     let user = press.user.id;
-    let allowed = press.guild_id.is_some()
-        && data
-            .permissions
-            .level_of(user.get(), &roles)
-            .is_some_and(|l| l >= needed);
+    let refusal = place_refusal(&data.drover.config.discord.guilds, press.guild_id)
+        .map(str::to_string)
+        .or_else(|| {
+            let level = data.permissions.level_of(user.get(), &roles);
+            level
+                .is_none_or(|l| l < needed)
+                .then(|| format!("you need the {} level to use this button", needed.as_str()))
+        });
     let actor = Data::actor(user);
-    let answer = if !allowed {
-        format!("you need the {} level to use this button", needed.as_str())
+    let (answer, outcome) = if let Some(refusal) = refusal {
+        let outcome = format!("denied: {refusal}");
+        (refusal, outcome)
     } else {
         let result = match action {
             "cancel" => cancel(data, &actor, run_id)
@@ -1221,16 +1307,9 @@ pub async fn on_event(ctx: &serenity::Context, event: &serenity::FullEvent, data
                     render::code_block(&clean, INLINE_MAX)
                 }),
         };
-        result.unwrap_or_else(|e| {
-            if e.is_refusal() {
-                e.to_string()
-            } else {
-                "internal error; see drover's log".into()
-            }
-        })
+        press_outcome(result)
     };
-    let outcome = if allowed { "ok" } else { "denied" };
-    let _ = data
+    if let Err(e) = data
         .drover
         .store
         .audit(
@@ -1238,9 +1317,12 @@ pub async fn on_event(ctx: &serenity::Context, event: &serenity::FullEvent, data
             &format!("discord button {action}"),
             &run_id.to_string(),
             "",
-            outcome,
+            &outcome,
         )
-        .await;
+        .await
+    {
+        tracing::error!(error = %e, "cannot write the audit trail");
+    }
     press
         .create_response(
             ctx,
@@ -1257,7 +1339,59 @@ pub async fn on_event(ctx: &serenity::Context, event: &serenity::FullEvent, data
 
 #[cfg(test)]
 mod tests {
-    use super::keep_head;
+    use super::{argument_text, env_keys, keep_head, place_refusal, press_outcome};
+    use crate::error::Error;
+    use poise::serenity_prelude::{GuildId, ResolvedValue};
+
+    #[test]
+    fn audit_details_keep_env_keys_and_never_their_values() {
+        assert_eq!(
+            env_keys("API_TOKEN=s3cr3t  REGION=eu=west  stray"),
+            "API_TOKEN=*** REGION=*** ***"
+        );
+        assert_eq!(
+            argument_text("env", &ResolvedValue::String("K=hunter2")).as_deref(),
+            Some("K=***")
+        );
+        assert_eq!(
+            argument_text("server_group", &ResolvedValue::String("web")).as_deref(),
+            Some("web")
+        );
+        assert_eq!(
+            argument_text("parallel", &ResolvedValue::Integer(8)).as_deref(),
+            Some("8")
+        );
+    }
+
+    #[test]
+    fn a_button_that_fails_is_audited_with_its_error() {
+        assert_eq!(
+            press_outcome(Ok("cancelling".into())),
+            ("cancelling".into(), "ok".into())
+        );
+        let refused = Error::Refused("run 3 is already cancelled".into());
+        assert_eq!(
+            press_outcome(Err(refused)),
+            (
+                "run 3 is already cancelled".into(),
+                "error: run 3 is already cancelled".into()
+            )
+        );
+        let internal = Error::Database(sqlx::Error::PoolTimedOut);
+        let (answer, outcome) = press_outcome(Err(internal));
+        assert_eq!(answer, "internal error; see drover's log");
+        assert_eq!(outcome, "error: internal error; see drover's log");
+    }
+
+    #[test]
+    fn commands_and_buttons_work_only_in_listed_servers() {
+        let listed = [7_u64];
+        assert!(place_refusal(&listed, None).is_some_and(|r| r.contains("DMs")));
+        assert!(place_refusal(&listed, Some(GuildId::new(8)))
+            .is_some_and(|r| r.contains("not enabled in this server")));
+        assert_eq!(place_refusal(&listed, Some(GuildId::new(7))), None);
+        assert_eq!(place_refusal(&[], Some(GuildId::new(8))), None);
+    }
 
     #[test]
     fn keep_head_cuts_at_a_line_end_within_the_limit_and_says_so() {
