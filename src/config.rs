@@ -193,6 +193,11 @@ impl Config {
                     "environment variable DROVER_DISCORD_GUILD: '{guild}' is not a Discord guild id (a number)"
                 ))
             })?;
+            if id == 0 {
+                return Err(Error::Config(
+                    "environment variable DROVER_DISCORD_GUILD: 0 is not a Discord guild id".into(),
+                ));
+            }
             self.discord.guilds = vec![id];
         }
         Ok(())
@@ -206,6 +211,20 @@ impl Config {
         }
         if self.ssh.connect_timeout < Duration::from_millis(100) {
             return Err(bad("ssh.connect_timeout", "must be at least 100ms".into()));
+        }
+        if self.ssh.keepalive_interval < Duration::from_secs(1) {
+            return Err(bad("ssh.keepalive_interval", "must be at least 1s".into()));
+        }
+        if let Some(known_hosts) = &self.ssh.known_hosts {
+            std::fs::File::open(known_hosts).map_err(|e| {
+                bad(
+                    "ssh.known_hosts",
+                    format!("cannot read '{}': {e}", known_hosts.display()),
+                )
+            })?;
+        }
+        if self.discord.guilds.contains(&0) {
+            return Err(bad("discord.guilds", "0 is not a Discord guild id".into()));
         }
         for glob in &self.logs.fetch_allow {
             if !glob.starts_with('/') {

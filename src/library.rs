@@ -7,7 +7,7 @@
 //! per script group (`description`, `scripts = [...]`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -158,12 +158,23 @@ fn read_library_scripts(dir: &Path) -> Result<Vec<ScriptInput>> {
         .collect::<Vec<_>>();
     paths.sort();
     let mut inputs = Vec::with_capacity(paths.len());
+    let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
     for path in paths {
         let stem = path
             .file_stem()
             .and_then(|s| s.to_str())
             .unwrap_or_default();
         let name = Name::parse(Kind::Script, stem).map_err(|e| import_err(&path, e.to_string()))?;
+        if let Some(first) = seen.insert(stem.to_string(), path.clone()) {
+            return Err(import_err(
+                &path,
+                format!(
+                    "{} and {} both give script name '{stem}'; rename one",
+                    first.display(),
+                    path.display()
+                ),
+            ));
+        }
         let bytes = std::fs::read(&path).map_err(|e| import_err(&path, e.to_string()))?;
         let body = parse_script_body(bytes).map_err(|e| import_err(&path, e.to_string()))?;
         let header = parse_header(&body);
@@ -192,7 +203,7 @@ fn read_library_groups(dir: &Path) -> Result<BTreeMap<String, GroupFile>> {
         .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
     toml::from_str(&text).map_err(|e| Error::Import {
         path: path.display().to_string(),
-        message: e.message().to_string(),
+        message: toml_error(&text, &e),
     })
 }
 
@@ -333,7 +344,7 @@ async fn import_inventory(drover: &Drover, actor: &Actor, path: &Path) -> Result
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
     let inventory: Inventory =
-        toml::from_str(&text).map_err(|e| import_err(e.message().to_string()))?;
+        toml::from_str(&text).map_err(|e| import_err(toml_error(&text, &e)))?;
     let ValidInventory { groups, hosts } =
         validate_inventory(inventory).map_err(|e| import_err(e.to_string()))?;
     let changes = drover
@@ -348,6 +359,16 @@ async fn import_inventory(drover: &Drover, actor: &Actor, path: &Path) -> Result
         report.record(*change, format!("host {}", host.name));
     }
     Ok(report)
+}
+
+/// A TOML error with where it is: `line L, column C: message`.
+fn toml_error(text: &str, error: &toml::de::Error) -> String {
+    let Some(before) = error.span().and_then(|span| text.get(..span.start)) else {
+        return error.message().to_string();
+    };
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    format!("line {line}, column {column}: {}", error.message())
 }
 
 #[cfg(test)]

@@ -226,14 +226,18 @@ pub struct RunOverrides {
 
 /// Parses `KEY=VALUE` (KEY a shell variable name, not a DROVER_ one).
 pub fn parse_env(raw: &str) -> Result<(String, String)> {
+    // Only the key is ever echoed: a word without `=` may be a bare secret.
+    let (key, value) = raw.split_once('=').ok_or_else(|| {
+        crate::error::Error::Refused(
+            "an --env value has no '=': expected KEY=VALUE (the word itself is not repeated here)"
+                .into(),
+        )
+    })?;
     let bad = |why: &str| crate::error::Error::InvalidValue {
         what: "--env",
-        value: raw.split('=').next().unwrap_or_default().to_string(),
+        value: key.to_string(),
         expected: why.to_string(),
     };
-    let (key, value) = raw
-        .split_once('=')
-        .ok_or_else(|| bad("expected KEY=VALUE"))?;
     let key_ok = key
         .chars()
         .next()

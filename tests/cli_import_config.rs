@@ -7,7 +7,7 @@ mod support_cli;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
-use support_cli::{copy_dir, names_of, strings, Env, INVENTORY, LIBRARY, NAME_RULE};
+use support_cli::{copy_dir, names_of, strings, Env, Run, INVENTORY, LIBRARY, NAME_RULE};
 
 /// Names of the scripts of a library directory, sorted.
 fn library_scripts(dir: &Path) -> Vec<String> {
@@ -285,7 +285,7 @@ fn library_with_a_broken_groups_file_is_refused() {
     let message = env.refuse(&["import", path_str(&lib)]);
     assert!(
         message.starts_with(&format!(
-            "import of {}: unknown field `colour`",
+            "import of {}: line 3, column 1: unknown field `colour`",
             groups.display()
         )),
         "{message}"
@@ -497,11 +497,49 @@ fn inventory_with_an_unknown_field_is_refused() {
     let message = env.refuse(&["import", path_str(&file)]);
     assert!(
         message.starts_with(&format!(
-            "import of {}: unknown field `colour`",
+            "import of {}: line 4, column 1: unknown field `colour`",
             file.display()
         )),
         "{message}"
     );
+}
+
+#[test]
+fn inventory_with_a_value_of_the_wrong_type_says_where() {
+    let env = Env::new();
+    env.ok(&["host", "list"]);
+    let file = env.write(
+        "inventory.toml",
+        "[[hosts]]\nname = \"a\"\naddress = \"10.0.0.1\"\n\n[[hosts]]\nname = \"b\"\naddress = \"10.0.0.2\"\nport = \"22\"\n",
+    );
+    let message = env.refuse(&["import", path_str(&file)]);
+    assert!(
+        message.starts_with(&format!("import of {}: line 8, column 8: ", file.display())),
+        "{message}"
+    );
+    assert!(message.contains("string"), "{message}");
+    assert_eq!(env.json(&["host", "list"]), json!([]), "nothing imported");
+}
+
+#[test]
+fn library_with_two_files_of_one_script_name_is_refused_whole() {
+    let env = Env::new();
+    let lib = library_copy(&env);
+    let (first, second) = (lib.join("scripts/twin.py"), lib.join("scripts/twin.sh"));
+    std::fs::write(&first, "#!/usr/bin/env python3\nprint('py')\n").unwrap();
+    std::fs::write(&second, "#!/bin/sh\necho sh\n").unwrap();
+    env.ok(&["host", "list"]);
+    let message = env.refuse(&["import", path_str(&lib)]);
+    assert_eq!(
+        message,
+        format!(
+            "import of {}: {} and {} both give script name 'twin'; rename one",
+            second.display(),
+            first.display(),
+            second.display()
+        )
+    );
+    assert_eq!(env.json(&["script", "list"]), json!([]));
 }
 
 /// Every host is validated before any group or host is written.
@@ -740,6 +778,64 @@ fn bad_guild_environment_variable_is_refused() {
         message,
         "configuration: environment variable DROVER_DISCORD_GUILD: 'my-guild' is not a Discord guild id (a number)"
     );
+}
+
+#[test]
+fn config_values_that_cannot_work_are_refused() {
+    let cases = [
+        (
+            "[ssh]\nkeepalive_interval = \"0s\"\n",
+            "key 'ssh.keepalive_interval': must be at least 1s",
+        ),
+        (
+            "[discord]\nguilds = [0]\n",
+            "key 'discord.guilds': 0 is not a Discord guild id",
+        ),
+        (
+            "[ssh]\nknown_hosts = \"/nonexistent/ssh_known_host\"\n",
+            "key 'ssh.known_hosts': cannot read '/nonexistent/ssh_known_host': No such file or directory",
+        ),
+    ];
+    for (text, expected) in cases {
+        let (env, message) = refused_config(text);
+        assert!(
+            message.starts_with(&format!(
+                "configuration: {}: {expected}",
+                env.config.display()
+            )),
+            "{message}"
+        );
+    }
+    let mut env = Env::new();
+    env.set_env("DROVER_DISCORD_GUILD", "0");
+    let args = ["config", "show"];
+    assert_eq!(
+        Env::refusal_message(&args, &env.run(&args)),
+        "configuration: environment variable DROVER_DISCORD_GUILD: 0 is not a Discord guild id"
+    );
+}
+
+#[test]
+fn a_database_url_of_another_kind_is_refused_and_creates_nothing() {
+    let env = Env::new();
+    let args = ["--database", "postgres://db.example/drover", "host", "list"];
+    let out = env
+        .command(&args)
+        .current_dir(env.dir.path())
+        .output()
+        .unwrap();
+    let message = Env::refusal_message(&args, &Run::from_output(&args, out));
+    assert_eq!(
+        message,
+        "configuration: database url 'postgres://...': drover keeps its data in SQLite; give a file path or sqlite://PATH"
+    );
+    let made: Vec<_> = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().starts_with("postgres"))
+        .collect();
+    assert!(made.is_empty(), "{made:?}");
 }
 
 #[test]

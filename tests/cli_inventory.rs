@@ -273,6 +273,10 @@ fn group_remove_takes_hosts_out() {
         ["web-2"]
     );
     assert_eq!(env.json(&["host", "show", "web-1"])["groups"], json!([]));
+    // a host named twice is removed once
+    let out = env.ok(&["group", "remove", "web", "web-2", "web-2"]);
+    assert_eq!(out, "removed 1 host(s) from server group web\n");
+    assert_eq!(env.json(&["group", "show", "web"])["hosts"], json!([]));
 }
 
 #[test]

@@ -174,7 +174,8 @@ pub async fn group(ctx: &Context, cmd: GroupCmd) -> Result<String> {
             ))
         }
         GroupCmd::Remove { group, hosts } => {
-            ops.store
+            let hosts = ops
+                .store
                 .remove_group_members(&ctx.actor, &group, &hosts)
                 .await?;
             Ok(done(

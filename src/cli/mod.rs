@@ -380,12 +380,10 @@ pub async fn open(cli: &Cli) -> Result<Drover> {
     if let Some(url) = &cli.database {
         config.database.url = Some(url.clone());
     }
-    let db_path = config
-        .database
-        .url
-        .as_deref()
-        .map(database_path)
-        .unwrap_or_else(default_database_path);
+    let db_path = match config.database.url.as_deref() {
+        Some(url) => database_path(url)?,
+        None => default_database_path(),
+    };
     let store = Store::open(&db_path).await?;
     Ok(Drover::new(store, config))
 }

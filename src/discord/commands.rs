@@ -571,11 +571,11 @@ async fn group_remove(
     #[autocomplete = "ac_group"] group: String,
     #[autocomplete = "ac_host"] hosts: String,
 ) -> Result {
-    let hosts = split_names(&hosts);
-    ctx.data()
+    let hosts = ctx
+        .data()
         .drover
         .store
-        .remove_group_members(&actor(ctx), &group, &hosts)
+        .remove_group_members(&actor(ctx), &group, &split_names(&hosts))
         .await?;
     done(
         ctx,

@@ -221,22 +221,25 @@ impl Store {
         group: &str,
         hosts: &[String],
     ) -> Result<Vec<String>> {
+        let hosts = distinct_host_names(hosts)?;
         let mut tx = self.begin().await?;
-        let added = insert_group_members(&mut tx, actor, group, hosts).await?;
+        let added = insert_group_members(&mut tx, actor, group, &hosts).await?;
         tx.commit().await?;
         Ok(added)
     }
 
-    /// Removes hosts from a group; each must be a member.
+    /// Removes hosts from a group; each must be a member. Gives the hosts
+    /// removed, each once.
     pub async fn remove_group_members(
         &self,
         actor: &Actor,
         group: &str,
         hosts: &[String],
-    ) -> Result<()> {
+    ) -> Result<Vec<String>> {
+        let hosts = distinct_host_names(hosts)?;
         let mut tx = self.begin().await?;
         let group_id = id_of(&mut tx, Kind::ServerGroup, group).await?;
-        for host in hosts {
+        for host in &hosts {
             let host_id = id_of(&mut tx, Kind::Host, host).await?;
             let done =
                 sqlx::query("DELETE FROM server_group_members WHERE group_id = ? AND host_id = ?")
@@ -260,7 +263,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(hosts)
     }
 
     pub async fn server_groups(&self) -> Result<Vec<ServerGroup>> {
@@ -1275,4 +1278,41 @@ async fn put_script_group(
     )
     .await?;
     Ok(ItemChange::Changed)
+}
+
+/// The host names of a membership change, each once, in the order given;
+/// an empty list is refused.
+fn distinct_host_names(hosts: &[String]) -> Result<Vec<String>> {
+    let mut distinct: Vec<String> = Vec::with_capacity(hosts.len());
+    for host in hosts {
+        if !distinct.contains(host) {
+            distinct.push(host.clone());
+        }
+    }
+    if distinct.is_empty() {
+        return Err(Error::Refused(
+            "no host names given: name at least one host (several separated by spaces or commas)"
+                .into(),
+        ));
+    }
+    Ok(distinct)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::distinct_host_names;
+
+    #[test]
+    fn membership_changes_name_each_host_once_and_at_least_one() {
+        let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            distinct_host_names(&names(&["b", "a", "b"])).ok(),
+            Some(names(&["b", "a"]))
+        );
+        let refused = distinct_host_names(&[]).map_err(|e| e.to_string());
+        assert_eq!(
+            refused,
+            Err("no host names given: name at least one host (several separated by spaces or commas)".into())
+        );
+    }
 }

@@ -38,14 +38,25 @@ pub fn default_database_path() -> PathBuf {
         .join("drover.db")
 }
 
-/// Turns `sqlite://PATH`, `sqlite:PATH` or a plain path into a file path.
-pub fn database_path(url: &str) -> PathBuf {
+/// Turns `sqlite://PATH`, `sqlite:PATH` or a plain path into a file path;
+/// any other `SCHEME://` is refused (drover stores in SQLite only).
+pub fn database_path(url: &str) -> Result<PathBuf> {
     let stripped = url
         .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
+        .or_else(|| url.strip_prefix("sqlite:"));
+    let stripped = match stripped {
+        Some(path) => path,
+        None => match url.split_once("://") {
+            Some((scheme, _)) => {
+                return Err(Error::Config(format!(
+                    "database url '{scheme}://...': drover keeps its data in SQLite; give a file path or sqlite://PATH"
+                )))
+            }
+            None => url,
+        },
+    };
     let stripped = stripped.split('?').next().unwrap_or(stripped);
-    PathBuf::from(stripped)
+    Ok(PathBuf::from(stripped))
 }
 
 impl Store {

@@ -473,7 +473,9 @@ impl Store {
                 state: state.name().to_string(),
                 step,
                 steps,
-                script: step.and_then(|s| scripts.get(s as usize - 1).cloned()),
+                script: step
+                    .and_then(|s| (s as usize).checked_sub(1))
+                    .and_then(|i| scripts.get(i).cloned()),
                 exit_code: state.exit_code(),
                 reason: state.reason(),
                 started_at: started.map(format_ms),

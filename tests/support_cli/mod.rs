@@ -34,7 +34,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from_output(args: &[&str], out: Output) -> Run {
+    pub fn from_output(args: &[&str], out: Output) -> Run {
         Run {
             code: out
                 .status
