@@ -780,6 +780,66 @@ fn controller_killed_before_storing_the_end_leaves_the_host_its_files() {
 }
 
 #[test]
+fn a_takeover_that_cannot_read_a_step_again_keeps_its_log() {
+    let fleet = SshFleet::start(226, 1);
+    let mut drover = common::Drover::new();
+    let hosts = drover.add_fleet(&fleet, "vanish", "vanish");
+    let host = hosts[0].as_str();
+    let step = common::unique_sleep();
+    drover.script("chatty", &format!("echo before-the-crash\n{step}\n"), &[]);
+    drover.ok(&["scriptgroup", "create", "chatty-group", "chatty"]);
+    let mut child = controller(
+        &mut drover.command(),
+        &["task", "run", "chatty-group", "vanish", "--quiet"],
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // (its last newline is held back until more output shows it is not
+    // the start of a marker line)
+    while drover.step_log(1, host, 1) != b"before-the-crash" {
+        assert!(Instant::now() < deadline, "the output never arrived");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // the step's start is stored: a takeover knows it was inside it
+    wait_for_state(&drover, "1", host, "running");
+    child.kill().expect("SIGKILL the controller");
+    let _ = child.wait();
+    // Meanwhile the host loses the run: its files, then its step.
+    let runs = common::login_home().join(".drover/runs");
+    for file in common::remote_run_files(1, host) {
+        std::fs::remove_file(runs.join(file)).expect("remove a run file");
+    }
+    for line in common::processes_matching(&step) {
+        let pid = line
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let _ = std::process::Command::new("kill").arg(&pid).status();
+    }
+    assert_gone(&[&step], "kill");
+    let run = taken_over_to_the_end(&mut drover, "1");
+    let gone = host_doc(&run, host);
+    assert_eq!(gone["state"], "failed", "{run:#}");
+    assert!(
+        gone["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not on this host"),
+        "{run:#}"
+    );
+    assert_eq!(
+        drover.step_log(1, host, 1),
+        b"before-the-crash",
+        "the log written before the crash is kept"
+    );
+    let logs = drover.ok(&["run", "logs", "1", host]);
+    assert!(logs.contains("before-the-crash"), "{logs}");
+    for file in common::remote_run_files(1, host) {
+        let _ = std::fs::remove_file(runs.join(file));
+    }
+}
+
+#[test]
 // The child is reaped with wait4 (for its rusage), which clippy cannot see.
 #[allow(clippy::zombie_processes)]
 fn huge_binary_output_keeps_controller_memory_bounded() {

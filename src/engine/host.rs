@@ -2,13 +2,13 @@
 //! runner, stream and parse its output into step logs and state updates,
 //! cancel on request.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use super::logs::{step_log_path, StepLog};
+use super::logs::{step_log_path, StepLog, StepLogSummary};
 use super::remote::{self, LaunchSpec, MarkerParser, RemoteEvent, RemoteStep, StepEnd};
 use super::Update;
 use crate::domain::now_ms;
@@ -118,7 +118,7 @@ impl HostJob {
         };
         let mut offset = self.host.resume_offset;
         if let Some(step) = self.host.open_step {
-            progress.current = self.open_step_log(step);
+            progress.current = self.resume_step_log(step);
         }
         let mut attempts = 0;
         let mut held = Vec::new();
@@ -193,8 +193,21 @@ impl HostJob {
     }
 
     fn open_step_log(&self, step: u32) -> Option<(u32, StepLog)> {
+        self.step_log(step, StepLog::create)
+    }
+
+    /// The log of the step an earlier controller was inside when it died.
+    fn resume_step_log(&self, step: u32) -> Option<(u32, StepLog)> {
+        self.step_log(step, StepLog::resume)
+    }
+
+    fn step_log(
+        &self,
+        step: u32,
+        open: fn(&Path) -> std::io::Result<StepLog>,
+    ) -> Option<(u32, StepLog)> {
         let path = step_log_path(&self.log_root, self.run_id, &self.host.name, step);
-        match StepLog::create(&path) {
+        match open(&path) {
             Ok(log) => Some((step, log)),
             Err(e) => {
                 tracing::error!(host = %self.host.name, step, error = %e, "cannot create step log {}", path.display());
@@ -287,11 +300,16 @@ impl HostJob {
             return StreamEnd::Finished(final_state(progress));
         }
         match exit {
-            Some(code) if (90..=94).contains(&code) => StreamEnd::Finished(HostState::Failed {
-                step: None,
-                exit_code: None,
-                reason: String::from_utf8_lossy(&stderr).trim().to_string(),
-            }),
+            Some(code) if (90..=94).contains(&code) => {
+                // The run's files are not there (or cannot be made): a step
+                // an earlier controller was inside cannot be read again.
+                self.close_open_step(progress, "lost");
+                StreamEnd::Finished(HostState::Failed {
+                    step: None,
+                    exit_code: None,
+                    reason: String::from_utf8_lossy(&stderr).trim().to_string(),
+                })
+            }
             Some(0) => {
                 // The follower ended without the runner's done marker: the
                 // runner died (killed, host rebooted) mid-step.
@@ -336,9 +354,11 @@ impl HostJob {
         self.close_open_step(progress, "lost");
     }
 
+    /// Records the open step as ended without its end marker (`lost`,
+    /// `cancelled`).
     fn close_open_step(&self, progress: &mut Progress, state: &'static str) {
         if let Some((step, log)) = progress.current.take() {
-            self.end_step(step, log, state, None, u64::MAX);
+            self.record_step_end(step, log.abandon(), state, None, u64::MAX);
         }
     }
 
@@ -350,7 +370,18 @@ impl HostJob {
         exit_code: Option<i32>,
         end_offset: u64,
     ) {
-        let (bytes, excerpt) = match log.finish() {
+        self.record_step_end(step, log.finish(), state, exit_code, end_offset);
+    }
+
+    fn record_step_end(
+        &self,
+        step: u32,
+        summary: std::io::Result<StepLogSummary>,
+        state: &'static str,
+        exit_code: Option<i32>,
+        end_offset: u64,
+    ) {
+        let (bytes, excerpt) = match summary {
             Ok(summary) => (summary.bytes, summary.excerpt),
             Err(e) => (0, format!("[drover: cannot write the step log: {e}]")),
         };

@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// Bytes of a step's output kept from its start.
@@ -21,16 +21,25 @@ pub const EXCERPT_CAP: usize = 4096;
 /// Creates (truncating) a file under the log directory, readable by its
 /// owner only, with any missing directories (owner-only too).
 pub fn create_private_file(path: &Path) -> std::io::Result<File> {
-    open_private_file(path, false)
+    open_private_file(path, Open::Truncate)
 }
 
 /// Like [`create_private_file`], but keeps what the file holds and writes
 /// after it (a log that several processes write in turn).
 pub fn append_private_file(path: &Path) -> std::io::Result<File> {
-    open_private_file(path, true)
+    open_private_file(path, Open::Append)
 }
 
-fn open_private_file(path: &Path, append: bool) -> std::io::Result<File> {
+/// How [`open_private_file`] treats what a file already holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Open {
+    Truncate,
+    Append,
+    /// Kept, readable, and written over from the start.
+    Keep,
+}
+
+fn open_private_file(path: &Path, how: Open) -> std::io::Result<File> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     if let Some(dir) = path.parent() {
         std::fs::DirBuilder::new()
@@ -39,10 +48,11 @@ fn open_private_file(path: &Path, append: bool) -> std::io::Result<File> {
             .create(dir)?;
     }
     std::fs::OpenOptions::new()
+        .read(how == Open::Keep)
         .write(true)
         .create(true)
-        .append(append)
-        .truncate(!append)
+        .append(how == Open::Append)
+        .truncate(how == Open::Truncate)
         .mode(0o600)
         .open(path)
 }
@@ -89,6 +99,10 @@ pub struct StepLog {
     total: u64,
     tail: Option<TailBuffer>,
     excerpt: TailBuffer,
+    /// A log an earlier controller wrote (it died inside the step), kept
+    /// until this one reads the step's output again: from its start, so it
+    /// then replaces the file whole.
+    earlier: bool,
 }
 
 /// What a finished step log reports.
@@ -107,10 +121,36 @@ impl StepLog {
             total: 0,
             tail: None,
             excerpt: TailBuffer::new(EXCERPT_CAP),
+            earlier: false,
         })
     }
 
+    /// Opens the log of a step that an earlier controller was writing when
+    /// it died, keeping what it holds until the step's output is read again.
+    pub fn resume(path: &Path) -> std::io::Result<StepLog> {
+        Ok(StepLog {
+            file: open_private_file(path, Open::Keep)?,
+            total: 0,
+            tail: None,
+            excerpt: TailBuffer::new(EXCERPT_CAP),
+            earlier: true,
+        })
+    }
+
+    /// Empties a log an earlier controller wrote, before writing it anew.
+    fn drop_earlier(&mut self) -> std::io::Result<()> {
+        if std::mem::take(&mut self.earlier) {
+            self.file.set_len(0)?;
+            self.file.seek(SeekFrom::Start(0))?;
+        }
+        Ok(())
+    }
+
     pub fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.drop_earlier()?;
         self.excerpt.push(data);
         let head_room = usize::try_from(HEAD_CAP.saturating_sub(self.total)).unwrap_or(usize::MAX);
         let (head, rest) = data.split_at(data.len().min(head_room));
@@ -129,8 +169,27 @@ impl StepLog {
         self.total
     }
 
+    /// Closes a step that did not end here (its host was lost, its run
+    /// files were gone): a log an earlier controller wrote and nothing
+    /// replaced is kept as it is, else the same as [`StepLog::finish`].
+    pub fn abandon(mut self) -> std::io::Result<StepLogSummary> {
+        if !self.earlier {
+            return self.finish();
+        }
+        let bytes = self.file.metadata()?.len();
+        self.file
+            .seek(SeekFrom::Start(bytes.saturating_sub(EXCERPT_CAP as u64)))?;
+        let mut last = Vec::with_capacity(EXCERPT_CAP);
+        self.file.read_to_end(&mut last)?;
+        Ok(StepLogSummary {
+            bytes,
+            excerpt: excerpt_text(&last),
+        })
+    }
+
     /// Writes the kept tail (if the cap was passed) and closes the file.
     pub fn finish(mut self) -> std::io::Result<StepLogSummary> {
+        self.drop_earlier()?;
         if let Some(tail) = self.tail.take() {
             let kept = tail.to_vec();
             let dropped = self.total - HEAD_CAP - kept.len() as u64;
@@ -173,6 +232,30 @@ mod tests {
         assert_eq!(t.to_vec(), b"cdef");
         t.push(b"0123456789");
         assert_eq!(t.to_vec(), b"6789");
+    }
+
+    #[test]
+    fn a_resumed_log_is_kept_until_the_step_is_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.log");
+        let earlier = b"line one\nline two of the earlier controller\n";
+        std::fs::write(&path, earlier).unwrap();
+        // nothing read again (host lost): kept as it is
+        let summary = StepLog::resume(&path).unwrap().abandon().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), earlier);
+        assert_eq!(summary.bytes, earlier.len() as u64);
+        assert_eq!(summary.excerpt.as_bytes(), earlier);
+        // read again from the step's start: replaced whole, even if shorter
+        let mut log = StepLog::resume(&path).unwrap();
+        log.write(b"line one\n").unwrap();
+        let summary = log.abandon().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"line one\n");
+        assert_eq!(summary.bytes, 9);
+        // the step ended having printed nothing: the log is empty
+        std::fs::write(&path, earlier).unwrap();
+        let summary = StepLog::resume(&path).unwrap().finish().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"");
+        assert_eq!(summary.bytes, 0);
     }
 
     #[test]
