@@ -298,6 +298,10 @@ impl Engine {
             .into_iter()
             .filter_map(|h| Some((h.name, h.host_key?)))
             .collect();
+        // Dropped on the way out: a controller that stops driving (its lease
+        // lost, its store gone) stops its host jobs with it. The remote runs
+        // go on for the controller that takes over.
+        let mut jobs = tokio::task::JoinSet::new();
         for host in run.hosts.iter().filter(|h| !h.state.is_final()) {
             let pinned_key = pinned_keys.remove(&host.name);
             let job = HostJob {
@@ -313,7 +317,7 @@ impl Engine {
                 updates: updates_tx.clone(),
                 cancel: cancel_rx.clone(),
             };
-            tokio::spawn(run_host(
+            jobs.spawn(run_host(
                 job,
                 semaphore.clone(),
                 failures.clone(),
@@ -400,11 +404,12 @@ impl Engine {
                 }
                 _ = write_due => {
                     write_at = None;
-                    self.write_updates(&mut pending).await?;
+                    self.write_updates(run_id, &mut pending).await?;
                 }
                 _ = renew.tick() => {
                     if !self.store.acquire_lease(run_id, &self.owner, LEASE_MS).await? {
-                        tracing::warn!(run_id, "lost the lease of the run");
+                        tracing::warn!(run_id, "lost the lease of the run: stopping");
+                        return Err(crate::store::runs::lease_lost(run_id));
                     }
                 }
                 _ = cancel_poll.tick(), if !*cancel.borrow() => {
@@ -414,7 +419,7 @@ impl Engine {
                 }
             }
         }
-        self.write_updates(&mut pending).await
+        self.write_updates(run_id, &mut pending).await
     }
 
     /// Tells front ends about a host's new state.
@@ -439,7 +444,7 @@ impl Engine {
 
     /// Writes pending updates (records in one transaction, pinned keys each
     /// through the inventory, audited), then answers those waiting for them.
-    async fn write_updates(&self, pending: &mut Vec<Update>) -> Result<()> {
+    async fn write_updates(&self, run_id: i64, pending: &mut Vec<Update>) -> Result<()> {
         let mut records = Vec::with_capacity(pending.len());
         let mut waiting = Vec::new();
         for update in pending.drain(..) {
@@ -457,7 +462,9 @@ impl Engine {
                 }
             }
         }
-        self.store.apply_run_records(&records).await?;
+        self.store
+            .apply_run_records(run_id, &self.owner, &records)
+            .await?;
         for reply in waiting {
             let _ = reply.send(());
         }
@@ -473,11 +480,15 @@ impl Engine {
             state
         };
         self.store
-            .apply_run_records(&[RunRecord::RunFinished {
+            .apply_run_records(
                 run_id,
-                state,
-                at: now_ms(),
-            }])
+                &self.owner,
+                &[RunRecord::RunFinished {
+                    run_id,
+                    state,
+                    at: now_ms(),
+                }],
+            )
             .await?;
         self.store
             .audit(

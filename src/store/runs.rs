@@ -333,11 +333,28 @@ impl Store {
     }
 
     /// Applies a batch of changes in one transaction.
-    pub async fn apply_run_records(&self, records: &[RunRecord]) -> Result<()> {
+    /// Stores records of a run for the controller `owner`, in one
+    /// transaction, only while `owner` holds the run's lease: a controller
+    /// that lost its run to another one writes nothing more.
+    pub async fn apply_run_records(
+        &self,
+        run_id: i64,
+        owner: &str,
+        records: &[RunRecord],
+    ) -> Result<()> {
         if records.is_empty() {
             return Ok(());
         }
         let mut tx = self.begin().await?;
+        let holder: Option<String> =
+            sqlx::query_scalar("SELECT lease_owner FROM runs WHERE id = ?")
+                .bind(run_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .flatten();
+        if holder.as_deref() != Some(owner) {
+            return Err(lease_lost(run_id));
+        }
         for record in records {
             apply_record(&mut tx, record).await?;
         }
@@ -795,6 +812,13 @@ async fn insert_run_scripts(
         }
     }
     Ok(())
+}
+
+/// What a controller hears when another one has taken its run.
+pub fn lease_lost(run_id: i64) -> Error {
+    Error::Refused(format!(
+        "run {run_id} is now driven by another drover process (this one could not renew its lease in time); it goes on there"
+    ))
 }
 
 /// The audit record of a controller taking a running run over.
