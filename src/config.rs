@@ -215,14 +215,6 @@ impl Config {
         if self.ssh.keepalive_interval < Duration::from_secs(1) {
             return Err(bad("ssh.keepalive_interval", "must be at least 1s".into()));
         }
-        if let Some(known_hosts) = &self.ssh.known_hosts {
-            std::fs::File::open(known_hosts).map_err(|e| {
-                bad(
-                    "ssh.known_hosts",
-                    format!("cannot read '{}': {e}", known_hosts.display()),
-                )
-            })?;
-        }
         if self.discord.guilds.contains(&0) {
             return Err(bad("discord.guilds", "0 is not a Discord guild id".into()));
         }

@@ -791,10 +791,6 @@ fn config_values_that_cannot_work_are_refused() {
             "[discord]\nguilds = [0]\n",
             "key 'discord.guilds': 0 is not a Discord guild id",
         ),
-        (
-            "[ssh]\nknown_hosts = \"/nonexistent/ssh_known_host\"\n",
-            "key 'ssh.known_hosts': cannot read '/nonexistent/ssh_known_host': No such file or directory",
-        ),
     ];
     for (text, expected) in cases {
         let (env, message) = refused_config(text);

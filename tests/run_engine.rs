@@ -384,6 +384,19 @@ fn strict_policy_refuses_unknown_keys_but_accepts_known_hosts() {
     drover.add_fleet(&fleet, "s", "strict");
     drover.script("hello", "echo hello\n", &[]);
     drover.ok(&["scriptgroup", "create", "hello-group", "hello"]);
+    // a known_hosts file that is not there is named, not read as empty
+    let run = drover.json(&["task", "run", "hello-group", "strict"]);
+    let reason = host_doc(&run, "s-1")["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        reason.starts_with(&format!(
+            "host_key: cannot read ssh.known_hosts '{}': No such file",
+            known.display()
+        )),
+        "{reason}"
+    );
     std::fs::write(&known, "").expect("known_hosts");
     let run = drover.json(&["task", "run", "hello-group", "strict"]);
     let reason = host_doc(&run, "s-1")["reason"]
@@ -837,6 +850,94 @@ fn a_takeover_that_cannot_read_a_step_again_keeps_its_log() {
     for file in common::remote_run_files(1, host) {
         let _ = std::fs::remove_file(runs.join(file));
     }
+}
+
+/// Gives the lease of `run` to another controller `owner`, as a process
+/// that took the run over after this one failed to renew in time would hold
+/// it, for `valid_ms` (negative: already expired).
+fn give_lease_away(drover: &common::Drover, run: i64, owner: &str, valid_ms: i64) {
+    let url = format!("sqlite://{}", drover.db().display());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        use sqlx::ConnectOptions;
+        let mut db = url
+            .parse::<sqlx::sqlite::SqliteConnectOptions>()
+            .expect("sqlite url")
+            .connect()
+            .await
+            .expect("open the database");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as i64;
+        sqlx::query("UPDATE runs SET lease_owner = ?, lease_expires_at = ? WHERE id = ?")
+            .bind(owner)
+            .bind(now + valid_ms)
+            .bind(run)
+            .execute(&mut db)
+            .await
+            .expect("move the lease");
+    });
+}
+
+#[test]
+fn a_controller_that_loses_its_run_stops_driving_it() {
+    let fleet = SshFleet::start(196, 2);
+    let mut drover = common::Drover::new();
+    drover.add_fleet(&fleet, "lease", "lease");
+    let step = common::unique_sleep();
+    drover.script("long", &format!("echo started\n{step}\n"), &[]);
+    drover.ok(&["scriptgroup", "create", "long-group", "long"]);
+    let mut child = drover
+        .command()
+        .args(["task", "run", "long-group", "lease", "--quiet"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn drover");
+    wait_for_state(&drover, "1", "lease-1", "running");
+    wait_for_state(&drover, "1", "lease-2", "running");
+    give_lease_away(&drover, 1, "elsewhere:1:test", 600_000);
+    // The next renewal (every 4 s) finds the run taken: the controller
+    // stops its host jobs and exits, leaving the remote steps running.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the controller went on driving a run it lost");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    use std::io::Read as _;
+    let _ = child
+        .stderr
+        .take()
+        .map(|mut e| e.read_to_string(&mut stderr));
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("run 1 is now driven by another drover process"),
+        "{stderr}"
+    );
+    assert_eq!(
+        common::processes_matching(&step).len(),
+        2,
+        "the steps go on for the new controller"
+    );
+    let run = drover.json(&["run", "status", "1"]);
+    assert_eq!(run["state"], "running", "{run:#}");
+    // The other controller's lease expires in turn; cancel ends the run.
+    give_lease_away(&drover, 1, "elsewhere:1:test", -1);
+    let cancelled = drover.json(&["run", "cancel", "1"]);
+    assert_eq!(cancelled["state"], "cancelled", "{cancelled:#}");
+    assert_gone(&[&step], "cancel");
 }
 
 #[test]

@@ -54,6 +54,8 @@ pub enum ConnectError {
     HostKeyMismatch { expected: String, offered: String },
     #[error("unknown host key {offered} and host_key_policy is strict; nothing was run (pin it with `drover host trust`)")]
     HostKeyUnknown { offered: String },
+    #[error("cannot read ssh.known_hosts '{path}': {detail}; nothing was run (fix the path, or remove the setting)")]
+    KnownHostsUnreadable { path: String, detail: String },
     #[error("{0}")]
     Network(String),
 }
@@ -67,9 +69,9 @@ impl ConnectError {
             ConnectError::Dns(_) => "dns",
             ConnectError::NoRoute(_) => "no_route",
             ConnectError::Auth { .. } => "auth",
-            ConnectError::HostKeyMismatch { .. } | ConnectError::HostKeyUnknown { .. } => {
-                "host_key"
-            }
+            ConnectError::HostKeyMismatch { .. }
+            | ConnectError::HostKeyUnknown { .. }
+            | ConnectError::KnownHostsUnreadable { .. } => "host_key",
             ConnectError::Network(_) => "network",
         }
     }
@@ -124,6 +126,14 @@ impl Verifier {
             };
         }
         if let Some(path) = &self.settings.known_hosts {
+            // russh reads a missing file as an empty one: a typo in the path
+            // would go unnoticed, and under accept-new pin any key.
+            if let Err(e) = std::fs::File::open(path) {
+                return Err(ConnectError::KnownHostsUnreadable {
+                    path: path.display().to_string(),
+                    detail: e.to_string(),
+                });
+            }
             let known = russh::keys::known_hosts::known_host_keys_path(
                 &self.target.address,
                 self.target.port,
