@@ -140,6 +140,7 @@ impl Drover {
     }
 
     /// The last `lines` lines of a remote file allowed by `logs.fetch_allow`.
+    /// Every fetch is audited, the refused ones with why.
     pub async fn log_fetch(
         &self,
         actor: &Actor,
@@ -148,6 +149,32 @@ impl Drover {
         lines: u32,
         identities: &[std::path::PathBuf],
     ) -> Result<String> {
+        let fetched = self.fetch_tail(actor, host, path, lines, identities).await;
+        let (read, outcome) = match &fetched {
+            Ok((real, _)) => (real.as_str(), "ok".to_string()),
+            Err(e) => (path, format!("refused: {e}")),
+        };
+        self.store
+            .audit(
+                actor,
+                "log.fetch",
+                host,
+                &format!("{read} lines={lines}"),
+                &outcome,
+            )
+            .await?;
+        fetched.map(|(_, text)| text)
+    }
+
+    /// The file `path` resolves to, and its last `lines` lines.
+    async fn fetch_tail(
+        &self,
+        actor: &Actor,
+        host: &str,
+        path: &str,
+        lines: u32,
+        identities: &[std::path::PathBuf],
+    ) -> Result<(String, String)> {
         if lines == 0 || lines > FETCH_MAX_LINES {
             return Err(Error::InvalidValue {
                 what: "lines",
@@ -197,16 +224,7 @@ impl Drover {
                 String::from_utf8_lossy(&out.stderr).trim()
             )));
         }
-        self.store
-            .audit(
-                actor,
-                "log.fetch",
-                &host.name,
-                &format!("{real} lines={lines}"),
-                "ok",
-            )
-            .await?;
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        Ok((real, String::from_utf8_lossy(&out.stdout).into_owned()))
     }
 
     /// Refuses relative paths, `..` and paths outside `logs.fetch_allow`.

@@ -1108,8 +1108,20 @@ fn log_fetch_reads_the_tail_of_allowed_files_and_refuses_the_rest() {
     assert_eq!(read, 1024 * 1024, "capped at 1 MiB");
 
     let audit = drover.ok(&["audit"]);
-    let fetches = audit.lines().filter(|l| l.contains("log.fetch")).count();
-    assert_eq!(fetches, 4, "each fetch audited, refusals not: {audit}");
+    let fetches: Vec<&str> = audit.lines().filter(|l| l.contains("log.fetch")).collect();
+    let refused = fetches.iter().filter(|l| l.contains("refused: ")).count();
+    assert_eq!(
+        (fetches.len(), refused),
+        (11, 7),
+        "every fetch audited, refusals with why: {audit}"
+    );
+    assert!(
+        fetches
+            .iter()
+            .any(|l| l.contains(&outside) && l.contains("not allowed by logs.fetch_allow")),
+        "{audit}"
+    );
+    assert!(!audit.contains("hunter2"), "{audit}");
 }
 
 /// An `ssh-agent` in the foreground on a socket of its own, ended on drop.
