@@ -176,6 +176,8 @@ impl Config {
             self.database.url = Some(url);
         }
         if let Some(user) = get("DROVER_SSH_USER") {
+            crate::domain::parse_user(&user)
+                .map_err(|e| Error::Config(format!("environment variable DROVER_SSH_USER: {e}")))?;
             self.ssh.user = Some(user);
         }
         if let Some(path) = get("DROVER_KNOWN_HOSTS") {
@@ -185,6 +187,9 @@ impl Config {
             self.discord.token = Some(token);
         }
         if let Some(api) = get("DROVER_DISCORD_API") {
+            check_api_url(&api).map_err(|why| {
+                Error::Config(format!("environment variable DROVER_DISCORD_API: {why}"))
+            })?;
             self.discord.api_url = Some(api);
         }
         if let Some(guild) = get("DROVER_DISCORD_GUILD") {
@@ -214,6 +219,9 @@ impl Config {
         }
         if self.ssh.keepalive_interval < Duration::from_secs(1) {
             return Err(bad("ssh.keepalive_interval", "must be at least 1s".into()));
+        }
+        if let Some(api) = &self.discord.api_url {
+            check_api_url(api).map_err(|why| bad("discord.api_url", why))?;
         }
         if self.discord.guilds.contains(&0) {
             return Err(bad("discord.guilds", "0 is not a Discord guild id".into()));
@@ -349,6 +357,17 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
         Some(table) => format!("{table}.{key}"),
         None => key.to_string(),
     })
+}
+
+/// A Discord-compatible API base: `http://` or `https://` and a host.
+fn check_api_url(url: &str) -> std::result::Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("'{url}' is not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(format!(
+            "'{url}': expected an http:// or https:// URL such as http://127.0.0.1:3000"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -802,13 +802,42 @@ fn config_values_that_cannot_work_are_refused() {
             "{message}"
         );
     }
-    let mut env = Env::new();
-    env.set_env("DROVER_DISCORD_GUILD", "0");
-    let args = ["config", "show"];
-    assert_eq!(
-        Env::refusal_message(&args, &env.run(&args)),
-        "configuration: environment variable DROVER_DISCORD_GUILD: 0 is not a Discord guild id"
+    let (env, message) = refused_config("[discord]\napi_url = \"discord.example\"\n");
+    assert!(
+        message.starts_with(&format!(
+            "configuration: {}: key 'discord.api_url': 'discord.example' is not a URL",
+            env.config.display()
+        )),
+        "{message}"
     );
+    // values from the environment are blamed on their variable
+    let cases = [
+        (
+            "DROVER_DISCORD_GUILD",
+            "0",
+            "environment variable DROVER_DISCORD_GUILD: 0 is not a Discord guild id",
+        ),
+        (
+            "DROVER_SSH_USER",
+            "-root",
+            "environment variable DROVER_SSH_USER: invalid user '-root'",
+        ),
+        (
+            "DROVER_DISCORD_API",
+            "ftp://127.0.0.1/",
+            "environment variable DROVER_DISCORD_API: 'ftp://127.0.0.1/': expected an http:// or https:// URL",
+        ),
+    ];
+    for (variable, value, expected) in cases {
+        let mut env = Env::new();
+        env.set_env(variable, value);
+        let args = ["config", "show"];
+        let message = Env::refusal_message(&args, &env.run(&args));
+        assert!(
+            message.starts_with(&format!("configuration: {expected}")),
+            "{message}"
+        );
+    }
 }
 
 #[test]
