@@ -544,16 +544,10 @@ async fn a_long_run_moves_to_a_new_message_that_links_the_first() {
     assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn big_runs_ask_for_confirmation_first() {
-    let fleet = SshFleet::start(161, 2);
-    let mut drover =
-        common::Drover::with_config(&config().replace("confirm_above = 50", "confirm_above = 1"));
-    drover.add_fleet(&fleet, "b", "big-group");
-    drover.script("hello", "echo hello\n", &[]);
-    drover.ok(&["scriptgroup", "create", "hello-group", "hello"]);
-    let sim = DiscordSim::start().await;
-    let _bot = start_bot(&sim, &drover).await;
+/// `/task run hello-group big-group` by the operator, on a bot that asks
+/// for confirmation: the command, its first answer, and the id of the
+/// question message (its followup).
+async fn task_run_to_confirm(sim: &DiscordSim) -> (SimInteraction, Value, u64) {
     let run = sim
         .slash_command(
             &operator(),
@@ -570,72 +564,57 @@ async fn big_runs_ask_for_confirmation_first() {
         .wait_response(&run, TIMEOUT)
         .await
         .expect("acknowledged");
-    assert!(answer.to_string().contains("Confirm"), "{answer}");
-    let mut original = Value::Null;
-    eventually(|| {
-        original = sim
-            .followups(&run)
-            .into_iter()
-            .next()
-            .unwrap_or(Value::Null);
-        original["id"].is_string()
-    })
-    .await;
-    assert_eq!(
-        drover.json(&["run", "list"]),
-        Value::Array(vec![]),
-        "nothing runs before confirmation"
-    );
-    let message_id: u64 = original["id"]
-        .as_str()
-        .and_then(|i| i.parse().ok())
-        .expect("message id");
-    let confirm = format!("drover:confirm:{}", run.id);
-    let click = sim
-        .click_button(&operator(), CHANNEL, message_id, &confirm)
-        .await;
-    sim.wait_response(&click, TIMEOUT)
-        .await
-        .expect("button acknowledged");
-    let last = wait_final(&sim, "succeeded").await;
-    assert!(embed_text(&last).contains("b-2"));
-    // a second one is called off at the confirmation, and recorded as such
-    let again = sim
-        .slash_command(
-            &operator(),
-            CHANNEL,
-            "task",
-            &["run"],
-            vec![
-                ("task_or_script_group", json!("hello-group")),
-                ("server_group", json!("big-group")),
-            ],
-        )
-        .await;
-    sim.wait_response(&again, TIMEOUT)
-        .await
-        .expect("acknowledged");
     let mut question = Value::Null;
     eventually(|| {
         question = sim
-            .followups(&again)
+            .followups(&run)
             .into_iter()
             .next()
             .unwrap_or(Value::Null);
         question["id"].is_string()
     })
     .await;
-    let question_id: u64 = question["id"]
+    let id = question["id"]
         .as_str()
         .and_then(|i| i.parse().ok())
         .expect("message id");
-    let abort = format!("drover:abort:{}", again.id);
+    (run, answer, id)
+}
+
+/// The operator presses button `custom_id` of message `message_id`; waits
+/// for the bot to acknowledge it.
+async fn press(sim: &DiscordSim, message_id: u64, custom_id: &str) {
     let click = sim
-        .click_button(&operator(), CHANNEL, question_id, &abort)
+        .click_button(&operator(), CHANNEL, message_id, custom_id)
         .await;
     sim.wait_response(&click, TIMEOUT)
         .await
         .expect("button acknowledged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_runs_ask_for_confirmation_first() {
+    let fleet = SshFleet::start(161, 2);
+    let mut drover =
+        common::Drover::with_config(&config().replace("confirm_above = 50", "confirm_above = 1"));
+    drover.add_fleet(&fleet, "b", "big-group");
+    drover.script("hello", "echo hello\n", &[]);
+    drover.ok(&["scriptgroup", "create", "hello-group", "hello"]);
+    let sim = DiscordSim::start().await;
+    let _bot = start_bot(&sim, &drover).await;
+    let (run, answer, message_id) = task_run_to_confirm(&sim).await;
+    assert!(answer.to_string().contains("Confirm"), "{answer}");
+    assert_eq!(
+        drover.json(&["run", "list"]),
+        Value::Array(vec![]),
+        "nothing runs before confirmation"
+    );
+    press(&sim, message_id, &format!("drover:confirm:{}", run.id)).await;
+    let last = wait_final(&sim, "succeeded").await;
+    assert!(embed_text(&last).contains("b-2"));
+    // a second one is called off at the confirmation, and recorded as such
+    let (again, _, question_id) = task_run_to_confirm(&sim).await;
+    press(&sim, question_id, &format!("drover:abort:{}", again.id)).await;
     let mut records = Vec::new();
     eventually(|| {
         records = drover

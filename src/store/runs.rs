@@ -346,12 +346,7 @@ impl Store {
             return Ok(());
         }
         let mut tx = self.begin().await?;
-        let holder: Option<String> =
-            sqlx::query_scalar("SELECT lease_owner FROM runs WHERE id = ?")
-                .bind(run_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .flatten();
+        let holder = lease_holder(&mut tx, run_id).await?;
         if holder.as_deref() != Some(owner) {
             return Err(lease_lost(run_id));
         }
@@ -368,12 +363,7 @@ impl Store {
     pub async fn acquire_lease(&self, run_id: i64, owner: &str, lease_ms: i64) -> Result<bool> {
         let now = now_ms();
         let mut tx = self.begin().await?;
-        let previous: Option<String> =
-            sqlx::query_scalar("SELECT lease_owner FROM runs WHERE id = ?")
-                .bind(run_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .flatten();
+        let previous = lease_holder(&mut tx, run_id).await?;
         let done = sqlx::query(
             "UPDATE runs SET lease_owner = ?, lease_expires_at = ?
              WHERE id = ? AND state = 'running'
@@ -560,13 +550,8 @@ impl Store {
     }
 
     pub async fn lease_owner(&self, run_id: i64) -> Result<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT lease_owner FROM runs WHERE id = ?")
-                .bind(run_id)
-                .fetch_optional(&self.pool)
-                .await?
-                .flatten(),
-        )
+        let mut db = self.pool.acquire().await?;
+        lease_holder(&mut db, run_id).await
     }
 
     /// Takes the lease from `old_owner` (known to be dead).
@@ -812,6 +797,17 @@ async fn insert_run_scripts(
         }
     }
     Ok(())
+}
+
+/// The controller holding the lease of a run, if any.
+async fn lease_holder(db: &mut sqlx::SqliteConnection, run_id: i64) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT lease_owner FROM runs WHERE id = ?")
+            .bind(run_id)
+            .fetch_optional(db)
+            .await?
+            .flatten(),
+    )
 }
 
 /// What a controller hears when another one has taken its run.
