@@ -87,6 +87,13 @@ pub enum Error {
     Config(String),
     #[error("import of {path}: {message}")]
     Import { path: String, message: String },
+    /// A refused line of an imported file: `inventory.ini:12: ...`.
+    #[error("{file}:{line}: {message}")]
+    ImportAt {
+        file: String,
+        line: usize,
+        message: String,
+    },
     #[error("{context}: {source}")]
     Io {
         context: String,

@@ -15,6 +15,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{default_config_path, Config};
 use crate::domain::Actor;
 use crate::error::Result;
+use crate::library::format::Format;
 use crate::ops::Drover;
 use crate::store::{database_path, default_database_path, Store};
 
@@ -67,8 +68,17 @@ pub enum Command {
     /// Remote log files.
     #[command(subcommand)]
     Log(LogCmd),
-    /// Import the commands/ library (a directory) or an inventory file (TOML).
-    Import { path: PathBuf },
+    /// Import the commands/ library (a directory) or an inventory file
+    /// (drover TOML, Ansible INI or YAML, a host list, an ssh_config).
+    Import {
+        path: PathBuf,
+        /// The file's format (default: by extension, then by content).
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(Format::NAMES))]
+        format: Option<String>,
+        /// Server group every imported host joins (repeatable; created if missing).
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
+    },
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
@@ -476,7 +486,17 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
         Command::Script(cmd) => inventory::script(ctx, cmd).await.map(done),
         Command::Scriptgroup(cmd) => inventory::scriptgroup(ctx, cmd).await.map(done),
         Command::Task(TaskCmd::Inventory(cmd)) => inventory::task(ctx, cmd).await.map(done),
-        Command::Import { path } => import(ctx, &path).await.map(done),
+        Command::Import {
+            path,
+            format,
+            groups,
+        } => {
+            let options = crate::library::ImportOptions {
+                format: format.as_deref().and_then(Format::from_name),
+                groups,
+            };
+            import(ctx, &path, &options).await.map(done)
+        }
         Command::Config(ConfigCmd::Show) => config_show(ctx).map(done),
         Command::Audit { limit } => audit(ctx, limit).await.map(done),
     }
@@ -496,8 +516,12 @@ fn config_show(ctx: &Context) -> Result<String> {
 }
 
 /// Imports a `commands/` library or an inventory file.
-async fn import(ctx: &Context, path: &std::path::Path) -> Result<String> {
-    let report = crate::library::import(&ctx.drover, &ctx.actor, path).await?;
+async fn import(
+    ctx: &Context,
+    path: &std::path::Path,
+    options: &crate::library::ImportOptions,
+) -> Result<String> {
+    let report = crate::library::import(&ctx.drover, &ctx.actor, path, options).await?;
     Ok(if ctx.json {
         output::json(&report)
     } else {
