@@ -1,13 +1,13 @@
 //! `drover import` of inventories in other tools' formats (Ansible INI and
 //! YAML, host lists, ssh_config Host entries), format detection and
 //! `--format`/`--group`, refusals that name file and line and change
-//! nothing. Everything through the real
+//! nothing, and `drover export` round trips. Everything through the real
 //! binary on a real SQLite file.
 
 #[path = "support_cli/mod.rs"]
 mod support_cli;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 use support_cli::{Env, INVENTORY, NAME_RULE};
@@ -426,4 +426,57 @@ fn reimport_keeps_what_the_format_cannot_say_and_adds_memberships() {
             "groups": ["legacy", "web"],
         })
     );
+}
+
+// ------------------------------------------------------------------ export
+
+fn exported(env: &Env) -> String {
+    env.ok(&["export"])
+}
+
+#[test]
+fn export_import_export_gives_the_same_text() {
+    let env = Env::new();
+    env.ok(&["import", INVENTORY]);
+    env.ok(&["import", &fixture("ansible.yml")]);
+    env.ok(&["group", "create", "empty", "--description", "nobody yet"]);
+    env.ok(&["host", "edit", "web-1", "--sudo", "true"]);
+    let text = exported(&env);
+    assert!(text.starts_with("# drover inventory"), "{text}");
+    assert!(text.contains("sudo = true"), "{text}");
+    assert!(
+        text.contains("[groups.empty]\ndescription = \"nobody yet\""),
+        "{text}"
+    );
+
+    let copy = Env::new();
+    let file = copy.write("inventory.toml", &text);
+    copy.ok(&["import", path_str(&file)]);
+    assert_eq!(exported(&copy), text);
+    assert_eq!(hosts_summary(&copy), hosts_summary(&env));
+    assert_eq!(groups_summary(&copy), groups_summary(&env));
+
+    // And as JSON: the same document.
+    let json = env.json(&["export"]);
+    assert_eq!(json["hosts"].as_array().unwrap().len(), 15);
+    assert_eq!(json["groups"]["empty"]["description"], "nobody yet");
+}
+
+#[test]
+fn export_to_a_file_and_host_keys_stay_out() {
+    let env = Env::new();
+    env.ok(&["import", INVENTORY]);
+    let out: PathBuf = env.path("out/inventory.toml");
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let said = env.ok(&["export", "-o", path_str(&out)]);
+    assert_eq!(
+        said,
+        format!(
+            "exported 4 hosts and 2 server groups to {}\n",
+            out.display()
+        )
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text.trim_end(), exported(&env).trim_end());
+    assert!(!text.contains("host_key"), "{text}");
 }

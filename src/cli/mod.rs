@@ -79,6 +79,12 @@ pub enum Command {
         #[arg(long = "group", value_name = "GROUP")]
         groups: Vec<String>,
     },
+    /// Write the inventory (hosts and server groups) as an inventory TOML file.
+    Export {
+        /// Write to FILE instead of standard output.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
@@ -497,6 +503,7 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
             };
             import(ctx, &path, &options).await.map(done)
         }
+        Command::Export { output } => export(ctx, output.as_deref()).await.map(done),
         Command::Config(ConfigCmd::Show) => config_show(ctx).map(done),
         Command::Audit { limit } => audit(ctx, limit).await.map(done),
     }
@@ -527,6 +534,28 @@ async fn import(
     } else {
         report.to_string()
     })
+}
+
+/// The inventory as TOML (or JSON), printed or written to `output`.
+async fn export(ctx: &Context, output: Option<&std::path::Path>) -> Result<String> {
+    use crate::library::export;
+    let inventory = export::inventory(&ctx.drover).await?;
+    let text = if ctx.json {
+        output::json(&inventory)
+    } else {
+        export::to_toml(&inventory)?
+    };
+    let Some(path) = output else {
+        return Ok(text);
+    };
+    std::fs::write(path, &text)
+        .map_err(|e| crate::error::Error::io(format!("cannot write {}", path.display()), e))?;
+    Ok(format!(
+        "exported {} hosts and {} server groups to {}",
+        inventory.hosts.len(),
+        inventory.groups.len(),
+        path.display()
+    ))
 }
 
 /// The newest audit entries.

@@ -1,5 +1,5 @@
-//! `drover import`: the `commands/` script library (a directory) and
-//! inventory files. Imports are idempotent: importing the
+//! `drover import` and `drover export`: the `commands/` script library (a
+//! directory) and inventory files. Imports are idempotent: importing the
 //! same thing twice changes nothing the second time. Everything is read and
 //! validated before anything is written, in one transaction.
 //!
@@ -15,6 +15,7 @@
 
 pub mod ansible;
 pub mod document;
+pub mod export;
 pub mod format;
 pub mod host_list;
 pub mod inventory_toml;
