@@ -19,6 +19,11 @@ pub fn controller_id_of(pid: u32) -> String {
     }
 }
 
+/// The controller id of the process that started this one.
+pub fn parent_controller_id() -> String {
+    controller_id_of(std::os::unix::process::parent_id())
+}
+
 fn local_hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())

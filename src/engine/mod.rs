@@ -5,6 +5,7 @@
 //! owner on this machine) takes the run over and reattaches to its hosts.
 
 mod controller;
+mod handover;
 pub mod host;
 pub mod logs;
 pub mod remote;
@@ -27,6 +28,7 @@ use crate::state::{HostState, RunState};
 use crate::store::runs::{NewRun, RunHost, RunRecord, RunScripts, StoredRun};
 use crate::store::Store;
 use controller::{controller_id, owner_is_dead_local_process};
+pub use handover::{Handover, Orphaned};
 use host::HostJob;
 use remote::RemoteStep;
 
