@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use drover::cli::console;
 
 fn main() -> ExitCode {
     let cli = drover::cli::Cli::parse();
@@ -23,14 +24,18 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            console::note(&format!("error: cannot start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(drover::cli::run(cli)) {
         Ok(outcome) => {
             if !outcome.text.is_empty() {
-                println!("{}", outcome.text.trim_end_matches('\n'));
+                // A reader that went away (`| head`) is not an error.
+                if let Err(e) = console::print(outcome.text.trim_end_matches('\n')) {
+                    console::note(&format!("error: cannot write the output: {e}"));
+                    return ExitCode::FAILURE;
+                }
             }
             if outcome.success {
                 ExitCode::SUCCESS
@@ -39,7 +44,7 @@ fn main() -> ExitCode {
             }
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            console::note(&format!("error: {e}"));
             ExitCode::FAILURE
         }
     }

@@ -4,7 +4,8 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use super::live::LiveView;
+use super::console;
+use super::live::{LiveView, PlainLines};
 use super::{Context, RunCmd};
 use crate::engine::{Engine, Handover, Orphaned, RunRequest};
 use crate::error::{Error, Result};
@@ -77,6 +78,7 @@ async fn drive_with_progress(engine: &Engine, run_id: i64, quiet: bool) -> Resul
     };
     let terminal = std::io::stderr().is_terminal() && !quiet;
     let mut view = terminal.then(LiveView::new);
+    let mut plain = PlainLines::default();
     let store = engine.store().clone();
     let interrupt = tokio::signal::ctrl_c();
     tokio::pin!(interrupt);
@@ -87,11 +89,9 @@ async fn drive_with_progress(engine: &Engine, run_id: i64, quiet: bool) -> Resul
         tokio::select! {
             driven = &mut driver => break driven,
             event = events.recv() => {
-                if let Ok(event) = event {
-                    if view.is_none() && !quiet && event.state != "connecting" {
-                        eprintln!("run {run_id} {} {}{}", event.host, event.state,
-                            event.step.map(|s| format!(" step {s}")).unwrap_or_default());
-                    }
+                if let Some(line) = event.ok().filter(|_| view.is_none() && !quiet)
+                    .and_then(|event| plain.line(&event)) {
+                    console::note(&line);
                 }
             }
             _ = refresh.tick() => {
@@ -101,7 +101,7 @@ async fn drive_with_progress(engine: &Engine, run_id: i64, quiet: bool) -> Resul
             }
             _ = &mut interrupt, if !interrupted => {
                 interrupted = true;
-                eprintln!("interrupted: cancelling run {run_id} on every host...");
+                console::note(&format!("interrupted: cancelling run {run_id} on every host..."));
                 store.request_cancel(&crate::domain::Actor::current_os_user(), run_id).await?;
             }
         }
@@ -205,7 +205,7 @@ pub async fn adopt_orphans(ctx: &Context) -> Result<()> {
             Some(Orphaned::NoController) => format!("run {run_id} had no controller"),
             Some(Orphaned::ControllerDied) | None => format!("run {run_id}'s controller died"),
         };
-        eprintln!("{what}; resumed by pid {pid}");
+        console::note(&format!("{what}; resumed by pid {pid}"));
     }
     Ok(())
 }
@@ -263,10 +263,12 @@ fn print_logs(
 ) -> Result<()> {
     use std::io::Write;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    ctx.drover
-        .write_logs(snapshot, host, script, &mut out)
-        .and_then(|()| out.flush())
-        .map_err(|e| Error::io("cannot print the run's logs", e))
+    console::unless_reader_gone(
+        ctx.drover
+            .write_logs(snapshot, host, script, &mut out)
+            .and_then(|()| out.flush()),
+    )
+    .map_err(|e| Error::io("cannot print the run's logs", e))
 }
 
 pub async fn run(ctx: &Context, cmd: RunCmd) -> Result<RunOutput> {
