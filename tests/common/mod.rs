@@ -298,6 +298,22 @@ impl Drover {
         })
     }
 
+    /// A connection to this drover's database, and a runtime to use it on.
+    pub fn open_database(&self) -> (tokio::runtime::Runtime, sqlx::SqliteConnection) {
+        use sqlx::ConnectOptions;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let options = format!("sqlite://{}", self.db().display())
+            .parse::<sqlx::sqlite::SqliteConnectOptions>()
+            .expect("sqlite url");
+        let db = runtime
+            .block_on(options.connect())
+            .expect("open the database");
+        (runtime, db)
+    }
+
     /// Adds the fleet's hosts as `prefix-1..n` in server group `group`.
     pub fn add_fleet(&mut self, fleet: &SshFleet, prefix: &str, group: &str) -> Vec<String> {
         self.identity = Some(fleet.client_key.clone());
@@ -399,6 +415,32 @@ pub fn processes_matching(command: &str) -> Vec<String> {
         .filter(|l| l.trim_end().ends_with(command))
         .map(str::to_string)
         .collect()
+}
+
+/// Waits until `done` holds, polling for at most 20 s; panics naming
+/// `what` otherwise.
+pub fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Asserts that no process runs any of `commands` once they had up to 10 s
+/// to go (`after`: what should have ended them).
+pub fn assert_gone(commands: &[&str], after: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for command in commands {
+        loop {
+            let left = processes_matching(command);
+            if left.is_empty() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "left after {after}: {left:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 /// A `sleep N` command line no other test or process on this machine uses,
