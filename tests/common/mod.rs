@@ -184,6 +184,11 @@ impl Drop for SshFleet {
     }
 }
 
+/// The tests' connect timeout: long enough for a loaded machine (CI has two
+/// cores for every test at once) to finish a key exchange on loopback.
+/// Tests that wait for a timeout set a shorter one of their own.
+const CONNECT_TIMEOUT: &str = "20s";
+
 /// A drover CLI bound to a temporary database, config and log directory.
 pub struct Drover {
     pub dir: tempfile::TempDir,
@@ -197,10 +202,17 @@ impl Drover {
         Drover::with_config("")
     }
 
+    /// With `extra` configuration lines after the `[ssh]` defaults.
     pub fn with_config(extra: &str) -> Drover {
+        Drover::with_connect_timeout(CONNECT_TIMEOUT, extra)
+    }
+
+    /// Like `with_config`, for a test that waits for a connection to time
+    /// out.
+    pub fn with_connect_timeout(timeout: &str, extra: &str) -> Drover {
         let dir = tempfile::tempdir().expect("tempdir");
         let config =
-            format!("[ssh]\nconnect_timeout = \"3s\"\nkeepalive_interval = \"2s\"\n{extra}");
+            format!("[ssh]\nconnect_timeout = \"{timeout}\"\nkeepalive_interval = \"2s\"\n{extra}");
         std::fs::write(dir.path().join("drover.toml"), config).expect("config");
         Drover {
             dir,
