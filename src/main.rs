@@ -14,6 +14,9 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        // A diagnostic that cannot be written (stderr closed) is dropped,
+        // not reported with a panicking eprintln!.
+        .log_internal_errors(false)
         .init();
     // One thread: the work is I/O bound, and a run's hundreds of SSH
     // sessions wake each other less on one thread than across several

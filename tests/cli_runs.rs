@@ -291,9 +291,11 @@ fn a_closed_pipe_ends_every_command_quietly() {
         &String::from_utf8_lossy(&out.stderr),
         0,
     );
-    // progress lines into a closed pipe: the run goes on to its table
+    // progress lines and diagnostics into a closed pipe: the run goes on to
+    // its table
     let mut child = drover
         .command()
+        .env("DROVER_LOG", "debug")
         .args(["task", "run", "pipe-steps", "pipe"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
