@@ -1,6 +1,7 @@
 //! The `drover` command line: clap definitions and dispatch onto the
 //! operations layer. The command tree is the one the chat front end mirrors.
 
+pub mod console;
 mod inventory;
 mod live;
 mod runs;

@@ -4,6 +4,8 @@
 //! process drives a run; a process that finds an expired lease (or a dead
 //! owner on this machine) takes the run over and reattaches to its hosts.
 
+mod controller;
+mod handover;
 pub mod host;
 pub mod logs;
 pub mod remote;
@@ -25,6 +27,8 @@ use crate::ssh::SshSettings;
 use crate::state::{HostState, RunState};
 use crate::store::runs::{NewRun, RunHost, RunRecord, RunScripts, StoredRun};
 use crate::store::Store;
+use controller::{controller_id, owner_is_dead_local_process};
+pub use handover::{Handover, Orphaned};
 use host::HostJob;
 use remote::RemoteStep;
 
@@ -101,28 +105,6 @@ pub struct Engine {
     events: broadcast::Sender<RunEvent>,
     /// Runs this process is driving now (a lease is per process).
     driving: Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
-}
-
-/// `hostname/pid`: identifies this controller process in leases.
-fn controller_id() -> String {
-    format!("{}/{}", local_hostname(), std::process::id())
-}
-
-fn local_hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into())
-}
-
-/// True when `owner` is a process of this machine that no longer exists.
-fn owner_is_dead_local_process(owner: &str) -> bool {
-    let Some((host, pid)) = owner.rsplit_once('/') else {
-        return false;
-    };
-    host == local_hostname()
-        && pid
-            .parse::<u32>()
-            .is_ok_and(|pid| !PathBuf::from(format!("/proc/{pid}")).exists())
 }
 
 fn random_nonce() -> String {

@@ -7,6 +7,8 @@ pub use inventory::{
     body_sha256, InventoryChanges, ItemChange, LibraryChanges, ScriptChange, ScriptGroupInput,
     ScriptInput,
 };
+mod handover;
+pub use handover::LeaseClaim;
 pub mod runs;
 
 use std::path::{Path, PathBuf};

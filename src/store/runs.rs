@@ -562,23 +562,9 @@ impl Store {
         owner: &str,
         lease_ms: i64,
     ) -> Result<bool> {
-        let mut tx = self.begin().await?;
-        let done = sqlx::query(
-            "UPDATE runs SET lease_owner = ?, lease_expires_at = ? WHERE id = ? AND state = 'running' AND lease_owner = ?",
-        )
-        .bind(owner)
-        .bind(now_ms() + lease_ms)
-        .bind(run_id)
-        .bind(old_owner)
-        .execute(&mut *tx)
-        .await?;
-        let taken = done.rows_affected() == 1;
-        if taken {
-            let why = format!("from {old_owner}, whose process is gone");
-            audit_takeover(&mut tx, run_id, owner, &why).await?;
-        }
-        tx.commit().await?;
-        Ok(taken)
+        let why = format!("from {old_owner}, whose process is gone");
+        self.hand_over_lease(run_id, old_owner, owner, lease_ms, Some(&why))
+            .await
     }
 
     /// Running runs with their lease owners.
@@ -800,7 +786,10 @@ async fn insert_run_scripts(
 }
 
 /// The controller holding the lease of a run, if any.
-async fn lease_holder(db: &mut sqlx::SqliteConnection, run_id: i64) -> Result<Option<String>> {
+pub(super) async fn lease_holder(
+    db: &mut sqlx::SqliteConnection,
+    run_id: i64,
+) -> Result<Option<String>> {
     Ok(
         sqlx::query_scalar("SELECT lease_owner FROM runs WHERE id = ?")
             .bind(run_id)
@@ -818,7 +807,12 @@ pub fn lease_lost(run_id: i64) -> Error {
 }
 
 /// The audit record of a controller taking a running run over.
-async fn audit_takeover(tx: &mut Tx<'_>, run_id: i64, owner: &str, why: &str) -> Result<()> {
+pub(super) async fn audit_takeover(
+    tx: &mut Tx<'_>,
+    run_id: i64,
+    owner: &str,
+    why: &str,
+) -> Result<()> {
     let detail = format!("driven by {owner}; {why}");
     audit(
         tx,
