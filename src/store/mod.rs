@@ -7,6 +7,7 @@ pub use inventory::{
     body_sha256, InventoryChanges, ItemChange, LibraryChanges, ScriptChange, ScriptGroupInput,
     ScriptInput,
 };
+pub mod host_keys;
 pub mod runs;
 
 use std::path::{Path, PathBuf};
