@@ -262,7 +262,9 @@ impl Drover {
         crate::ssh::SshSettings {
             identity_files,
             use_agent: true,
-            known_hosts: self.config.ssh.known_hosts.clone(),
+            known_hosts: crate::ssh::KnownHostsFiles::new(
+                self.config.ssh.known_hosts.iter().cloned().collect(),
+            ),
             host_key_policy: self.config.ssh.host_key_policy,
             connect_timeout: self.config.ssh.connect_timeout,
             keepalive_interval: self.config.ssh.keepalive_interval,

@@ -9,6 +9,7 @@ pub use inventory::{
 };
 mod handover;
 pub use handover::LeaseClaim;
+pub mod host_keys;
 pub mod runs;
 
 use std::path::{Path, PathBuf};

@@ -26,6 +26,9 @@ pub struct RunHost {
     pub port: u16,
     pub user: String,
     pub use_sudo: bool,
+    /// The key this run verifies the host against (OpenSSH form): pinned
+    /// when the run was created, or learned by the run on first contact.
+    pub host_key: Option<String>,
     pub state: HostState,
     pub remote_dir: Option<String>,
     /// Where in the remote output to resume: start of the first unfinished step.
@@ -179,9 +182,13 @@ impl Store {
                 .user
                 .clone()
                 .unwrap_or_else(|| new.default_user.clone());
+            // The key pinned now for the host at this address wins (a host
+            // re-pinned with `host trust` before a rerun); else the key the
+            // caller carries (a rerun: the key of the run it repeats).
             sqlx::query(
-                "INSERT INTO run_hosts (run_id, position, host_name, address, port, user, use_sudo, state)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, 'queued')",
+                "INSERT INTO run_hosts (run_id, position, host_name, address, port, user, use_sudo, state, host_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', COALESCE(
+                    (SELECT i.host_key FROM hosts i WHERE i.name = ?3 AND i.address = ?4 AND i.port = ?5), ?8))",
             )
             .bind(run_id)
             .bind(position as i64)
@@ -190,6 +197,7 @@ impl Store {
             .bind(i64::from(host.port))
             .bind(user)
             .bind(host.use_sudo || new.options.use_sudo)
+            .bind(&host.host_key)
             .execute(&mut *tx)
             .await?;
         }
@@ -288,6 +296,7 @@ impl Store {
                 port: u16::try_from(r.try_get::<i64, _>("port")?).unwrap_or(22),
                 user: r.try_get("user")?,
                 use_sudo: r.try_get::<i64, _>("use_sudo")? != 0,
+                host_key: r.try_get("host_key")?,
                 state: host_state_of(r)?,
                 remote_dir: r.try_get("remote_dir")?,
                 resume_offset: u64::try_from(resume_offset).unwrap_or(0),

@@ -32,13 +32,25 @@ pub fn free_port() -> u16 {
 }
 
 fn keygen(path: &Path) {
+    keygen_typed(path, "ed25519");
+}
+
+fn keygen_typed(path: &Path, kind: &str) {
     let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .args(["-q", "-t", kind, "-N", "", "-f"])
         .arg(path)
         .stdout(Stdio::null())
         .status()
         .expect("ssh-keygen");
-    assert!(status.success(), "ssh-keygen failed");
+    assert!(status.success(), "ssh-keygen -t {kind} failed");
+}
+
+/// A new key of `kind` (`rsa`, `ecdsa`, `ed25519`) at `dir/NAME`, e.g. for
+/// an extra `HostKey` line of a fleet; its public key is `NAME.pub`.
+pub fn key_file(dir: &Path, name: &str, kind: &str) -> PathBuf {
+    let path = dir.join(name);
+    keygen_typed(&path, kind);
+    path
 }
 
 /// One sshd serving several loopback addresses on one port.
