@@ -209,6 +209,8 @@ fn parse_listen(raw: &str) -> std::result::Result<std::net::SocketAddr, String> 
 /// A public URL: http(s), a host, no credentials, path, query or fragment.
 fn check_public_url(url: &str) -> std::result::Result<(), String> {
     let expected = "expected the origin users open, such as https://drover.example.org";
+    let shown = mask_url_password(url);
+    let url = shown.as_str();
     let parsed =
         reqwest::Url::parse(url).map_err(|e| format!("'{url}' is not a URL ({e}); {expected}"))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
@@ -523,6 +525,47 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("discord.permissions.admin"), "{err}");
+    }
+
+    #[test]
+    fn web_settings_are_checked_and_https_makes_cookies_secure() {
+        let config = parse("").unwrap();
+        assert_eq!(config.web.listen, DEFAULT_WEB_LISTEN);
+        assert!(!config.web.secure_cookies());
+        let config =
+            parse("[web]\nlisten = \"[::1]:9000\"\npublic_url = \"https://d.example.org/\"\n")
+                .unwrap();
+        assert_eq!(config.web.listen_address().unwrap().port(), 9000);
+        assert_eq!(config.web.public_base(), Some("https://d.example.org"));
+        assert!(config.web.secure_cookies());
+        for (text, key) in [
+            ("[web]\nlisten = \"8080\"\n", "web.listen"),
+            (
+                "[web]\npublic_url = \"drover.example.org\"\n",
+                "web.public_url",
+            ),
+            (
+                "[web]\npublic_url = \"https://u:p@d.example.org\"\n",
+                "web.public_url",
+            ),
+            (
+                "[web]\npublic_url = \"https://d.example.org/?a=1\"\n",
+                "web.public_url",
+            ),
+            ("[web]\nsession_lifetime = \"1s\"\n", "web.session_lifetime"),
+            ("[web]\nlogin_link_ttl = \"2h\"\n", "web.login_link_ttl"),
+            ("[web]\ncolour = 1\n", "web.colour"),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(
+                err.contains(key) && err.contains("/etc/drover.toml"),
+                "{text}: {err}"
+            );
+        }
+        let err = parse("[web]\npublic_url = \"https://u:hunter2@d.example.org\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]

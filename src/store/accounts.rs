@@ -330,3 +330,79 @@ fn link_of(row: &SqliteRow) -> Result<LoginLinkRecord> {
         expires_at: row.try_get("expires_at")?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("drover.db"))
+            .await
+            .expect("open with the production migrations");
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn a_burnt_link_is_gone_for_good_and_expired_ones_are_pruned() {
+        let (_dir, store) = store().await;
+        let actor = Actor::Discord(7);
+        store
+            .create_login_link(&actor, "old", Level::Viewer, 0, 1_000)
+            .await
+            .unwrap();
+        store
+            .create_login_link(&actor, "new", Level::Operator, 2_000, 9_000)
+            .await
+            .unwrap();
+        assert!(store.login_link("old").await.unwrap().is_none(), "pruned");
+        let link = store.login_link("new").await.unwrap().expect("kept");
+        assert_eq!(
+            (link.identity.as_str(), link.level),
+            ("discord:7", Level::Operator)
+        );
+        let burnt = store
+            .burn_login_link("new")
+            .await
+            .unwrap()
+            .expect("burnt once");
+        assert_eq!(burnt.expires_at, 9_000);
+        assert!(
+            store.burn_login_link("new").await.unwrap().is_none(),
+            "never twice"
+        );
+        assert!(store.login_link("new").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn sessions_end_at_their_absolute_end_or_when_idle() {
+        let (_dir, store) = store().await;
+        let actor = Actor::Web("alice".into());
+        let new = NewWebSession {
+            token_sha256: "t",
+            level: Level::Admin,
+            user_id: None,
+            now: 1_000,
+            expires_at: 10_000,
+            detail: "test",
+        };
+        store.create_web_session(&actor, &new).await.unwrap();
+        let live = |now, idle_since| {
+            let store = store.clone();
+            async move {
+                store
+                    .web_session("t", now, idle_since)
+                    .await
+                    .unwrap()
+                    .is_some()
+            }
+        };
+        assert!(live(2_000, 500).await);
+        assert!(!live(2_000, 1_000).await, "unused since 1000: idle");
+        store.touch_web_session("t", 5_000).await.unwrap();
+        assert!(live(6_000, 1_000).await, "touched");
+        assert!(!live(10_000, 0).await, "absolute end");
+        store.delete_web_session(&actor, "t").await.unwrap();
+        assert!(!live(2_000, 0).await, "logged out");
+    }
+}

@@ -195,15 +195,12 @@ pub async fn logout(State(web): State<WebState>, Extension(caller): Extension<Ca
     response
 }
 
-/// A page about a login link, sent with no Referer onwards (the link's
-/// token is in this page's address).
+/// A page about a login link. Its address holds the token: the global
+/// `Referrer-Policy: same-origin` keeps it from other sites (and
+/// `no-referrer` would make the browser send `Origin: null` with the form,
+/// which the guard refuses).
 fn link_response(status: StatusCode, title: &str, content: Markup) -> Response {
-    let mut response = (status, Html(layout(title, None, content).into_string())).into_response();
-    response.headers_mut().insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    response
+    (status, Html(layout(title, None, content).into_string())).into_response()
 }
 
 /// `GET /login/link/{token}`: says whom the link signs in, with a button
