@@ -282,15 +282,7 @@ impl Drover {
             } else {
                 "denied: unknown account"
             };
-            self.store
-                .audit(
-                    &attempted_actor(name),
-                    "web.login",
-                    "",
-                    &format!("from {client}"),
-                    why,
-                )
-                .await?;
+            self.audit_login_refused(name, client, why).await?;
             return Ok(None);
         };
         let actor = Actor::Web(account.name);
@@ -312,14 +304,15 @@ impl Drover {
         client: &str,
         retry_secs: u64,
     ) -> Result<()> {
+        let why = format!("denied: too many failed logins; locked for {retry_secs}s");
+        self.audit_login_refused(name, client, &why).await
+    }
+
+    /// The audit record of a refused password login (never the password).
+    async fn audit_login_refused(&self, name: &str, client: &str, why: &str) -> Result<()> {
+        let detail = format!("from {client}");
         self.store
-            .audit(
-                &attempted_actor(name),
-                "web.login",
-                "",
-                &format!("from {client}"),
-                &format!("denied: too many failed logins; locked for {retry_secs}s"),
-            )
+            .audit(&attempted_actor(name), "web.login", "", &detail, why)
             .await
     }
 

@@ -42,6 +42,12 @@ async fn serve_with_bot(sim: &DiscordSim, drover: &common::Drover) -> Server {
             ("DROVER_DISCORD_API", &sim.base_url),
         ],
     );
+    bot_ready(sim).await;
+    server
+}
+
+/// Waits until the bot is connected and has registered `/dashboard`.
+async fn bot_ready(sim: &DiscordSim) {
     sim.wait_ready(TIMEOUT).await.expect("the bot connects");
     sim.wait_until(TIMEOUT, "/dashboard registered", |s| {
         s.guild_commands(GUILD)
@@ -50,7 +56,6 @@ async fn serve_with_bot(sim: &DiscordSim, drover: &common::Drover) -> Server {
     })
     .await
     .expect("commands registered");
-    server
 }
 
 /// `/dashboard` as `user`: the interaction's answer.
@@ -200,14 +205,7 @@ async fn dashboard_without_a_public_url_says_how_to_set_one() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("drover bot");
-    sim.wait_ready(TIMEOUT).await.expect("the bot connects");
-    sim.wait_until(TIMEOUT, "/dashboard registered", |s| {
-        s.guild_commands(GUILD)
-            .iter()
-            .any(|c| c["name"] == "dashboard")
-    })
-    .await
-    .expect("commands registered");
+    bot_ready(&sim).await;
     let answer = dashboard(&sim, &SimUser::member(2005, GUILD, &[VIEWER_ROLE])).await;
     let text = answer["data"]["content"].as_str().unwrap_or_default();
     assert_eq!(answer["data"]["flags"], 64, "{answer}");

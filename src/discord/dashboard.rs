@@ -29,10 +29,10 @@ pub async fn dashboard(ctx: Context<'_>) -> Result<(), BotError> {
         .drover
         .web_login_link(&Data::actor(ctx.author().id), level)
         .await?;
-    let minutes = web.login_link_ttl.as_secs().div_ceil(60);
     let text = format!(
-        "Your drover dashboard login link ({} level, single use, valid for {minutes} min; do not share it):\n{base}/login/link/{}",
+        "Your drover dashboard login link ({} level, single use, valid for {}; do not share it):\n{base}/login/link/{}",
         level.as_str(),
+        humantime::format_duration(web.login_link_ttl),
         token.as_str()
     );
     ctx.send(
