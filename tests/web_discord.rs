@@ -142,6 +142,11 @@ async fn serve_runs_the_bot_and_a_dashboard_link_logs_in_once() {
         "the token never reaches the audit trail"
     );
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+
+    // SIGTERM stops the web server and the bot together, cleanly
+    let mut server = server;
+    let status = server.terminate();
+    assert!(status.success(), "exit {status:?}: {}", server.stderr());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

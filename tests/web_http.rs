@@ -154,6 +154,16 @@ async fn login_sets_a_hardened_cookie_and_logout_ends_the_session() {
     let home = http.get("/").await;
     assert_eq!(home.status, 200);
     assert!(home.body.contains("web:alice"));
+    let missing = http.get("/no/such/page").await;
+    assert_eq!(missing.status, 404);
+    assert!(
+        missing.body.contains("drover has no page at /no/such/page"),
+        "{}",
+        missing.body
+    );
+    let missing = http.get("/api/nothing").await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.json()["error"].is_string(), "{}", missing.body);
 
     // a login redirect never leaves the site
     let foreign = http
