@@ -65,9 +65,23 @@ pub fn artefact_dir() -> PathBuf {
 /// One headless Chromium session.
 pub struct Browser {
     pub client: Client,
-    driver: Child,
+    _driver: Driver,
     _profile: tempfile::TempDir,
     test: String,
+}
+
+/// chromedriver, leading its own process group: dropping it kills the
+/// group, Chromium included, even when the test fails before a session.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Ok(group) = i32::try_from(self.0.id()) {
+            // SAFETY: signalling the process group this test started.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+        }
+        let _ = self.0.wait();
+    }
 }
 
 impl Browser {
@@ -83,14 +97,16 @@ impl Browser {
             "chromium-driver",
         );
         let port = common::free_port();
-        let driver = Command::new(chromedriver)
-            .arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("start chromedriver");
+        let driver = Driver(
+            Command::new(chromedriver)
+                .arg(format!("--port={port}"))
+                .arg("--allowed-ips=127.0.0.1")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .expect("start chromedriver"),
+        );
         let profile = tempfile::tempdir().expect("profile directory");
         let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|f| f.to_string()).collect();
         args.push(format!("--user-data-dir={}", profile.path().display()));
@@ -118,7 +134,7 @@ impl Browser {
         };
         Browser {
             client,
-            driver,
+            _driver: driver,
             _profile: profile,
             test: test.to_string(),
         }
@@ -241,16 +257,5 @@ impl Browser {
     /// Ends the session (Chromium quits); the driver stops on drop.
     pub async fn close(self) {
         let _ = self.client.clone().close().await;
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        // chromedriver leads its own process group: Chromium goes with it.
-        if let Ok(group) = i32::try_from(self.driver.id()) {
-            // SAFETY: signalling the process group this test started.
-            unsafe { libc::kill(-group, libc::SIGKILL) };
-        }
-        let _ = self.driver.wait();
     }
 }
