@@ -12,6 +12,7 @@ pub enum Kind {
     ScriptGroup,
     Task,
     Run,
+    WebUser,
 }
 
 impl fmt::Display for Kind {
@@ -23,6 +24,7 @@ impl fmt::Display for Kind {
             Kind::ScriptGroup => "script group",
             Kind::Task => "task",
             Kind::Run => "run",
+            Kind::WebUser => "web user",
         })
     }
 }

@@ -6,6 +6,8 @@
 //! ends) → `library` (import) → front ends: `cli` (all clap) and `discord`
 //! (all serenity/poise).
 
+pub mod access;
+pub mod accounts;
 pub mod cli;
 pub mod config;
 pub mod discord;
@@ -15,10 +17,12 @@ pub mod error;
 pub mod library;
 pub mod ops;
 pub mod remote_ops;
+pub mod signals;
 pub mod ssh;
 pub mod ssh_config;
 pub mod state;
 pub mod store;
 pub mod text;
+pub mod web;
 
 pub use error::{Error, Result};

@@ -213,6 +213,13 @@ impl Drover {
     }
 }
 
+impl Drover {
+    /// The newest runs, newest first (`run list`, the web's runs page).
+    pub async fn recent_runs(&self, limit: u32) -> Result<Vec<crate::store::runs::RunSummary>> {
+        self.store.list_runs(limit).await
+    }
+}
+
 /// Overrides given on `task run`.
 #[derive(Debug, Clone, Default)]
 pub struct RunOverrides {

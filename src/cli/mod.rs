@@ -5,6 +5,8 @@ pub mod console;
 mod inventory;
 mod live;
 mod runs;
+mod serve;
+mod web;
 
 use crate::text as output;
 
@@ -91,6 +93,11 @@ pub enum Command {
     Config(ConfigCmd),
     /// Run the Discord bot (token from DISCORD_TOKEN or discord.token).
     Bot,
+    /// Run the web dashboard (web.listen) and, with a Discord token, the bot.
+    Serve,
+    /// Web dashboard accounts.
+    #[command(subcommand)]
+    Web(web::WebCmd),
     /// The audit trail of changes, newest first.
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -488,6 +495,8 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
                 .map_err(|e| crate::error::Error::Refused(e.to_string()))?;
             Ok(done(String::new()))
         }
+        Command::Serve => serve::serve(ctx).await.map(done),
+        Command::Web(cmd) => web::run(ctx, cmd).await.map(done),
         Command::Host(HostCmd::Inventory(cmd)) => inventory::host(ctx, cmd).await.map(done),
         Command::Group(cmd) => inventory::group(ctx, cmd).await.map(done),
         Command::Script(cmd) => inventory::script(ctx, cmd).await.map(done),
