@@ -270,7 +270,7 @@ impl Drover {
             identity_files,
             use_agent: true,
             known_hosts: crate::ssh::KnownHostsFiles::new(
-                self.config.ssh.known_hosts.iter().cloned().collect(),
+                self.config.ssh.known_hosts.clone(),
             ),
             host_key_policy: self.config.ssh.host_key_policy,
             connect_timeout: self.config.ssh.connect_timeout,
