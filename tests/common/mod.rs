@@ -258,6 +258,9 @@ impl Drover {
         cmd.env("DROVER_DATABASE_URL", self.db())
             .env("DROVER_CONFIG", self.dir.path().join("drover.toml"))
             .env("USER", "tester")
+            // ~/.ssh/config is read by default: the test's own directory,
+            // never the home of whoever runs the tests.
+            .env("HOME", self.dir.path())
             .stdin(Stdio::null());
         if let Some(identity) = &self.identity {
             cmd.arg("-i").arg(identity);
