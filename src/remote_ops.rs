@@ -7,11 +7,12 @@ use globset::{Glob, GlobSetBuilder};
 use serde::Serialize;
 
 use crate::domain::{Actor, Host};
-use crate::engine::host_keys::{open_pinning, OpenError, PinTo};
+use crate::engine::host_keys::{open_pinning, pin_jump_hosts, OpenError, PinTo};
 use crate::engine::remote::sh_quote;
 use crate::error::{Error, Result};
 use crate::ops::Drover;
-use crate::ssh::{self, Connection, SshSettings, Target};
+use crate::ssh::route::Resolved;
+use crate::ssh::{self, ConnectError, Connection, SshSettings};
 use crate::store::host_keys::KeyPin;
 
 /// Largest tail `log fetch` returns.
@@ -28,14 +29,24 @@ pub struct HostCheck {
 }
 
 impl Drover {
-    fn target(&self, host: &Host) -> Target {
-        Target {
-            name: host.name.clone(),
-            address: host.address.clone(),
-            port: host.port,
-            user: host.user.clone().unwrap_or_else(|| self.default_user()),
-            pinned_key: host.host_key.clone(),
-        }
+    /// How an inventory host is reached, and where each value comes from
+    /// (inventory, ssh_config, defaults).
+    pub async fn host_route(&self, host: &Host, settings: &SshSettings) -> Result<Resolved> {
+        self.resolve(host, settings)
+            .await?
+            .map_err(|e| Error::Refused(format!("host '{}': {e}", host.name)))
+    }
+
+    /// The route to `host`; the inner error is the host's own (shown per
+    /// host), the outer one the store's.
+    async fn resolve(
+        &self,
+        host: &Host,
+        settings: &SshSettings,
+    ) -> Result<std::result::Result<Resolved, ssh::route::RouteError>> {
+        let inventory = self.store.hosts().await?;
+        let lookup = |name: &str| inventory.iter().find(|h| h.name == name).cloned();
+        Ok(settings.resolve(host, &lookup))
     }
 
     async fn connect(
@@ -63,11 +74,16 @@ impl Drover {
         host: &Host,
         settings: Arc<SshSettings>,
     ) -> std::result::Result<(Connection, bool), OpenError> {
+        let resolved = self
+            .resolve(host, &settings)
+            .await
+            .map_err(OpenError::Pin)?
+            .map_err(|e| OpenError::Connect(ConnectError::Route(e.to_string())))?;
         let pin_to = PinTo::Inventory {
             store: &self.store,
             actor,
         };
-        let (conn, pin) = open_pinning(&self.target(host), settings, pin_to).await?;
+        let (conn, pin) = open_pinning(&resolved.route, settings, pin_to).await?;
         Ok((conn, pin == Some(KeyPin::Pinned)))
     }
 
@@ -126,7 +142,8 @@ impl Drover {
     pub async fn host_trust(&self, actor: &Actor, name: &str) -> Result<(Option<String>, String)> {
         let host = self.store.host(name).await?;
         let settings = Arc::new(self.ssh_settings(&[]));
-        let key = ssh::probe_host_key(&self.target(&host), settings)
+        let resolved = self.host_route(&host, &settings).await?;
+        let key = ssh::probe_host_key(&resolved.route, settings, &pin_jump_hosts(&self.store))
             .await
             .map_err(|e| Error::Refused(format!("cannot read the key of host '{name}': {e}")))?;
         let old = host

@@ -193,7 +193,9 @@ impl Engine {
                 request.server_group
             )));
         }
+        let routes = self.routes_of(&hosts).await?;
         let new = NewRun {
+            routes,
             task: request.task.clone(),
             script_group: request.script_group.clone(),
             server_group: request.server_group.clone(),
@@ -207,6 +209,32 @@ impl Engine {
         };
         let lease = if hold_lease { LEASE_MS } else { -1 };
         self.store.create_run(actor, &new, &self.owner, lease).await
+    }
+
+    /// How each host is reached (its effective user and route, as JSON),
+    /// worked out once, when the run is created: takeovers connect the same
+    /// way. A host whose route cannot be worked out refuses the run.
+    async fn routes_of(&self, hosts: &[Host]) -> Result<Vec<Option<(String, String)>>> {
+        let inventory: std::collections::HashMap<String, Host> = self
+            .store
+            .hosts()
+            .await?
+            .into_iter()
+            .map(|h| (h.name.clone(), h))
+            .collect();
+        let lookup = |name: &str| inventory.get(name).cloned();
+        hosts
+            .iter()
+            .map(|host| {
+                let resolved = self
+                    .settings
+                    .resolve(host, &lookup)
+                    .map_err(|e| Error::Refused(format!("host '{}': {e}", host.name)))?;
+                let json = serde_json::to_string(&resolved.route)
+                    .map_err(|e| Error::Refused(format!("host '{}': {e}", host.name)))?;
+                Ok(Some((resolved.route.target.user.clone(), json)))
+            })
+            .collect()
     }
 
     async fn current_scripts(&self, script_group: &str) -> Result<Vec<(String, i64)>> {
@@ -721,6 +749,11 @@ pub fn hosts_of(run: &StoredRun, states: &[&str]) -> Vec<Host> {
             host_key: h.host_key.clone(),
             use_sudo: h.use_sudo,
             groups: Vec::new(),
+            jump: h
+                .route
+                .as_deref()
+                .and_then(|r| serde_json::from_str::<crate::ssh::Route>(r).ok())
+                .and_then(|r| r.jump_spec),
         })
         .collect()
 }

@@ -230,6 +230,7 @@ fn validate_host(raw: &RawHost, names: HostNames) -> Result<ValidHost> {
             description: raw.description.clone().unwrap_or_default(),
             use_sudo: raw.sudo.unwrap_or(false),
             groups,
+            jump: None,
         },
         description_given: raw.description.is_some(),
         sudo_given: raw.sudo.is_some(),

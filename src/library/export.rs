@@ -69,6 +69,7 @@ mod tests {
             host_key: Some("ssh-ed25519 AAAA".into()),
             use_sudo: false,
             groups: groups.iter().map(|g| g.to_string()).collect(),
+            jump: None,
         }
     }
 

@@ -82,6 +82,13 @@ impl KnownKeys {
         Ok(known)
     }
 
+    /// True when known_hosts lists `key` for the host (not only pinned).
+    pub(super) fn lists(&self, key: &PublicKey) -> bool {
+        self.accepted.iter().any(|(k, source)| {
+            matches!(source, Source::Listed(_)) && k.key_data() == key.key_data()
+        })
+    }
+
     fn is_accepted(&self, key: &PublicKey) -> bool {
         self.accepted
             .iter()
