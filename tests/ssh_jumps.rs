@@ -13,6 +13,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use common::{host_doc, Drover, Netns, SshFleet};
 
@@ -442,4 +443,51 @@ fn ssh_config_aliases_ports_users_identity_files_jumps_and_known_hosts_are_honou
         .unwrap_or_default()
         .to_string();
     assert!(reason.contains("not in the inventory"), "{reason}");
+}
+
+#[test]
+fn a_run_behind_a_bastion_is_taken_over_through_the_route_it_recorded() {
+    let line = Line::new(2);
+    let drover = line.drover();
+    let ids = line.identities();
+    drover.ok(&["group", "create", "inner"]);
+    add_host(&drover, &ids, "bastion-1", &line.addresses[0], &[]);
+    add_host(
+        &drover,
+        &ids,
+        "inner-1",
+        &line.addresses[1],
+        &["--jump", "bastion-1", "--group", "inner"],
+    );
+    let flag = drover.dir.path().join("go");
+    let body = format!(
+        "#!/bin/sh\nwhile [ ! -e {} ]; do sleep 0.1; done\necho \"via=$SSH_CONNECTION\"\n",
+        flag.display()
+    );
+    drover.script("wait", &body, &[]);
+    drover.ok(&["scriptgroup", "create", "wait", "wait"]);
+    let mut controller = drover
+        .command()
+        .args(&ids)
+        .args(["--quiet", "task", "run", "wait", "inner"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the run");
+    common::wait_for_host(&drover, "1", "inner-1", Duration::from_secs(60), |h| {
+        h["state"] == "running"
+    });
+    controller.kill().expect("kill the controller");
+    controller.wait().expect("reap");
+    std::fs::write(&flag, "").expect("flag");
+    // The inventory forgets the jump host: the run still knows its route.
+    drover.ok(&["host", "edit", "inner-1", "--no-jump"]);
+    drover.ok(&with_ids(&ids, &["--quiet", "run", "resume", "1"]));
+    let run = drover.json(&["run", "status", "1"]);
+    assert_eq!(host_doc(&run, "inner-1")["state"], "succeeded", "{run:#}");
+    let output = String::from_utf8_lossy(&drover.step_log(1, "inner-1", 1)).into_owned();
+    assert!(
+        output.contains(&format!("via={} ", line.peer_of(1))),
+        "{output}"
+    );
 }

@@ -281,10 +281,12 @@ impl Resolver<'_> {
             o.strict = match value.as_str() {
                 "yes" | "ask" => true,
                 "no" | "off" | "accept-new" => false,
-                other => return Err(RouteError::SshConfig(format!(
+                other => {
+                    return Err(RouteError::SshConfig(format!(
                     "{}: StrictHostKeyChecking '{other}': expected yes, ask, accept-new, no or off",
                     self.origin(alias, "stricthostkeychecking")
-                ))),
+                )))
+                }
             };
             if o.strict {
                 p.push(prov(
