@@ -150,8 +150,10 @@ pub enum ConnectError {
     HostKeyUnlisted { offered: String },
     #[error("host key {offered} is marked @revoked in {origin}; nothing was run (the host needs a new key)")]
     HostKeyRevoked { offered: String, origin: String },
-    #[error("host key {offered} is neither pinned nor listed, and {origin} vouches for this host with @cert-authority, which drover does not verify; nothing was run (check the fingerprint, then pin it with `drover host trust` or list the key in known_hosts)")]
+    #[error("host key {offered} is neither pinned nor listed, and {origin} vouches for this host with @cert-authority, but the host offered no certificate signed by it; nothing was run (check the fingerprint, then pin it with `drover host trust` or list the key in known_hosts)")]
     HostKeyNeedsCertificate { offered: String, origin: String },
+    #[error("host certificate refused: {detail}; nothing was run")]
+    HostCertificate { detail: String },
     #[error("the pinned key of host '{host}' cannot be parsed; nothing was run (re-pin it with `drover host trust`)")]
     PinnedKeyInvalid { host: String },
     #[error("{0}; nothing was run (fix the file, or remove it from the settings)")]
@@ -183,6 +185,7 @@ impl ConnectError {
             | ConnectError::HostKeyUnlisted { .. }
             | ConnectError::HostKeyRevoked { .. }
             | ConnectError::HostKeyNeedsCertificate { .. }
+            | ConnectError::HostCertificate { .. }
             | ConnectError::PinnedKeyInvalid { .. }
             | ConnectError::KnownHosts(_) => "host_key",
             ConnectError::Network(_) => "network",
@@ -239,6 +242,13 @@ struct Verifier {
     probe: bool,
 }
 
+/// Seconds since the Unix epoch (0 if the clock is before it).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// SHA-256 fingerprint as OpenSSH prints it.
 pub fn fingerprint(key: &PublicKey) -> String {
     key.fingerprint(HashAlg::Sha256).to_string()
@@ -268,13 +278,21 @@ impl client::Handler for Verifier {
         &mut self,
         server_public_key: &russh::keys::PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
-        let offered = match server_public_key {
-            russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
-            russh::keys::PublicKeyOrCertificate::Certificate(cert) => {
-                PublicKey::from(cert.public_key().clone())
-            }
+        let (offered, certified) = match server_public_key {
+            russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } => (key.clone(), None),
+            russh::keys::PublicKeyOrCertificate::Certificate(cert) => (
+                PublicKey::from(cert.public_key().clone()),
+                self.known.check_certificate(cert, unix_now()),
+            ),
         };
-        let decision = if self.probe {
+        let decision = if let (false, Some(certified)) = (self.probe, certified) {
+            // Signed by a listed authority: the certificate decides, and the
+            // key is not pinned (the authority vouches for each connection).
+            self.known
+                .check_not_revoked(&offered)
+                .and(certified)
+                .map(|()| Accepted::Pinned)
+        } else if self.probe {
             // Only learn the key: the exchange stops here either way.
             Err(self
                 .known
@@ -457,6 +475,11 @@ fn client_config(
         preferred: Preferred {
             kex: Cow::Borrowed(KEX_ORDER),
             key: known.preferred_algorithms(),
+            host_key_certificates: if known.has_authorities() {
+                Preferred::DEFAULT.key
+            } else {
+                Cow::Borrowed(&[])
+            },
             ..Preferred::default()
         },
         ..Default::default()
