@@ -491,3 +491,40 @@ fn a_run_behind_a_bastion_is_taken_over_through_the_route_it_recorded() {
         "{output}"
     );
 }
+
+#[test]
+fn jump_hosts_survive_export_and_import_and_bad_ones_are_refused() {
+    let drover = Drover::new();
+    drover.ok(&["host", "add", "bastion-1", "192.0.2.1"]);
+    drover.ok(&[
+        "host",
+        "add",
+        "web-1",
+        "10.9.0.1",
+        "--jump",
+        "bastion-1,ops@192.0.2.2:2200",
+    ]);
+    drover.ok(&["host", "add", "db-1", "10.9.0.2", "--jump", "none"]);
+    let exported = drover.ok(&["export"]);
+    assert!(
+        exported.contains("jump = \"bastion-1,ops@192.0.2.2:2200\""),
+        "{exported}"
+    );
+    let file = drover.dir.path().join("inventory.toml");
+    std::fs::write(&file, &exported).expect("write");
+    let other = Drover::new();
+    other.ok(&["import", &file.display().to_string()]);
+    assert_eq!(other.ok(&["export"]), exported);
+    let again = other.ok(&["import", &file.display().to_string()]);
+    assert!(again.contains("0 added, 0 changed"), "{again}");
+
+    let out = drover.run(&["host", "edit", "web-1", "--jump", "a:99999"]);
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("--jump") && text.contains("the port must be 1-65535"),
+        "{text}"
+    );
+    let edited = drover.json(&["host", "edit", "web-1", "--no-jump"]);
+    assert!(edited["jump"].is_null(), "{edited:#}");
+}

@@ -36,6 +36,7 @@ pub fn document(hosts: &[Host], groups: &[ServerGroup]) -> Inventory {
                 description: host.description.clone(),
                 groups: host.groups.clone(),
                 sudo: host.use_sudo,
+                jump: host.jump.clone(),
             })
             .collect(),
         groups: groups

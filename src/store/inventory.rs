@@ -1173,13 +1173,14 @@ async fn sync_host(tx: &mut Tx<'_>, actor: &Actor, wanted: &NewHost) -> Result<I
         description: (current.description != wanted.description)
             .then(|| wanted.description.clone()),
         use_sudo: (current.use_sudo != wanted.use_sudo).then_some(wanted.use_sudo),
-        jump: None,
+        jump: (current.jump != wanted.jump).then(|| wanted.jump.clone()),
     };
     let edited = edit.address.is_some()
         || edit.port.is_some()
         || edit.user.is_some()
         || edit.description.is_some()
-        || edit.use_sudo.is_some();
+        || edit.use_sudo.is_some()
+        || edit.jump.is_some();
     if edited {
         update_host(tx, actor, name, &edit).await?;
     }
