@@ -638,4 +638,25 @@ mod tests {
             "{shown}"
         );
     }
+
+    #[test]
+    fn known_hosts_takes_one_path_or_a_list_and_config_a_path_or_false() {
+        let one = parse("[ssh]\nknown_hosts = \"/a\"\n").unwrap();
+        assert_eq!(one.ssh.known_hosts, [PathBuf::from("/a")]);
+        let many = parse("[ssh]\nknown_hosts = [\"/a\", \"/b\"]\nconfig = false\n").unwrap();
+        assert_eq!(many.ssh.known_hosts.len(), 2);
+        assert_eq!(many.ssh.config, Some(SshConfigFile::None(false)));
+        let path = parse("[ssh]\nconfig = \"/c\"\n").unwrap();
+        assert_eq!(
+            path.ssh.config,
+            Some(SshConfigFile::Path(PathBuf::from("/c")))
+        );
+        let err = parse("[ssh]\nconfig = true\n").unwrap_err().to_string();
+        assert!(
+            err.contains("key 'ssh.config'") && err.contains("true is not a file"),
+            "{err}"
+        );
+        let shown = many.to_masked_toml();
+        assert!(shown.contains("config = false"), "{shown}");
+    }
 }

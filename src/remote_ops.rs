@@ -140,8 +140,19 @@ impl Drover {
     /// Re-pins a host's key to the one it offers now. Returns (old, new)
     /// fingerprints.
     pub async fn host_trust(&self, actor: &Actor, name: &str) -> Result<(Option<String>, String)> {
+        self.host_trust_with(actor, name, &[]).await
+    }
+
+    /// [`Self::host_trust`] with extra identity files, which jump hosts on
+    /// the way may need (the host itself is not logged in to).
+    pub async fn host_trust_with(
+        &self,
+        actor: &Actor,
+        name: &str,
+        identities: &[std::path::PathBuf],
+    ) -> Result<(Option<String>, String)> {
         let host = self.store.host(name).await?;
-        let settings = Arc::new(self.ssh_settings(&[]));
+        let settings = Arc::new(self.ssh_settings(identities));
         let resolved = self.host_route(&host, &settings).await?;
         let key = ssh::probe_host_key(&resolved.route, settings, &pin_jump_hosts(&self.store))
             .await

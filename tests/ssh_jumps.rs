@@ -231,7 +231,9 @@ fn hosts_behind_a_bastion_share_one_connection_to_it() {
     assert!(shown.contains("jump: bastion-1 (inventory)"), "{shown}");
     assert!(shown.contains("route: bastion-1 -> inner-1"), "{shown}");
 
-    // `host check` and `log fetch` go through the bastion too.
+    // `host check`, `host trust` and `log fetch` go through the bastion too.
+    let trusted = drover.ok(&with_ids(&ids, &["host", "trust", "inner-1"]));
+    assert!(trusted.contains("SHA256:"), "{trusted}");
     let check = drover.ok(&with_ids(&ids, &["host", "check", "inner-1"]));
     assert!(check.contains("ok"), "{check}");
     let log = format!("/var/log/drover-jump-test-{}.log", std::process::id());

@@ -483,7 +483,10 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
         Command::Run(cmd) => runs::run(ctx, cmd).await.map(ran),
         Command::Host(HostCmd::Check { names }) => runs::host_check(ctx, &names).await.map(ran),
         Command::Host(HostCmd::Trust { name }) => {
-            let (old, new) = ctx.drover.host_trust(&ctx.actor, &name).await?;
+            let (old, new) = ctx
+                .drover
+                .host_trust_with(&ctx.actor, &name, &ctx.identities)
+                .await?;
             Ok(done(match old {
                 Some(old) if old != new => {
                     format!("host {name}: key re-pinned from {old} to {new}")

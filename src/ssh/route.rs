@@ -725,6 +725,37 @@ mod tests {
     }
 
     #[test]
+    fn strict_host_key_checking_only_ever_tightens_and_proxy_command_is_refused() {
+        let (_dir, config) = config(
+            "Host strict\n  StrictHostKeyChecking yes\nHost ask\n  StrictHostKeyChecking ask\nHost loose\n  StrictHostKeyChecking off\nHost odd\n  StrictHostKeyChecking maybe\nHost piped\n  ProxyCommand nc %h %p\n",
+        );
+        let none = |_: &str| None;
+        let r = resolver(Some(&config), &none);
+        let strict = |alias: &str| {
+            r.resolve(&host("h", alias))
+                .unwrap()
+                .route
+                .target
+                .options
+                .strict
+        };
+        assert!(strict("strict") && strict("ask"));
+        assert!(!strict("loose"));
+        let err = r.resolve(&host("h", "odd")).unwrap_err().to_string();
+        assert!(err.contains("StrictHostKeyChecking 'maybe'"), "{err}");
+        let err = r.resolve(&host("h", "piped")).unwrap_err().to_string();
+        assert!(err.contains("ProxyCommand") && err.contains(":10"), "{err}");
+        let jumped = Host {
+            jump: Some("gate".into()),
+            ..host("h", "piped")
+        };
+        assert!(
+            r.resolve(&jumped).is_ok(),
+            "a jump given wins over ProxyCommand"
+        );
+    }
+
+    #[test]
     fn tokens_outside_the_known_set_are_refused() {
         let t = Tokens {
             host: "h",
