@@ -264,6 +264,62 @@ mod tests {
     }
 
     #[test]
+    fn every_type_that_carries_a_run_environment_hides_its_values() {
+        let env = EnvVars::new(vec![("API_TOKEN".into(), "s3cr3t-value".into())]);
+        let request = crate::engine::RunRequest {
+            task: None,
+            script_group: "g".into(),
+            server_group: "s".into(),
+            options: crate::domain::RunOptions::default(),
+            scripts_of_run: None,
+            hosts: None,
+            env: env.clone(),
+        };
+        let new_run = crate::store::runs::NewRun {
+            task: None,
+            script_group: "g".into(),
+            server_group: "s".into(),
+            options: crate::domain::RunOptions::default(),
+            scripts: crate::store::runs::RunScripts::SameAs(1),
+            hosts: Vec::new(),
+            default_user: "root".into(),
+            env: env.clone(),
+            nonce: "n".into(),
+            identities: Vec::new(),
+        };
+        let stored = crate::store::runs::StoredRun {
+            id: 1,
+            options: crate::domain::RunOptions::default(),
+            nonce: "n".into(),
+            scripts: Vec::new(),
+            hosts: Vec::new(),
+            cancel_requested: false,
+            state: crate::state::RunState::Running,
+            env: env.clone(),
+            identities: Vec::new(),
+        };
+        let launch = crate::engine::remote::LaunchSpec {
+            run_id: 1,
+            host_name: "h".into(),
+            remote_dir: "d".into(),
+            nonce: "n".into(),
+            steps: Vec::new(),
+            env: env.clone(),
+            continue_on_error: false,
+            use_sudo: true,
+        };
+        for shown in [
+            format!("{request:?} {request:#?}"),
+            format!("{new_run:?} {new_run:#?}"),
+            format!("{stored:?} {stored:#?}"),
+            format!("{launch:?} {launch:#?}"),
+        ] {
+            assert!(shown.contains("API_TOKEN"), "{shown}");
+            assert!(!shown.contains("s3cr3t"), "{shown}");
+        }
+    }
+
+    #[test]
     fn serialises_as_the_stored_pairs() {
         let env = EnvVars::new(vec![("K".into(), "v".into())]);
         let json = serde_json::to_string(&env).expect("json");

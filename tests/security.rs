@@ -428,3 +428,146 @@ fn host_check_ends_with_a_timeout_when_the_remote_command_hangs() {
         }
     }
 }
+
+#[test]
+fn config_show_masks_the_password_of_every_url() {
+    let drover = common::Drover::with_config(
+        "[database]\nurl = \"sqlite://admin:dbpass-77@localhost/x.db\"\n\
+         [discord]\napi_url = \"https://bot:apipass-99@proxy.example:8443\"\n",
+    );
+    for args in [&["config", "show"][..], &["--json", "config", "show"][..]] {
+        let out = drover
+            .command()
+            .args(args)
+            .env_remove("DROVER_DATABASE_URL")
+            .output();
+        let out = out.expect("drover");
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(!shown.contains("dbpass-77"), "{shown}");
+        assert!(!shown.contains("apipass-99"), "{shown}");
+        assert!(shown.contains("bot:****@proxy.example"), "{shown}");
+    }
+    // From the environment too.
+    let out = drover
+        .command()
+        .args(["config", "show"])
+        .env("DROVER_DISCORD_API", "http://u:envpass-55@127.0.0.1:3000")
+        .output()
+        .expect("drover");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !shown.contains("envpass-55") && shown.contains("u:****@"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn trace_logging_of_a_run_never_shows_an_env_value() {
+    let fleet = SshFleet::start(173, 1);
+    let mut drover = common::Drover::new();
+    let hosts = drover.add_fleet(&fleet, "t", "trace-group");
+    drover.script(
+        "uses-secret",
+        "#!/bin/sh\n[ -n \"$API_TOKEN\" ] && echo set\n",
+        &[],
+    );
+    drover.ok(&["scriptgroup", "create", "trace-steps", "uses-secret"]);
+    let secret = format!("tr4ce-secret-{}", std::process::id());
+    let out = drover
+        .command()
+        .args([
+            "--json",
+            "task",
+            "run",
+            "trace-steps",
+            "trace-group",
+            "--sudo",
+            "--env",
+            &format!("API_TOKEN={secret}"),
+        ])
+        .env("DROVER_LOG", "trace")
+        .output()
+        .expect("drover");
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.lines().count() > 20, "trace logging is on: {err}");
+    assert!(!err.contains(&secret), "the value is in the trace log");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&secret));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let id = run["id"].as_i64().expect("id");
+    assert_eq!(drover.step_log(id, &hosts[0], 1), b"set\n");
+}
+
+#[test]
+fn logs_redact_applies_to_every_output_shown_by_the_cli() {
+    let fleet = SshFleet::start(175, 1);
+    let files = tempfile::tempdir().expect("tempdir");
+    let log = files.path().join("app.log");
+    std::fs::write(&log, "login password=hunter2 ok\n").expect("app.log");
+    let mut drover = common::Drover::with_config(&format!(
+        "[logs]\nredact = [\"password=\\\\S+\"]\nfetch_allow = [\"{}/*.log\"]\n",
+        files.path().display()
+    ));
+    let hosts = drover.add_fleet(&fleet, "r", "redact-group");
+    let host = hosts[0].as_str();
+    drover.script(
+        "leaky",
+        "#!/bin/sh\necho 'db password=hunter2 set'\nprintf 'last password=hunter3'\nexit 4\n",
+        &[],
+    );
+    drover.ok(&["scriptgroup", "create", "leaky-group", "leaky"]);
+    let secret_free = |what: &str, text: &str| {
+        assert!(
+            !text.contains("hunter2") && !text.contains("hunter3"),
+            "{what}: {text}"
+        );
+        assert!(text.contains("[redacted]"), "{what}: {text}");
+    };
+    let out = drover.run(&[
+        "task",
+        "run",
+        "leaky-group",
+        "redact-group",
+        "--show-output",
+    ]);
+    secret_free("--show-output", &String::from_utf8_lossy(&out.stdout));
+    let json = drover.run(&["--json", "task", "run", "leaky-group", "redact-group"]);
+    let json_text = String::from_utf8_lossy(&json.stdout).into_owned();
+    secret_free("task run --json", &json_text);
+    let run: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    let id = run["id"].as_i64().expect("id").to_string();
+    let status = drover.run(&["--json", "run", "status", &id]);
+    secret_free(
+        "run status --json",
+        &String::from_utf8_lossy(&status.stdout),
+    );
+    let logs = drover.ok(&["run", "logs", &id]);
+    secret_free("run logs", &logs);
+    assert!(
+        logs.contains("db [redacted] set\nlast [redacted]"),
+        "{logs}"
+    );
+    let fetched = drover.ok(&["log", "fetch", host, &log.to_string_lossy()]);
+    secret_free("log fetch", &fetched);
+    // The files on disk stay as the script wrote them.
+    let id: i64 = id.parse().expect("id");
+    assert_eq!(
+        drover.step_log(id, host, 1),
+        b"db password=hunter2 set\nlast password=hunter3"
+    );
+}
+
+#[test]
+fn a_terminal_run_shows_live_lines_without_secrets() {
+    let fleet = SshFleet::start(177, 1);
+    let mut drover = common::Drover::with_config("[logs]\nredact = [\"hunter[0-9]+\"]\n");
+    drover.add_fleet(&fleet, "l", "live-group");
+    drover.script("leaky", "echo hunter2 >&2\nexit 2\n", &[]);
+    drover.ok(&["scriptgroup", "create", "leaky-group", "leaky"]);
+    let out = drover.in_terminal(&["task", "run", "leaky-group", "live-group", "--show-output"]);
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(screen.contains("l-1"), "{screen}");
+    assert!(!screen.contains("hunter2"), "{screen}");
+}
