@@ -19,14 +19,16 @@ const STDERR_MAX: usize = 4096;
 const OPENED: &str = "drover-fetch-open ";
 
 /// The remote command of `log fetch`, run by `sh` (its script on the
-/// command line: it holds no secret). It opens the path on descriptor 3,
-/// refuses what is not a regular file, prints [`OPENED`] and the real path
+/// command line: it holds no secret). It opens the path on descriptor 3
+/// (what is not a regular file is refused before, so that a FIFO does not
+/// block the open, and after, on the opened file), prints [`OPENED`] and the real path
 /// of the opened file (from `/proc/$$/fd/3`; a host without `/proc` is
 /// refused rather than read the racy way), waits for the controller's `ok`
 /// on standard input, and tails the open descriptor.
 fn fetch_command(path: &str, lines: u32) -> String {
     let script = concat!(
         "[ -e \"$1\" ] || { echo 'no such file' >&2; exit 3; }\n",
+        "[ -f \"$1\" ] || { echo 'not a readable regular file' >&2; exit 5; }\n",
         "{ command exec 3< \"$1\"; } 2>/dev/null || { echo 'not a readable regular file (cannot open it)' >&2; exit 3; }\n",
         "[ -e /proc/$$/fd/3 ] || { echo 'this host has no /proc/PID/fd: the opened file cannot be checked, so drover reads nothing' >&2; exit 4; }\n",
         "[ -f /proc/$$/fd/3 ] || { echo 'not a readable regular file' >&2; exit 5; }\n",

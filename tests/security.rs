@@ -362,23 +362,40 @@ fn log_fetch_never_returns_a_file_swapped_in_after_the_check() {
     );
 }
 
+/// Ends the processes running `command` (a test's own unique one) by pid.
+fn end_processes(command: &str) {
+    for line in common::processes_matching(command) {
+        if let Some(pid) = line.split_whitespace().next() {
+            let _ = Command::new("kill").arg(pid).status();
+        }
+    }
+}
+
 #[test]
-fn a_hung_remote_read_ends_log_fetch_with_a_timeout() {
-    let fleet = SshFleet::start(169, 1);
+fn remote_commands_of_log_fetch_and_host_check_end_with_a_timeout() {
+    // Every command on this host hangs (a hung mount, a stuck login).
+    let sleep = common::unique_sleep();
+    let fleet = SshFleet::start_with(
+        169,
+        1,
+        common::free_port(),
+        &format!("LogLevel ERROR\nForceCommand exec {sleep}\n"),
+    );
     let files = tempfile::tempdir().expect("tempdir");
-    let fifo = files.path().join("hung.log");
-    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
-    assert!(made.success());
+    let log = files.path().join("app.log");
+    std::fs::write(&log, "a line\n").expect("app.log");
     let mut drover = common::Drover::with_config(&format!(
         "[logs]\nfetch_allow = [\"{}/*.log\"]\n",
         files.path().display()
     ));
     let hosts = drover.add_fleet(&fleet, "h", "hung-group");
+    let host = hosts[0].as_str();
+
     let started = Instant::now();
     let out = drover_bounded(
         &drover,
-        &["log", "fetch", &hosts[0], &fifo.to_string_lossy()],
-        Duration::from_secs(30),
+        &["log", "fetch", host, &log.to_string_lossy()],
+        Duration::from_secs(40),
     );
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
@@ -391,27 +408,12 @@ fn a_hung_remote_read_ends_log_fetch_with_a_timeout() {
     );
     let audit = drover.ok(&["audit"]);
     assert!(audit.contains("refused: log fetch of"), "{audit}");
-    // Release the remote shell still blocked in open(): it then finds no
-    // regular file and ends.
-    let _ = std::fs::OpenOptions::new().write(true).open(&fifo);
-}
 
-#[test]
-fn host_check_ends_with_a_timeout_when_the_remote_command_hangs() {
-    let sleep = common::unique_sleep();
-    let fleet = SshFleet::start_with(
-        171,
-        1,
-        common::free_port(),
-        &format!("LogLevel ERROR\nForceCommand exec {sleep}\n"),
-    );
-    let mut drover = common::Drover::new();
-    let hosts = drover.add_fleet(&fleet, "k", "check-group");
     let started = Instant::now();
     let out = drover_bounded(
         &drover,
-        &["--json", "host", "check", &hosts[0]],
-        Duration::from_secs(30),
+        &["--json", "host", "check", host],
+        Duration::from_secs(40),
     );
     assert_eq!(out.status.code(), Some(1));
     let checks: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
@@ -421,12 +423,32 @@ fn host_check_ends_with_a_timeout_when_the_remote_command_hangs() {
         "{checks:#}"
     );
     assert!(started.elapsed() < Duration::from_secs(15));
-    // The forced command outlives the closed session: end it by its pid.
-    for line in common::processes_matching(&sleep) {
-        if let Some(pid) = line.split_whitespace().next() {
-            let _ = Command::new("kill").arg(pid).status();
-        }
-    }
+    // The forced command outlives the closed sessions.
+    end_processes(&sleep);
+}
+
+#[test]
+fn log_fetch_refuses_a_fifo_without_waiting_on_it() {
+    let fleet = SshFleet::start(171, 1);
+    let files = tempfile::tempdir().expect("tempdir");
+    let fifo = files.path().join("pipe.log");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let mut drover = common::Drover::with_config(&format!(
+        "[logs]\nfetch_allow = [\"{}/*.log\"]\n",
+        files.path().display()
+    ));
+    let hosts = drover.add_fleet(&fleet, "p", "fifo-group");
+    let out = drover_bounded(
+        &drover,
+        &["log", "fetch", &hosts[0], &fifo.to_string_lossy()],
+        Duration::from_secs(30),
+    );
+    assert!(
+        stderr(&out).contains("not a readable regular file"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

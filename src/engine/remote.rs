@@ -169,7 +169,8 @@ fn launcher(spec: &LaunchSpec) -> String {
 /// runner finished). START is the process's start time where `/proc` has it
 /// (see [`PROCESS_IDENTITY`]).
 /// Only builtins run besides `setsid`, the scripts and, for steps with a
-/// timeout, the watchdog. The runner's own variables hold only what drover
+/// timeout, the watchdog. A watchdog whose step ended before it became a
+/// process group of its own (`setsid` not yet done) is stopped by its pid. The runner's own variables hold only what drover
 /// generated: the run's `--env` values are applied in each step's process
 /// alone (see [`launcher`]).
 fn runner_script(spec: &LaunchSpec, sources: &[ScriptSource]) -> String {
@@ -204,7 +205,7 @@ fn runner_script(spec: &LaunchSpec, sources: &[ScriptSource]) -> String {
         "    wd=$!; started \"$wd\"; echo \"w $wd $got\" >> \"$R.ctl\"\n",
         "  fi\n",
         "  wait \"$pid\"; rc=$?\n",
-        "  if [ -n \"$wd\" ]; then kill -TERM -\"$wd\" 2>/dev/null; echo 'w -' >> \"$R.ctl\"; fi\n",
+        "  if [ -n \"$wd\" ]; then kill -TERM -\"$wd\" 2>/dev/null || kill -TERM \"$wd\" 2>/dev/null; echo 'w -' >> \"$R.ctl\"; fi\n",
         "  [ -e \"$R.cancel\" ] && exit 0\n",
         "  if [ -e \"$R.t$n\" ]; then mark end \"$n\" timeout; return 1; fi\n",
         "  mark end \"$n\" \"$rc\"\n",
@@ -898,6 +899,28 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().starts_with("pwned"))
             .collect();
         assert!(pwned.is_empty(), "{pwned:?}");
+    }
+
+    #[test]
+    fn a_watchdog_started_a_moment_before_its_step_ends_is_stopped_too() {
+        // A step that ends at once: the runner stops its watchdog before
+        // the watchdog may have become a process group of its own.
+        let home = tempfile::tempdir().expect("tempdir");
+        let mut spec = spec("w4tch", &["true\n".into(), "true\n".into()], false);
+        for step in &mut spec.steps {
+            step.timeout_secs = Some(1);
+        }
+        let events = run_locally_acking(&spec, home.path(), false);
+        assert!(events.contains(&RemoteEvent::Done), "{events:?}");
+        let flag = |n: u32| home.path().join(format!("{}.t{n}", spec.remote_dir));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(2500);
+        while std::time::Instant::now() < deadline {
+            assert!(
+                !flag(1).exists() && !flag(2).exists(),
+                "a watchdog outlived its step and fired"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 
     #[test]
