@@ -12,6 +12,7 @@ pub enum Kind {
     ScriptGroup,
     Task,
     Run,
+    WebUser,
 }
 
 impl fmt::Display for Kind {
@@ -23,6 +24,7 @@ impl fmt::Display for Kind {
             Kind::ScriptGroup => "script group",
             Kind::Task => "task",
             Kind::Run => "run",
+            Kind::WebUser => "web user",
         })
     }
 }
@@ -94,6 +96,13 @@ pub enum Error {
     Config(String),
     #[error("import of {path}: {message}")]
     Import { path: String, message: String },
+    /// A refused line of an imported file: `inventory.ini:12: ...`.
+    #[error("{file}:{line}: {message}")]
+    ImportAt {
+        file: String,
+        line: usize,
+        message: String,
+    },
     #[error("{context}: {source}")]
     Io {
         context: String,

@@ -89,6 +89,23 @@ async fn task_run(
         .expect("the command is answered")
 }
 
+/// An operator types `la` as `/task run`'s first option; the answer.
+async fn operator_types_la(sim: &DiscordSim) -> Value {
+    let typed = sim
+        .autocomplete(
+            &operator(),
+            CHANNEL,
+            "task",
+            &["run"],
+            vec![("task_or_script_group", json!("la"))],
+            "task_or_script_group",
+        )
+        .await;
+    sim.wait_response(&typed, TIMEOUT)
+        .await
+        .expect("autocomplete answered")
+}
+
 fn operator() -> SimUser {
     SimUser::member(1001, GUILD, &[OPERATOR_ROLE])
 }
@@ -177,20 +194,7 @@ async fn task_run_from_slash_command_to_final_embed_with_logs() {
     }
 
     // autocomplete answers with matching names
-    let ac = sim
-        .autocomplete(
-            &operator(),
-            CHANNEL,
-            "task",
-            &["run"],
-            vec![("task_or_script_group", json!("la"))],
-            "task_or_script_group",
-        )
-        .await;
-    let choices = sim
-        .wait_response(&ac, TIMEOUT)
-        .await
-        .expect("autocomplete answered");
+    let choices = operator_types_la(&sim).await;
     assert_eq!(choices["type"], 8, "{choices}");
     assert_eq!(choices["data"]["choices"][0]["name"], "lamp", "{choices}");
 
@@ -258,7 +262,10 @@ async fn unauthorised_users_are_refused_and_nothing_runs() {
         )
         .await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The bot has handled them once an operator's keystroke typed after
+    // them is answered (a refused one gets no answer to wait for).
+    let choices = operator_types_la(&sim).await;
+    assert_eq!(choices["data"]["choices"][0]["name"], "lamp", "{choices}");
     let run = sim
         .slash_command(
             &stranger,
@@ -291,8 +298,8 @@ async fn unauthorised_users_are_refused_and_nothing_runs() {
     let dm = sim
         .slash_command(&SimUser::dm(1001), CHANNEL + 100, "run", &["list"], vec![])
         .await;
+    // (answered after its audit record is written)
     let _ = sim.wait_response(&dm, TIMEOUT).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let runs = drover.json(&["run", "list"]);
     assert_eq!(runs, Value::Array(vec![]), "nothing ran");
     assert!(!drover.ok(&["group", "list"]).contains("new-group"));
@@ -368,13 +375,7 @@ async fn cancel_button_ends_remote_processes_and_gateway_resumes() {
     assert!(answer.to_string().contains("cancelling run 1"), "{answer}");
     let last = wait_final(&sim, "cancelled").await;
     assert!(embed_text(&last).contains("slow-1"));
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(
-        common::processes_matching(&child).is_empty(),
-        "{:?}",
-        common::processes_matching(&child)
-    );
-    assert!(common::processes_matching(&main).is_empty());
+    common::assert_gone(&[&child, &main], "the cancel button");
     assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
     let audit = drover.ok(&["audit"]);
     let presses: Vec<&str> = audit
@@ -475,7 +476,12 @@ async fn a_restarted_bot_takes_its_runs_over_and_finishes_the_message() {
     task_run(&sim, &operator(), "slow-group", "restart-group").await;
     eventually(|| progress_message(&sim).is_some()).await;
     let first = progress_message(&sim).expect("progress message posted");
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    eventually(|| {
+        drover
+            .step_log(1, "r-1", 1)
+            .starts_with(b"tick-1\ntick-2\n")
+    })
+    .await;
     drop(bot); // SIGKILL mid-run
     let _bot = start_bot(&sim, &drover).await;
     let last = wait_final(&sim, "succeeded").await;

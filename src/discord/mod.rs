@@ -5,6 +5,7 @@
 //! and the engine, exactly as for the CLI.
 
 mod commands;
+mod dashboard;
 mod permissions;
 mod progress;
 pub mod render;
@@ -79,12 +80,22 @@ impl Data {
 /// Runs the bot until SIGINT/SIGTERM. Runs it started go on remotely and
 /// are reattached on the next start.
 pub async fn run_bot(drover: Drover, identities: &[std::path::PathBuf]) -> Result<(), StartError> {
+    let engine = drover.engine(identities);
+    run_bot_with(drover, engine, identities).await
+}
+
+/// Like [`run_bot`], on an engine the process shares with its other front
+/// ends (`drover serve`: one engine, one database pool).
+pub async fn run_bot_with(
+    drover: Drover,
+    engine: Engine,
+    identities: &[std::path::PathBuf],
+) -> Result<(), StartError> {
     let config = drover.config.clone();
     let token = config.discord.token.clone().ok_or(StartError::NoToken)?;
     let permissions =
         Permissions::from_config(&config.discord.permissions).map_err(StartError::Config)?;
     let redactor = drover.redactor.as_ref().clone();
-    let engine = drover.engine(identities);
     let guilds = config.discord.guilds.clone();
     let data = Data {
         tracker: progress::Tracker::new(
@@ -143,7 +154,7 @@ pub async fn run_bot(drover: Drover, identities: &[std::path::PathBuf]) -> Resul
         .await?;
     let shards = client.shard_manager.clone();
     tokio::spawn(async move {
-        wait_for_shutdown_signal().await;
+        crate::signals::shutdown_requested().await;
         tracing::info!(
             "shutting down: runs keep going on their hosts and are reattached on the next start"
         );
@@ -167,21 +178,6 @@ async fn register(
         }
     }
     Ok(())
-}
-
-async fn wait_for_shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
-    }
 }
 
 /// Shared pieces used by both commands and buttons.

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use super::host_keys::RunKeys;
 use super::logs::{step_log_path, StepLog, StepLogSummary};
 use super::remote::{self, LaunchSpec, MarkerParser, RemoteEvent, RemoteStep, StepEnd};
 use super::Update;
@@ -20,7 +21,9 @@ use crate::store::runs::{FailedStep, RunHost, RunRecord};
 pub struct HostJob {
     pub run_id: i64,
     pub host: RunHost,
+    /// The key the run verifies the host against (`None`: not known yet).
     pub pinned_key: Option<String>,
+    pub keys: RunKeys,
     pub steps: Arc<Vec<RemoteStep>>,
     pub env: Arc<crate::run_env::EnvVars>,
     pub nonce: String,
@@ -123,7 +126,11 @@ impl HostJob {
         let mut attempts = 0;
         let mut held = Vec::new();
         loop {
-            let conn = match Connection::open(&self.target(), self.settings.clone()).await {
+            let connected = self
+                .keys
+                .connect(&self.target(), self.host.id, self.settings.clone())
+                .await;
+            let conn = match connected {
                 Ok(conn) => conn,
                 Err(e) if attempts == 0 && self.host.remote_dir.is_none() => {
                     return self.finish(HostState::Unreachable {
@@ -132,7 +139,8 @@ impl HostJob {
                 }
                 Err(e) => {
                     attempts += 1;
-                    if attempts > REATTACH_ATTEMPTS {
+                    // A refused key stays refused: no point connecting again.
+                    if attempts > REATTACH_ATTEMPTS || e.is_host_key() {
                         let step = progress.last_step;
                         self.close_lost_step(&mut progress, &held);
                         return self.finish(HostState::Lost {
@@ -145,11 +153,8 @@ impl HostJob {
                 }
             };
             if let Some(key) = conn.learned_key.clone() {
-                self.pinned_key = Some(key.clone());
-                self.send(Update::PinKey {
-                    host: self.host.name.clone(),
-                    key,
-                });
+                // Recorded with the run: later connections expect it.
+                self.pinned_key = Some(key);
             }
             self.host.remote_dir = Some(remote_dir.clone());
             if let Some((step, _)) = &progress.current {

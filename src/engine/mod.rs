@@ -4,7 +4,10 @@
 //! process drives a run; a process that finds an expired lease (or a dead
 //! owner on this machine) takes the run over and reattaches to its hosts.
 
+mod controller;
+mod handover;
 pub mod host;
+pub mod host_keys;
 pub mod logs;
 pub mod remote;
 /// Run and host states live in the domain layer; re-exported for front ends.
@@ -25,6 +28,8 @@ use crate::ssh::SshSettings;
 use crate::state::{HostState, RunState};
 use crate::store::runs::{NewRun, RunHost, RunRecord, RunScripts, StoredRun};
 use crate::store::Store;
+use controller::{controller_id, owner_is_dead_local_process};
+pub use handover::{Handover, Orphaned};
 use host::HostJob;
 use remote::RemoteStep;
 
@@ -56,10 +61,6 @@ fn store_delays() -> (Duration, Duration) {
 #[derive(Debug)]
 pub enum Update {
     Record(RunRecord),
-    PinKey {
-        host: String,
-        key: String,
-    },
     /// Answered once every update sent before it is in the store.
     Stored(tokio::sync::oneshot::Sender<()>),
 }
@@ -101,28 +102,6 @@ pub struct Engine {
     events: broadcast::Sender<RunEvent>,
     /// Runs this process is driving now (a lease is per process).
     driving: Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
-}
-
-/// `hostname/pid`: identifies this controller process in leases.
-fn controller_id() -> String {
-    format!("{}/{}", local_hostname(), std::process::id())
-}
-
-fn local_hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into())
-}
-
-/// True when `owner` is a process of this machine that no longer exists.
-fn owner_is_dead_local_process(owner: &str) -> bool {
-    let Some((host, pid)) = owner.rsplit_once('/') else {
-        return false;
-    };
-    host == local_hostname()
-        && pid
-            .parse::<u32>()
-            .is_ok_and(|pid| !PathBuf::from(format!("/proc/{pid}")).exists())
 }
 
 fn random_nonce() -> String {
@@ -289,25 +268,19 @@ impl Engine {
         );
         let env = Arc::new(run.env.clone());
         let settings = self.settings_for(&run);
-        // Keys pinned now, read once for the whole run (a host removed from
-        // the inventory since the run began has none).
-        let mut pinned_keys: HashMap<String, String> = self
-            .store
-            .hosts()
-            .await?
-            .into_iter()
-            .filter_map(|h| Some((h.name, h.host_key?)))
-            .collect();
+        // Each host is verified against the key recorded with the run; the
+        // inventory is not read.
+        let keys = host_keys::RunKeys::new(self.store.clone(), run_id, self.owner.clone());
         // Dropped on the way out: a controller that stops driving (its lease
         // lost, its store gone) stops its host jobs with it. The remote runs
         // go on for the controller that takes over.
         let mut jobs = tokio::task::JoinSet::new();
         for host in run.hosts.iter().filter(|h| !h.state.is_final()) {
-            let pinned_key = pinned_keys.remove(&host.name);
             let job = HostJob {
                 run_id,
                 host: host.clone(),
-                pinned_key,
+                pinned_key: host.host_key.clone(),
+                keys: keys.clone(),
                 steps: steps.clone(),
                 env: env.clone(),
                 nonce: run.nonce.clone(),
@@ -442,8 +415,8 @@ impl Engine {
         }
     }
 
-    /// Writes pending updates (records in one transaction, pinned keys each
-    /// through the inventory, audited), then answers those waiting for them.
+    /// Writes pending updates (records in one transaction), then answers
+    /// those waiting for them.
     async fn write_updates(&self, run_id: i64, pending: &mut Vec<Update>) -> Result<()> {
         let mut records = Vec::with_capacity(pending.len());
         let mut waiting = Vec::new();
@@ -451,15 +424,6 @@ impl Engine {
             match update {
                 Update::Record(record) => records.push(record),
                 Update::Stored(reply) => waiting.push(reply),
-                Update::PinKey { host, key } => {
-                    if let Err(e) = self
-                        .store
-                        .set_host_key(&Actor::System, &host, Some(&key))
-                        .await
-                    {
-                        tracing::warn!(host, error = %e, "cannot pin the host key");
-                    }
-                }
             }
         }
         self.store
@@ -561,7 +525,7 @@ async fn run_host(
 }
 
 /// Hosts of a past run in the given states, as inventory-like hosts (the
-/// addresses the run used).
+/// addresses the run used, and the keys it verified them against).
 pub fn hosts_of(run: &StoredRun, states: &[&str]) -> Vec<Host> {
     run.hosts
         .iter()
@@ -572,7 +536,7 @@ pub fn hosts_of(run: &StoredRun, states: &[&str]) -> Vec<Host> {
             port: h.port,
             user: Some(h.user.clone()),
             description: String::new(),
-            host_key: None,
+            host_key: h.host_key.clone(),
             use_sudo: h.use_sudo,
             groups: Vec::new(),
         })

@@ -7,6 +7,10 @@ pub use inventory::{
     body_sha256, InventoryChanges, ItemChange, LibraryChanges, ScriptChange, ScriptGroupInput,
     ScriptInput,
 };
+pub mod accounts;
+mod handover;
+pub use handover::LeaseClaim;
+pub mod host_keys;
 pub mod runs;
 
 use std::path::{Path, PathBuf};
@@ -189,6 +193,7 @@ fn table_of(kind: Kind) -> &'static str {
         Kind::ScriptGroup => "script_groups",
         Kind::Task => "tasks",
         Kind::Run => "runs",
+        Kind::WebUser => "web_users",
     }
 }
 

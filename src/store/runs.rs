@@ -26,6 +26,9 @@ pub struct RunHost {
     pub port: u16,
     pub user: String,
     pub use_sudo: bool,
+    /// The key this run verifies the host against (OpenSSH form): pinned
+    /// when the run was created, or learned by the run on first contact.
+    pub host_key: Option<String>,
     pub state: HostState,
     pub remote_dir: Option<String>,
     /// Where in the remote output to resume: start of the first unfinished step.
@@ -179,9 +182,13 @@ impl Store {
                 .user
                 .clone()
                 .unwrap_or_else(|| new.default_user.clone());
+            // The key pinned now for the host at this address wins (a host
+            // re-pinned with `host trust` before a rerun); else the key the
+            // caller carries (a rerun: the key of the run it repeats).
             sqlx::query(
-                "INSERT INTO run_hosts (run_id, position, host_name, address, port, user, use_sudo, state)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, 'queued')",
+                "INSERT INTO run_hosts (run_id, position, host_name, address, port, user, use_sudo, state, host_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', COALESCE(
+                    (SELECT i.host_key FROM hosts i WHERE i.name = ?3 AND i.address = ?4 AND i.port = ?5), ?8))",
             )
             .bind(run_id)
             .bind(position as i64)
@@ -190,6 +197,7 @@ impl Store {
             .bind(i64::from(host.port))
             .bind(user)
             .bind(host.use_sudo || new.options.use_sudo)
+            .bind(&host.host_key)
             .execute(&mut *tx)
             .await?;
         }
@@ -288,6 +296,7 @@ impl Store {
                 port: u16::try_from(r.try_get::<i64, _>("port")?).unwrap_or(22),
                 user: r.try_get("user")?,
                 use_sudo: r.try_get::<i64, _>("use_sudo")? != 0,
+                host_key: r.try_get("host_key")?,
                 state: host_state_of(r)?,
                 remote_dir: r.try_get("remote_dir")?,
                 resume_offset: u64::try_from(resume_offset).unwrap_or(0),
@@ -562,23 +571,9 @@ impl Store {
         owner: &str,
         lease_ms: i64,
     ) -> Result<bool> {
-        let mut tx = self.begin().await?;
-        let done = sqlx::query(
-            "UPDATE runs SET lease_owner = ?, lease_expires_at = ? WHERE id = ? AND state = 'running' AND lease_owner = ?",
-        )
-        .bind(owner)
-        .bind(now_ms() + lease_ms)
-        .bind(run_id)
-        .bind(old_owner)
-        .execute(&mut *tx)
-        .await?;
-        let taken = done.rows_affected() == 1;
-        if taken {
-            let why = format!("from {old_owner}, whose process is gone");
-            audit_takeover(&mut tx, run_id, owner, &why).await?;
-        }
-        tx.commit().await?;
-        Ok(taken)
+        let why = format!("from {old_owner}, whose process is gone");
+        self.hand_over_lease(run_id, old_owner, owner, lease_ms, Some(&why))
+            .await
     }
 
     /// Running runs with their lease owners.
@@ -800,7 +795,10 @@ async fn insert_run_scripts(
 }
 
 /// The controller holding the lease of a run, if any.
-async fn lease_holder(db: &mut sqlx::SqliteConnection, run_id: i64) -> Result<Option<String>> {
+pub(super) async fn lease_holder(
+    db: &mut sqlx::SqliteConnection,
+    run_id: i64,
+) -> Result<Option<String>> {
     Ok(
         sqlx::query_scalar("SELECT lease_owner FROM runs WHERE id = ?")
             .bind(run_id)
@@ -818,7 +816,12 @@ pub fn lease_lost(run_id: i64) -> Error {
 }
 
 /// The audit record of a controller taking a running run over.
-async fn audit_takeover(tx: &mut Tx<'_>, run_id: i64, owner: &str, why: &str) -> Result<()> {
+pub(super) async fn audit_takeover(
+    tx: &mut Tx<'_>,
+    run_id: i64,
+    owner: &str,
+    why: &str,
+) -> Result<()> {
     let detail = format!("driven by {owner}; {why}");
     audit(
         tx,
