@@ -159,4 +159,29 @@ impl Error {
     }
 }
 
+impl Error {
+    /// True for a store failure that may pass if tried again: the database
+    /// locked (busy) beyond the busy timeout, a full disk, an I/O error, a
+    /// file that could not be opened, or no connection free in time.
+    /// Anything else (a refused change, a broken schema) fails the same way
+    /// every time.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Database(sqlx::Error::Database(e)) => e
+                .code()
+                .and_then(|code| code.parse::<i32>().ok())
+                .is_some_and(|code| TRANSIENT_SQLITE_CODES.contains(&(code & 0xff))),
+            Error::Database(
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed,
+            ) => true,
+            Error::Io { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// SQLite's primary result codes of failures that may pass: BUSY, LOCKED,
+/// IOERR, FULL, CANTOPEN, PROTOCOL.
+const TRANSIENT_SQLITE_CODES: [i32; 6] = [5, 6, 10, 13, 14, 15];
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -18,6 +18,11 @@ fn main() -> ExitCode {
         // not reported with a panicking eprintln!.
         .log_internal_errors(false)
         .init();
+    // Hundreds of hosts at once need as many open files: take all the
+    // system allows this process (runs stay within it, see fd_limit).
+    if let Err(e) = drover::engine::fd_limit::raise_to_hard_limit() {
+        tracing::warn!(error = %e, "cannot raise the open-files limit");
+    }
     // One thread: the work is I/O bound, and a run's hundreds of SSH
     // sessions wake each other less on one thread than across several
     // (measured: about 15% less controller CPU at 500 hosts).

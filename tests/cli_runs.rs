@@ -9,9 +9,9 @@ mod common;
 
 use std::io::Read;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{assert_gone, eventually, host_doc, SshFleet};
+use common::{assert_gone, eventually, exited, host_doc, SshFleet};
 
 /// The lines of `drover audit` (newest first) whose action is `action`.
 fn audit_lines(drover: &common::Drover, action: &str) -> Vec<String> {
@@ -38,22 +38,6 @@ fn wait_for_state(drover: &common::Drover, id: &str, host: &str, state: &str) {
     common::wait_for_host(drover, id, host, Duration::from_secs(20), |h| {
         h["state"] == state
     });
-}
-
-/// Waits (bounded) for a child to exit, killing it if it does not.
-fn exited(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("drover did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// The state letter of process `pid` (`/proc/PID/stat`), if it exists.

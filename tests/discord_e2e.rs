@@ -497,6 +497,88 @@ async fn a_restarted_bot_takes_its_runs_over_and_finishes_the_message() {
     assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
 }
 
+/// The lease owner of run `id` (`None`: nobody holds it).
+async fn lease_owner(drover: &common::Drover, id: i64) -> Option<String> {
+    use sqlx::ConnectOptions;
+    let mut db = format!("sqlite://{}", drover.db().display())
+        .parse::<sqlx::sqlite::SqliteConnectOptions>()
+        .expect("sqlite url")
+        .connect()
+        .await
+        .expect("open the database");
+    sqlx::query_scalar::<_, Option<String>>("SELECT lease_owner FROM runs WHERE id = ?")
+        .bind(id)
+        .fetch_one(&mut db)
+        .await
+        .expect("lease owner")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bot_adopts_a_run_whose_controller_dies_while_it_runs() {
+    let fleet = SshFleet::start(161, 2);
+    let mut drover = common::Drover::with_config(&config());
+    drover.add_fleet(&fleet, "a", "adopt-group");
+    let gate = drover.dir.path().join("go");
+    drover.script(
+        "gated",
+        &format!(
+            "echo tick-1\nwhile [ ! -e {} ]; do sleep 0.1; done\necho tick-2\n",
+            gate.display()
+        ),
+        &[],
+    );
+    drover.ok(&["scriptgroup", "create", "gated-group", "gated"]);
+    let sim = DiscordSim::start().await;
+    let bot = start_bot(&sim, &drover).await;
+    task_run(&sim, &operator(), "gated-group", "adopt-group").await;
+    eventually(|| progress_message(&sim).is_some()).await;
+    let first = progress_message(&sim).expect("progress message posted");
+    eventually(|| drover.step_log(1, "a-2", 1).starts_with(b"tick-1")).await;
+    drop(bot); // SIGKILL
+               // A CLI process takes the run over and drives it while a bot starts...
+    let mut cli = drover
+        .command()
+        .args(["run", "resume", "1", "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run resume");
+    let cli_pid = format!("/{}/", cli.id());
+    let mut owner = None;
+    for _ in 0..200 {
+        owner = lease_owner(&drover, 1).await;
+        if owner.as_deref().is_some_and(|o| o.contains(&cli_pid)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        owner.as_deref().is_some_and(|o| o.contains(&cli_pid)),
+        "the CLI drives the run: {owner:?}"
+    );
+    // It registers its commands (a second time: the first bot did too),
+    // then looks for orphaned runs: this one is not one yet.
+    let registrations = || {
+        sim.requests()
+            .iter()
+            .filter(|r| r.method == "PUT" && r.path.ends_with("/commands"))
+            .count()
+    };
+    let _bot = start_bot(&sim, &drover).await;
+    eventually(|| registrations() == 2).await;
+    assert_eq!(registrations(), 2, "the second bot registered its commands");
+    // ...and dies with the run unfinished, after the bot started.
+    cli.kill().expect("SIGKILL the CLI");
+    let _ = cli.wait();
+    std::fs::write(&gate, "").expect("open the gate");
+    let last = wait_final(&sim, "succeeded").await;
+    assert_eq!(last.id, first.id, "the same message is edited to the end");
+    for host in ["a-1", "a-2"] {
+        assert_eq!(drover.step_log(1, host, 1), b"tick-1\ntick-2\n", "{host}");
+    }
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_run_moves_to_a_new_message_that_links_the_first() {
     let fleet = SshFleet::start(156, 1);

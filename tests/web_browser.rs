@@ -68,7 +68,7 @@ async fn login_in_the_browser_refuses_wrong_passwords_rate_limits_and_logs_out()
         assert!(whoami.contains("\"identity\":\"web:bob\""), "{whoami}");
 
         b.goto(&server.url("/")).await;
-        b.click("#logout").await;
+        b.click_and_wait_for_new_page("#logout").await;
         b.wait_for_path("/login").await;
         b.goto(&server.url("/")).await;
         b.wait_for_path("/login?next=%2F").await;

@@ -102,7 +102,11 @@ async fn drive_with_progress(
             }
             _ = refresh.tick() => {
                 if let Some(view) = &mut view {
-                    view.update(&redactor.snapshot(store.run_snapshot(run_id).await?));
+                    // The view waits out a busy database; the run goes on.
+                    match store.run_snapshot(run_id).await {
+                        Ok(snapshot) => view.update(&redactor.snapshot(snapshot)),
+                        Err(e) => tracing::debug!(error = %e, "cannot refresh the progress view"),
+                    }
                 }
             }
             _ = &mut interrupt, if !interrupted => {
@@ -362,6 +366,15 @@ pub async fn run(ctx: &Context, cmd: RunCmd) -> Result<RunOutput> {
             // Started by a process that hands this one the run (`--detach`,
             // an adopted orphan): wait for the lease to arrive.
             engine.await_handover(id).await?;
+            // A run that is over is opened again for the hosts it lost:
+            // their runs' files stayed on them.
+            let reopened = engine.reopen_lost(&ctx.actor, id).await?;
+            if !reopened.is_empty() && !ctx.quiet {
+                console::note(&format!(
+                    "run {id}: reattaching to its lost hosts {}",
+                    reopened.join(", ")
+                ));
+            }
             let driven = drive_with_progress(&engine, &ctx.drover.redactor, id, ctx.quiet).await;
             let outcome = match &driven {
                 Ok(_) => "ok".to_string(),

@@ -134,7 +134,7 @@ pub async fn run_bot_with(
             Box::pin(async move {
                 tracing::info!(user = %ready.user.name, "connected to Discord");
                 register(ctx, &framework.options().commands, &guilds).await?;
-                data.tracker.adopt_orphans(ctx.http.clone()).await;
+                data.tracker.adopt_periodically(ctx.http.clone());
                 Ok(data)
             })
         })

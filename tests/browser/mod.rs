@@ -242,11 +242,44 @@ impl Browser {
         self.submit_login(name, password).await;
     }
 
-    /// Fills and submits the login form of the page shown now.
+    /// Fills and submits the login form of the page shown now, and waits
+    /// until the browser has left that page (the answer is a new page, so
+    /// the next step never finds an element of the old one).
     pub async fn submit_login(&self, name: &str, password: &str) {
         self.fill("#name", name).await;
         self.fill("#password", password).await;
-        self.click("#login-submit").await;
+        self.click_and_wait_for_new_page("#login-submit").await;
+    }
+
+    /// Clicks `css` and waits until a new document has replaced the one
+    /// shown when it was clicked and has finished loading.
+    pub async fn click_and_wait_for_new_page(&self, css: &str) {
+        self.client
+            .execute("window.__droverOldPage = true;", vec![])
+            .await
+            .expect("mark the current page");
+        self.click(css).await;
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let loaded = self
+                .client
+                .execute(
+                    "return window.__droverOldPage !== true && document.readyState === 'complete';",
+                    vec![],
+                )
+                .await
+                .map(|answer| answer.as_bool() == Some(true))
+                .unwrap_or(false);
+            if loaded {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "clicking {css} never led to a new page (still at {})",
+                self.current_path().await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// The page's body text.

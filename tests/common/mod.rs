@@ -441,6 +441,22 @@ pub fn processes_matching(command: &str) -> Vec<String> {
         .collect()
 }
 
+/// Waits (bounded) for a child to exit, killing it if it does not.
+pub fn exited(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("drover did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Waits until `done` holds, polling for at most 20 s; panics naming
 /// `what` otherwise.
 pub fn eventually(what: &str, mut done: impl FnMut() -> bool) {
