@@ -941,9 +941,42 @@ mod tests {
     /// Every name the runner and follower use for themselves, variables
     /// and functions.
     const RUNNER_NAMES: &[&str] = &[
-        "N", "KILL", "KSEP", "R", "SETSID", "n", "t", "pid", "wd", "got", "rc", "p", "r", "rt",
-        "s", "st", "w", "wt", "d", "k", "v", "P", "ack", "alive", "size", "off", "d", "step",
-        "mark", "launch", "finish", "started", "stale", "envs",
+        "N",
+        "KILL",
+        "KSEP",
+        "R",
+        "SETSID",
+        "n",
+        "t",
+        "pid",
+        "wd",
+        "got",
+        "rc",
+        "p",
+        "r",
+        "rt",
+        "s",
+        "st",
+        "w",
+        "wt",
+        "d",
+        "k",
+        "v",
+        "P",
+        "ack",
+        "alive",
+        "size",
+        "off",
+        "d",
+        "step",
+        "mark",
+        "launch",
+        "finish",
+        "started",
+        "stale",
+        "envs",
+        "i",
+        "enumerate",
     ];
 
     #[test]
@@ -974,6 +1007,7 @@ mod tests {
                 "second\n".into(),
                 "<end 2 Exit(0)>".into(),
                 "<Done>".into(),
+                "<eof done>".into(),
             ]
         );
         assert_eq!(run_files_left(home.path()), 0, "cleaned up after the ack");
