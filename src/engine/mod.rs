@@ -92,7 +92,7 @@ pub struct RunRequest {
     pub scripts_of_run: Option<i64>,
     /// Hosts; `None` takes the server group's current hosts.
     pub hosts: Option<Vec<Host>>,
-    pub env: Vec<(String, String)>,
+    pub env: crate::run_env::EnvVars,
 }
 
 /// Drives runs. Cheap to clone.
@@ -215,14 +215,8 @@ impl Engine {
     /// worked out once, when the run is created: takeovers connect the same
     /// way. A host whose route cannot be worked out refuses the run.
     async fn routes_of(&self, hosts: &[Host]) -> Result<Vec<Option<(String, String)>>> {
-        let inventory: std::collections::HashMap<String, Host> = self
-            .store
-            .hosts()
-            .await?
-            .into_iter()
-            .map(|h| (h.name.clone(), h))
-            .collect();
-        let lookup = |name: &str| inventory.get(name).cloned();
+        let jump_hosts = jump_hosts_of(&self.store, &self.settings, hosts).await?;
+        let lookup = |name: &str| jump_hosts.get(name).cloned().flatten();
         hosts
             .iter()
             .map(|host| {
@@ -732,6 +726,52 @@ async fn test_takeover_gate() {
     while !gate.exists() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The names `hosts`' routes look up that `known` does not answer yet.
+fn jump_names_not_looked_up(
+    settings: &SshSettings,
+    hosts: &[Host],
+    known: &HashMap<String, Option<Host>>,
+) -> std::collections::BTreeSet<String> {
+    let asked = std::cell::RefCell::new(std::collections::BTreeSet::new());
+    let lookup = |name: &str| match known.get(name) {
+        Some(host) => host.clone(),
+        None => {
+            asked.borrow_mut().insert(name.to_string());
+            None
+        }
+    };
+    for host in hosts {
+        // A route that cannot be worked out is reported by the caller's
+        // own resolution.
+        let _ = settings.resolve(host, &lookup);
+    }
+    asked.into_inner()
+}
+
+/// The inventory hosts that `hosts`' routes name as jump hosts, looked up
+/// by name (a run reads its own hosts and their jump hosts, never the whole
+/// inventory). A name the inventory does not hold maps to `None`: the route
+/// then takes it as an address. Each round resolves one more hop, so a chain
+/// needs at most [`crate::ssh::route::MAX_JUMPS`] + 1 rounds.
+pub async fn jump_hosts_of(
+    store: &Store,
+    settings: &SshSettings,
+    hosts: &[Host],
+) -> Result<HashMap<String, Option<Host>>> {
+    let mut known: HashMap<String, Option<Host>> = HashMap::new();
+    for _ in 0..=crate::ssh::route::MAX_JUMPS + 1 {
+        let asked = jump_names_not_looked_up(settings, hosts, &known);
+        if asked.is_empty() {
+            break;
+        }
+        for name in asked {
+            let host = store.find_host(&name).await?;
+            known.insert(name, host);
+        }
+    }
+    Ok(known)
 }
 
 /// Hosts of a past run in the given states, as inventory-like hosts (the

@@ -113,6 +113,15 @@ impl Store {
         load_host(&mut conn, name).await
     }
 
+    /// The host named `name`, or `None` when the inventory has none.
+    pub async fn find_host(&self, name: &str) -> Result<Option<Host>> {
+        match self.host(name).await {
+            Ok(host) => Ok(Some(host)),
+            Err(Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn edit_host(&self, actor: &Actor, name: &str, edit: &HostEdit) -> Result<Host> {
         let mut tx = self.begin().await?;
         update_host(&mut tx, actor, name, edit).await?;
