@@ -16,8 +16,18 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub ssh: SshConfig,
     pub logs: LogsConfig,
+    pub run: RunConfig,
     pub discord: DiscordConfig,
     pub web: WebConfig,
+}
+
+/// Settings of runs.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// Keys of the run environment that the env policy refuses
+    /// ([`crate::run_env`]) but this site allows, by exact name.
+    pub env_allow: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -352,6 +362,9 @@ impl Config {
             globset::Glob::new(glob)
                 .map_err(|e| bad("logs.fetch_allow", format!("'{glob}': {e}")))?;
         }
+        for key in &self.run.env_allow {
+            check_env_allow(key).map_err(|why| bad("run.env_allow", why))?;
+        }
         for pattern in &self.logs.redact {
             regex::Regex::new(pattern)
                 .map_err(|e| bad("logs.redact", format!("'{pattern}': {e}")))?;
@@ -399,9 +412,32 @@ impl Config {
         if let Some(url) = &shown.database.url {
             shown.database.url = Some(mask_url_password(url));
         }
+        if let Some(url) = &shown.discord.api_url {
+            shown.discord.api_url = Some(mask_url_password(url));
+        }
         toml::to_string_pretty(&shown)
             .unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
     }
+}
+
+/// An `env_allow` entry: a key the env policy refuses, named exactly.
+fn check_env_allow(key: &str) -> std::result::Result<(), String> {
+    if !crate::run_env::valid_key(key) {
+        return Err(format!(
+            "'{key}' is not an environment variable name (letters, digits and '_', not starting with a digit)"
+        ));
+    }
+    if key.starts_with("DROVER_") {
+        return Err(format!(
+            "'{key}': DROVER_* variables are set by drover itself"
+        ));
+    }
+    if crate::run_env::refused_key(key).is_none() {
+        return Err(format!(
+            "'{key}' is not refused by the run environment policy, so there is nothing to allow (a typo?)"
+        ));
+    }
+    Ok(())
 }
 
 /// A Discord principal in the permissions table.
@@ -426,21 +462,23 @@ pub fn parse_principal(raw: &str) -> std::result::Result<Principal, String> {
     }
 }
 
+/// `url` with its password (or, without one, a user name that may be a
+/// token) replaced by `****`; text that is not a URL is shown as it is.
 fn mask_url_password(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            match creds.find(':') {
-                Some(colon) => format!(
-                    "{}{}:****{}",
-                    &url[..scheme + 3],
-                    &creds[..colon],
-                    &url[at..]
-                ),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
+    let Ok(mut parsed) = reqwest::Url::parse(url) else {
+        return url.to_string();
+    };
+    let masked = if parsed.password().is_some() {
+        parsed.set_password(Some("****"))
+    } else if !parsed.username().is_empty() {
+        parsed.set_username("****")
+    } else {
+        return url.to_string();
+    };
+    match masked {
+        Ok(()) => parsed.to_string(),
+        // A URL that cannot carry credentials has none to hide.
+        Err(()) => url.to_string(),
     }
 }
 
@@ -584,5 +622,52 @@ mod tests {
             !shown.contains("sekrit") && shown.contains("********"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn every_url_field_is_shown_without_its_password() {
+        let mut config = parse("").unwrap();
+        config.database.url = Some("sqlite://admin:dbpass1@localhost/drover.db".into());
+        config.discord.api_url = Some("https://bot:apipass2@proxy.example:8443/api".into());
+        let shown = config.to_masked_toml();
+        for secret in ["dbpass1", "apipass2"] {
+            assert!(!shown.contains(secret), "{secret} shown: {shown}");
+        }
+        assert!(
+            shown.contains("https://bot:****@proxy.example:8443/api"),
+            "{shown}"
+        );
+        assert!(shown.contains("admin:****@localhost"), "{shown}");
+        assert_eq!(
+            mask_url_password("https://t0ken@example.com/x?y=a@b"),
+            "https://****@example.com/x?y=a@b"
+        );
+        assert_eq!(
+            mask_url_password("/var/lib/drover.db"),
+            "/var/lib/drover.db"
+        );
+        assert_eq!(
+            mask_url_password("http://127.0.0.1:3000"),
+            "http://127.0.0.1:3000"
+        );
+    }
+
+    #[test]
+    fn env_allow_names_refused_keys_only() {
+        let config = parse("[run]\nenv_allow = [\"PYTHONPATH\", \"LD_PRELOAD\"]\n").unwrap();
+        assert_eq!(config.run.env_allow, vec!["PYTHONPATH", "LD_PRELOAD"]);
+        for (entry, words) in [
+            ("1BAD", "not an environment variable name"),
+            ("DROVER_X", "set by drover itself"),
+            ("PYTHONPATHS", "nothing to allow"),
+        ] {
+            let err = parse(&format!("[run]\nenv_allow = [\"{entry}\"]\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("run.env_allow") && err.contains(words),
+                "{err}"
+            );
+        }
     }
 }

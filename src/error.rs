@@ -85,6 +85,13 @@ pub enum Error {
     },
     #[error("{0}")]
     Refused(String),
+    /// A run environment key that would make a shell, an interpreter or the
+    /// dynamic loader run other code than the script.
+    #[error("environment variable {key} is refused: {why}; an admin can allow it by name with `[run] env_allow = [\"{key}\"]` in the configuration")]
+    EnvKeyRefused { key: String, why: &'static str },
+    /// A run environment value that shells may import as a function.
+    #[error("environment variable {key} is refused: its value starts with '()', which shells may import as a function definition (the value is not repeated here)")]
+    EnvValueRefused { key: String },
     #[error("configuration: {0}")]
     Config(String),
     #[error("import of {path}: {message}")]

@@ -1,7 +1,7 @@
 //! drover: run script groups on server groups over SSH, from a CLI or a chat.
 //!
 //! Layers, each importing only those listed before it:
-//! `error`, `domain`, `state` → `config`, `ssh_config` → `ssh` (all russh) → `store` (all
+//! `error`, `domain`, `state`, `run_env`, `redact` → `config`, `ssh_config` → `ssh` (all russh) → `store` (all
 //! SQL) → `engine` (runs) → `ops`, `remote_ops` (operations shared by front
 //! ends) → `library` (import) → front ends: `cli` (all clap) and `discord`
 //! (all serenity/poise).
@@ -16,7 +16,9 @@ pub mod engine;
 pub mod error;
 pub mod library;
 pub mod ops;
+pub mod redact;
 pub mod remote_ops;
+pub mod run_env;
 pub mod signals;
 pub mod ssh;
 pub mod ssh_config;

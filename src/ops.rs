@@ -18,6 +18,8 @@ use crate::store::{ScriptChange, ScriptInput, Store};
 pub struct Drover {
     pub store: Store,
     pub config: Arc<Config>,
+    /// `logs.redact`, applied to every piece of host output shown to users.
+    pub redactor: Arc<crate::redact::Redactor>,
 }
 
 /// Raw input of `host add`.
@@ -95,11 +97,22 @@ fn to_u32(what: &'static str, raw: i64, expected: &str) -> Result<u32> {
 }
 
 impl Drover {
-    pub fn new(store: Store, config: Config) -> Drover {
-        Drover {
+    /// The operations over `store`; fails when a `logs.redact` pattern
+    /// does not compile (a validated configuration's always do).
+    pub fn new(store: Store, config: Config) -> Result<Drover> {
+        let redactor = crate::redact::Redactor::new(&config.logs.redact)
+            .map_err(|e| crate::error::Error::Config(format!("logs.redact: {e}")))?;
+        Ok(Drover {
             store,
             config: Arc::new(config),
-        }
+            redactor: Arc::new(redactor),
+        })
+    }
+
+    /// A run's snapshot as users see it: host output (excerpts, reasons)
+    /// passed through `logs.redact`.
+    pub async fn shown_snapshot(&self, id: i64) -> Result<RunSnapshot> {
+        Ok(self.redactor.snapshot(self.store.run_snapshot(id).await?))
     }
 
     pub async fn host_add(&self, actor: &Actor, args: HostAdd) -> Result<Host> {
@@ -245,12 +258,7 @@ pub fn parse_env(raw: &str) -> Result<(String, String)> {
         value: key.to_string(),
         expected: why.to_string(),
     };
-    let key_ok = key
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !key_ok {
+    if !crate::run_env::valid_key(key) {
         return Err(bad(
             "KEY must be letters, digits and '_', not starting with a digit",
         ));
@@ -310,6 +318,30 @@ impl Drover {
         )
     }
 
+    /// The run environment policy ([`crate::run_env`]), the one check for
+    /// every front end and for reruns of stored runs: refuses keys that
+    /// make a shell, an interpreter or the dynamic loader run other code
+    /// than the script (unless `run.env_allow` names them) and values that
+    /// look like shell functions, naming the key and never the value.
+    pub fn check_run_env(&self, env: &crate::run_env::EnvVars) -> Result<()> {
+        for (key, value) in env.iter() {
+            if crate::run_env::looks_like_function(value) {
+                return Err(crate::error::Error::EnvValueRefused {
+                    key: key.to_string(),
+                });
+            }
+            if let Some(why) = crate::run_env::refused_key(key) {
+                if !self.config.run.env_allow.iter().any(|k| k == key) {
+                    return Err(crate::error::Error::EnvKeyRefused {
+                        key: key.to_string(),
+                        why,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Resolves `task run TASK` or `task run SCRIPT_GROUP SERVER_GROUP`.
     pub async fn plan_run(
         &self,
@@ -317,11 +349,13 @@ impl Drover {
         second: Option<&str>,
         o: RunOverrides,
     ) -> Result<crate::engine::RunRequest> {
-        let env = o
-            .env
-            .iter()
-            .map(|e| parse_env(e))
-            .collect::<Result<Vec<_>>>()?;
+        let env = crate::run_env::EnvVars::new(
+            o.env
+                .iter()
+                .map(|e| parse_env(e))
+                .collect::<Result<Vec<_>>>()?,
+        );
+        self.check_run_env(&env)?;
         let (task, script_group, server_group, mut options) = match second {
             None => match self.store.task(first).await {
                 Ok(task) => (
@@ -389,6 +423,9 @@ impl Drover {
     /// A new run of a past run's failed hosts, with the same script versions.
     pub async fn plan_rerun_failed(&self, run_id: i64) -> Result<crate::engine::RunRequest> {
         let run = self.store.stored_run(run_id).await?;
+        // A run stored before the policy (or before `run.env_allow` lost a
+        // key) is refused in the same words as a new one.
+        self.check_run_env(&run.env)?;
         let hosts = crate::engine::hosts_of(&run, &["failed", "unreachable", "timed_out", "lost"]);
         if hosts.is_empty() {
             return Err(crate::error::Error::Refused(format!(
@@ -472,9 +509,10 @@ impl Drover {
         files
     }
 
-    /// Copies the step logs of a run to `out` as they are on disk, each
-    /// after a `==> host · step i/n script <==` header: every host or one,
-    /// every script or one. Memory stays bounded whatever the logs' size.
+    /// Copies the step logs of a run to `out` as they are on disk, passed
+    /// through `logs.redact` line by line, each after a
+    /// `==> host · step i/n script <==` header: every host or one, every
+    /// script or one. Memory stays bounded whatever the logs' size.
     pub fn write_logs(
         &self,
         snapshot: &RunSnapshot,
@@ -491,7 +529,9 @@ impl Drover {
                 out: &mut *out,
                 last: None,
             };
-            std::io::copy(&mut file, &mut last)?;
+            let mut redacting = crate::redact::RedactingWriter::new(&self.redactor, &mut last);
+            std::io::copy(&mut file, &mut redacting)?;
+            redacting.end_line()?;
             if last.last.is_some_and(|b| b != b'\n') {
                 out.write_all(b"\n")?;
             }
@@ -539,8 +579,10 @@ impl Drover {
     /// one), with their headers, read from the ends of the files: memory
     /// and reading stay bounded however big the logs are. When output was
     /// left out, the text starts with a line saying so, at a line start.
+    /// Passed through `logs.redact`.
     pub fn logs_tail(&self, snapshot: &RunSnapshot, host: Option<&str>, limit: usize) -> String {
-        String::from_utf8_lossy(&tail_of(&self.log_files(snapshot, host, None), limit)).into_owned()
+        let tail = tail_of(&self.log_files(snapshot, host, None), limit);
+        String::from_utf8_lossy(&self.redactor.redact_bytes(&tail)).into_owned()
     }
 }
 

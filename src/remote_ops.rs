@@ -11,8 +11,92 @@ use crate::engine::host_keys::{open_pinning, OpenError, PinTo};
 use crate::engine::remote::sh_quote;
 use crate::error::{Error, Result};
 use crate::ops::Drover;
-use crate::ssh::{self, Connection, SshSettings, Target};
+use crate::ssh::{self, Connection, Exec, ExecEvent, SshSettings, Target};
 use crate::store::host_keys::KeyPin;
+
+/// Largest error text kept from a remote command.
+const STDERR_MAX: usize = 4096;
+
+/// The line the fetch command prints once it has opened the file.
+const OPENED: &str = "drover-fetch-open ";
+
+/// The remote command of `log fetch`, run by `sh` (its script on the
+/// command line: it holds no secret). It opens the path on descriptor 3
+/// (what is not a regular file is refused before, so that a FIFO does not
+/// block the open, and after, on the opened file), prints [`OPENED`] and the real path
+/// of the opened file (from `/proc/$$/fd/3`; a host without `/proc` is
+/// refused rather than read the racy way), waits for the controller's `ok`
+/// on standard input, and tails the open descriptor.
+fn fetch_command(path: &str, lines: u32) -> String {
+    let script = concat!(
+        "[ -e \"$1\" ] || { echo 'no such file' >&2; exit 3; }\n",
+        "[ -f \"$1\" ] || { echo 'not a readable regular file' >&2; exit 5; }\n",
+        "{ command exec 3< \"$1\"; } 2>/dev/null || { echo 'not a readable regular file (cannot open it)' >&2; exit 3; }\n",
+        "[ -e /proc/$$/fd/3 ] || { echo 'this host has no /proc/PID/fd: the opened file cannot be checked, so drover reads nothing' >&2; exit 4; }\n",
+        "[ -f /proc/$$/fd/3 ] || { echo 'not a readable regular file' >&2; exit 5; }\n",
+        "real=$(readlink /proc/$$/fd/3; echo x); real=${real%x}; real=${real%?}\n",
+        "NL='\n'\n",
+        "case $real in /*) ;; *) echo 'the opened file has no path' >&2; exit 6;; esac\n",
+        "case $real in *\"$NL\"*) echo 'the real path has a newline' >&2; exit 6;; esac\n",
+        "printf 'drover-fetch-open %s\\n' \"$real\"\n",
+        "read -r verdict && [ \"$verdict\" = ok ] || exit 7\n",
+        "tail -n \"$2\" <&3 | head -c \"$3\"\n",
+    );
+    format!(
+        "sh -c {} drover-fetch {} {lines} {FETCH_MAX_BYTES}",
+        sh_quote(script),
+        sh_quote(path)
+    )
+}
+
+/// Reads the fetch command's [`OPENED`] line: the real path of the file it
+/// opened, and any bytes that came after the line. A command that ended
+/// before (cannot open, not a regular file, no `/proc`) is refused with its
+/// own words.
+async fn opened_file(exec: &mut Exec, host: &str, path: &str) -> Result<(String, Vec<u8>)> {
+    let mut head = Vec::new();
+    let mut stderr = Vec::new();
+    while !head.contains(&b'\n') {
+        match exec.next().await {
+            Some(ExecEvent::Stdout(d)) => append_bounded(&mut head, &d, 2 * STDERR_MAX),
+            Some(ExecEvent::Stderr(d)) => append_bounded(&mut stderr, &d, STDERR_MAX),
+            Some(ExecEvent::Exit(_)) | Some(ExecEvent::Signal(_)) | None => {
+                // Error text may arrive after the exit status.
+                while let Some(event) = exec.next().await {
+                    if let ExecEvent::Stderr(d) = event {
+                        append_bounded(&mut stderr, &d, STDERR_MAX);
+                    }
+                }
+                let why = String::from_utf8_lossy(&stderr).trim().to_string();
+                return Err(Error::Refused(format!(
+                    "cannot read {path} on host '{host}': {}",
+                    if why.is_empty() {
+                        "the remote command ended early".into()
+                    } else {
+                        why
+                    }
+                )));
+            }
+        }
+        if head.len() >= 2 * STDERR_MAX {
+            break;
+        }
+    }
+    let line_end = head.iter().position(|b| *b == b'\n').unwrap_or(head.len());
+    let line = String::from_utf8_lossy(&head[..line_end]).into_owned();
+    let rest = head.get(line_end + 1..).unwrap_or_default().to_vec();
+    let real = line.strip_prefix(OPENED).ok_or_else(|| {
+        Error::Refused(format!(
+            "cannot read {path} on host '{host}': unexpected answer from the host"
+        ))
+    })?;
+    Ok((real.to_string(), rest))
+}
+
+fn append_bounded(buf: &mut Vec<u8>, data: &[u8], limit: usize) {
+    let room = limit.saturating_sub(buf.len());
+    buf.extend_from_slice(&data[..data.len().min(room)]);
+}
 
 /// Largest tail `log fetch` returns.
 pub const FETCH_MAX_BYTES: usize = 1024 * 1024;
@@ -90,12 +174,20 @@ impl Drover {
                     Ok((conn, pinned_now)) => {
                         let fp =
                             ssh::parse_public_key(&conn.host_key).map(|k| ssh::fingerprint(&k));
-                        let ran = conn.run("true", &[], 0).await;
+                        let limit = self.remote_command_timeout();
+                        let ran = tokio::time::timeout(limit, conn.run("true", &[], 0)).await;
                         conn.close().await;
                         let (ok, message) = match ran {
-                            Ok(out) if out.exit == Some(0) => (true, "ok".to_string()),
-                            Ok(out) => (false, format!("`true` exited with {:?}", out.exit)),
-                            Err(e) => (false, format!("cannot run a command: {e}")),
+                            Ok(Ok(out)) if out.exit == Some(0) => (true, "ok".to_string()),
+                            Ok(Ok(out)) => (false, format!("`true` exited with {:?}", out.exit)),
+                            Ok(Err(e)) => (false, format!("cannot run a command: {e}")),
+                            Err(_) => (
+                                false,
+                                format!(
+                                    "timeout: `true` did not finish within {} (a hung login shell or mount?)",
+                                    humantime::format_duration(limit)
+                                ),
+                            ),
                         };
                         HostCheck {
                             host: host.name,
@@ -141,8 +233,9 @@ impl Drover {
         Ok((old, new))
     }
 
-    /// The last `lines` lines of a remote file allowed by `logs.fetch_allow`.
-    /// Every fetch is audited, the refused ones with why.
+    /// The last `lines` lines of a remote file allowed by `logs.fetch_allow`,
+    /// passed through `logs.redact`. Every fetch is audited, the refused
+    /// ones with why.
     pub async fn log_fetch(
         &self,
         actor: &Actor,
@@ -165,7 +258,7 @@ impl Drover {
                 &outcome,
             )
             .await?;
-        fetched.map(|(_, text)| text)
+        fetched.map(|(_, text)| self.redactor.redact(&text))
     }
 
     /// The file `path` resolves to, and its last `lines` lines.
@@ -189,40 +282,70 @@ impl Drover {
         let conn = self
             .connect(actor, &host, Arc::new(self.ssh_settings(identities)))
             .await?;
-        let resolved = conn
-            .run(&format!("readlink -f -- {}", sh_quote(path)), &[], 4096)
-            .await
-            .map_err(|e| {
-                Error::Refused(format!("cannot resolve {path} on '{}': {e}", host.name))
-            })?;
-        let real = String::from_utf8_lossy(&resolved.stdout).trim().to_string();
-        if resolved.exit != Some(0) || real.is_empty() {
-            return Err(Error::Refused(format!(
-                "{path} does not exist on host '{}'",
-                host.name
-            )));
-        }
-        if real != path {
-            self.check_fetch_path(&real).map_err(|_| {
-                Error::Refused(format!(
-                    "{path} resolves to {real}, which is outside logs.fetch_allow; refusing the symlink escape"
-                ))
-            })?;
-        }
-        let command = format!(
-            "[ -f {p} ] && [ -r {p} ] || {{ echo 'not a readable regular file' >&2; exit 3; }}; tail -n {lines} -- {p} | head -c {max}",
-            p = sh_quote(&real),
-            max = FETCH_MAX_BYTES
-        );
-        let out = conn
-            .run(&command, &[], FETCH_MAX_BYTES)
-            .await
-            .map_err(|e| Error::Refused(format!("cannot read {real} on '{}': {e}", host.name)))?;
+        let limit = self.remote_command_timeout();
+        let fetched =
+            tokio::time::timeout(limit, self.read_checked(&conn, &host.name, path, lines)).await;
         conn.close().await;
+        fetched.unwrap_or_else(|_| {
+            Err(Error::Refused(format!(
+                "log fetch of {path} on host '{}' timed out after {}: the remote read did not finish (a hung mount, or a file that is not a regular file?)",
+                host.name,
+                humantime::format_duration(limit)
+            )))
+        })
+    }
+
+    /// How long one remote command of `log fetch` or `host check` may take
+    /// once connected: twice `ssh.connect_timeout` (20 s by default). The
+    /// connection itself is bounded by `ssh.connect_timeout` (handshake,
+    /// then authentication).
+    pub fn remote_command_timeout(&self) -> std::time::Duration {
+        self.config.ssh.connect_timeout * 2
+    }
+
+    /// Opens `path` on the host, checks the file it opened (its real path
+    /// from `/proc/self/fd`, against `logs.fetch_allow`; a regular file),
+    /// and only then reads its tail from the same open descriptor, all in
+    /// one remote command: a symlink swapped in after the check changes
+    /// nothing. The real path, and the text.
+    async fn read_checked(
+        &self,
+        conn: &Connection,
+        host: &str,
+        path: &str,
+        lines: u32,
+    ) -> Result<(String, String)> {
+        let cannot =
+            |e: russh::Error| Error::Refused(format!("cannot read {path} on host '{host}': {e}"));
+        let mut exec = conn
+            .exec_open(&fetch_command(path, lines), &[])
+            .await
+            .map_err(cannot)?;
+        let (real, early) = opened_file(&mut exec, host, path).await?;
+        let verdict = self.check_fetch_path(&real).map_err(|_| {
+            Error::Refused(format!(
+                "{path} resolves to {real}, which is outside logs.fetch_allow; refusing the symlink escape"
+            ))
+        });
+        let answer: &[u8] = if verdict.is_ok() { b"ok\n" } else { b"no\n" };
+        exec.send(answer).await.map_err(cannot)?;
+        exec.close_stdin().await.map_err(cannot)?;
+        verdict?;
+        let mut out = ssh::Output {
+            stdout: early,
+            ..ssh::Output::default()
+        };
+        while let Some(event) = exec.next().await {
+            match event {
+                ExecEvent::Stdout(d) => append_bounded(&mut out.stdout, &d, FETCH_MAX_BYTES),
+                ExecEvent::Stderr(d) => append_bounded(&mut out.stderr, &d, STDERR_MAX),
+                ExecEvent::Exit(code) => out.exit = Some(code),
+                ExecEvent::Signal(_) => out.exit = Some(255),
+            }
+        }
         if out.exit != Some(0) {
             return Err(Error::Refused(format!(
-                "cannot read {real} on host '{}': {}",
-                host.name,
+                "cannot read {real} on host '{host}': {}",
                 String::from_utf8_lossy(&out.stderr).trim()
             )));
         }

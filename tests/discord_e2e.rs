@@ -845,3 +845,67 @@ async fn log_fetch_and_host_check_connect_with_the_bots_keys() {
     let text = followup_text(&sim, &check, "web-1").await;
     assert!(text.contains("web-1: ok"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_environment_that_runs_code_is_refused_in_the_cli_words() {
+    let fleet = SshFleet::start(176, 1);
+    let drover = setup_inventory(&fleet);
+    let sim = DiscordSim::start().await;
+    let _bot = start_bot(&sim, &drover).await;
+    let witness = drover.dir.path().join("pwned");
+    let env = format!("REGION=eu BASH_ENV=$(id>{})", witness.display());
+    let run = sim
+        .slash_command(
+            &operator(),
+            CHANNEL,
+            "task",
+            &["run"],
+            vec![
+                ("task_or_script_group", json!("lamp")),
+                ("server_group", json!("web-group")),
+                ("env", json!(env)),
+            ],
+        )
+        .await;
+    let answer = sim.wait_response(&run, TIMEOUT).await.expect("answered");
+    let mut text = answer["data"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    for _ in 0..100 {
+        if text.contains("refused") {
+            break;
+        }
+        text = sim
+            .followups(&run)
+            .iter()
+            .map(|f| f["content"].as_str().unwrap_or_default().to_string())
+            .collect();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let cli = drover.run(&[
+        "task",
+        "run",
+        "lamp",
+        "web-group",
+        "--env",
+        "REGION=eu",
+        "--env",
+        &format!("BASH_ENV=$(id>{})", witness.display()),
+    ]);
+    let cli_words = String::from_utf8_lossy(&cli.stderr)
+        .trim()
+        .trim_start_matches("error: ")
+        .to_string();
+    assert!(
+        cli_words.starts_with("environment variable BASH_ENV is refused: "),
+        "{cli_words}"
+    );
+    assert!(
+        text.contains(&cli_words),
+        "Discord: {text}\nCLI: {cli_words}"
+    );
+    assert!(!text.contains("id>"), "the value is not repeated: {text}");
+    assert!(!witness.exists());
+    assert_eq!(drover.json(&["run", "list"]), Value::Array(vec![]));
+}

@@ -409,7 +409,7 @@ pub async fn open(cli: &Cli) -> Result<Drover> {
         None => default_database_path(),
     };
     let store = Store::open(&db_path).await?;
-    Ok(Drover::new(store, config))
+    Drover::new(store, config)
 }
 
 /// Runs a parsed command line; returns what to print on stdout.

@@ -10,6 +10,7 @@ use super::{Context, RunCmd};
 use crate::engine::{Engine, Handover, Orphaned, RunRequest};
 use crate::error::{Error, Result};
 use crate::ops::RunOverrides;
+use crate::redact::Redactor;
 use crate::state::{RunSnapshot, RunState};
 use crate::text::{json, Table};
 
@@ -68,9 +69,14 @@ pub(super) fn summary_line(s: &RunSnapshot) -> String {
     )
 }
 
-/// Drives a run in this process, showing progress, and returns the final
-/// snapshot.
-async fn drive_with_progress(engine: &Engine, run_id: i64, quiet: bool) -> Result<RunSnapshot> {
+/// Drives a run in this process, showing progress (host output passed
+/// through `logs.redact`), and returns the final snapshot.
+async fn drive_with_progress(
+    engine: &Engine,
+    redactor: &Redactor,
+    run_id: i64,
+    quiet: bool,
+) -> Result<RunSnapshot> {
     let mut events = engine.subscribe();
     let mut driver = {
         let engine = engine.clone();
@@ -98,7 +104,7 @@ async fn drive_with_progress(engine: &Engine, run_id: i64, quiet: bool) -> Resul
                 if let Some(view) = &mut view {
                     // The view waits out a busy database; the run goes on.
                     match store.run_snapshot(run_id).await {
-                        Ok(snapshot) => view.update(&snapshot),
+                        Ok(snapshot) => view.update(&redactor.snapshot(snapshot)),
                         Err(e) => tracing::debug!(error = %e, "cannot refresh the progress view"),
                     }
                 }
@@ -111,7 +117,7 @@ async fn drive_with_progress(engine: &Engine, run_id: i64, quiet: bool) -> Resul
         }
     };
     driven.map_err(|e| Error::Refused(format!("the run driver stopped: {e}")))??;
-    let snapshot = store.run_snapshot(run_id).await?;
+    let snapshot = redactor.snapshot(store.run_snapshot(run_id).await?);
     if let Some(mut view) = view {
         view.update(&snapshot);
         view.finish();
@@ -119,12 +125,15 @@ async fn drive_with_progress(engine: &Engine, run_id: i64, quiet: bool) -> Resul
     Ok(snapshot)
 }
 
+/// The final table or JSON of a run, host output passed through
+/// `logs.redact`.
 fn finish(ctx: &Context, snapshot: &RunSnapshot) -> RunOutput {
+    let shown = ctx.drover.redactor.snapshot(snapshot.clone());
     RunOutput {
         text: if ctx.json {
-            json(snapshot)
+            json(&shown)
         } else {
-            render_snapshot(snapshot)
+            render_snapshot(&shown)
         },
         success: snapshot.state == RunState::Succeeded,
     }
@@ -250,7 +259,7 @@ async fn start(ctx: &Context, request: &RunRequest, mode: Mode) -> Result<RunOut
             success: true,
         });
     }
-    let snapshot = drive_with_progress(&engine, run_id, ctx.quiet).await?;
+    let snapshot = drive_with_progress(&engine, &ctx.drover.redactor, run_id, ctx.quiet).await?;
     if mode == Mode::ShowOutput && !ctx.json {
         print_logs(ctx, &snapshot, None, None)?;
     }
@@ -366,7 +375,7 @@ pub async fn run(ctx: &Context, cmd: RunCmd) -> Result<RunOutput> {
                     reopened.join(", ")
                 ));
             }
-            let driven = drive_with_progress(&engine, id, ctx.quiet).await;
+            let driven = drive_with_progress(&engine, &ctx.drover.redactor, id, ctx.quiet).await;
             let outcome = match &driven {
                 Ok(_) => "ok".to_string(),
                 Err(e) => format!("error: {e}"),

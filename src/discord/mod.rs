@@ -95,8 +95,7 @@ pub async fn run_bot_with(
     let token = config.discord.token.clone().ok_or(StartError::NoToken)?;
     let permissions =
         Permissions::from_config(&config.discord.permissions).map_err(StartError::Config)?;
-    let redactor = render::Redactor::new(&config.logs.redact)
-        .map_err(|e| StartError::Config(e.to_string()))?;
+    let redactor = drover.redactor.as_ref().clone();
     let guilds = config.discord.guilds.clone();
     let data = Data {
         tracker: progress::Tracker::new(

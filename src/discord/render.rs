@@ -13,8 +13,6 @@
 use std::iter::Peekable;
 use std::str::Chars;
 
-use regex::{Captures, Regex};
-
 use crate::engine::state::{HostSnapshot, RunSnapshot, RunState};
 
 /// A rendered progress message.
@@ -57,41 +55,8 @@ pub enum ButtonStyle {
     Danger,
 }
 
-/// Replaces every match of the configured `logs.redact` expressions by
-/// `[redacted]`.
-#[derive(Debug, Clone, Default)]
-pub struct Redactor {
-    patterns: Vec<Regex>,
-}
-
-impl Redactor {
-    pub fn new(patterns: &[String]) -> Result<Redactor, regex::Error> {
-        let patterns = patterns
-            .iter()
-            .map(|p| Regex::new(p))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Redactor { patterns })
-    }
-
-    /// `text` with every (non-empty) match replaced, pattern after pattern.
-    pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for re in &self.patterns {
-            if re.is_match(&out) {
-                out = re
-                    .replace_all(&out, |c: &Captures<'_>| {
-                        if c[0].is_empty() {
-                            String::new()
-                        } else {
-                            REDACTED.to_string()
-                        }
-                    })
-                    .into_owned();
-            }
-        }
-        out
-    }
-}
+/// `logs.redact`, shared with every other place output reaches a user.
+pub use crate::redact::Redactor;
 
 // Discord's limits, with margin.
 const CONTENT_MAX: usize = 1900;
@@ -122,7 +87,6 @@ const REASON_MAX: usize = 100;
 const SCRIPTS_LINE_MAX: usize = 400;
 
 const ZWSP: char = '\u{200B}';
-const REDACTED: &str = "[redacted]";
 const ELLIPSIS: char = '…';
 
 const COLOR_RUNNING: u32 = 0x3498DB;

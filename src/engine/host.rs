@@ -33,7 +33,7 @@ pub struct HostJob {
     pub pinned_key: Option<String>,
     pub keys: RunKeys,
     pub steps: Arc<Vec<RemoteStep>>,
-    pub env: Arc<Vec<(String, String)>>,
+    pub env: Arc<crate::run_env::EnvVars>,
     pub nonce: String,
     pub continue_on_error: bool,
     pub settings: Arc<SshSettings>,

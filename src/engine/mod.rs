@@ -92,7 +92,7 @@ pub struct RunRequest {
     pub scripts_of_run: Option<i64>,
     /// Hosts; `None` takes the server group's current hosts.
     pub hosts: Option<Vec<Host>>,
-    pub env: Vec<(String, String)>,
+    pub env: crate::run_env::EnvVars,
 }
 
 /// Drives runs. Cheap to clone.

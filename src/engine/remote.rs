@@ -31,7 +31,7 @@ pub struct LaunchSpec {
     pub remote_dir: String,
     pub nonce: String,
     pub steps: Vec<RemoteStep>,
-    pub env: Vec<(String, String)>,
+    pub env: crate::run_env::EnvVars,
     pub continue_on_error: bool,
     pub use_sudo: bool,
 }
@@ -104,24 +104,54 @@ fn step_line(index: usize, step: &RemoteStep, source: &ScriptSource, on_fail: &s
     }
 }
 
+/// `export KEY='VALUE'` lines of the run's `--env` values.
+fn user_exports(env: &crate::run_env::EnvVars) -> String {
+    let mut s = String::new();
+    for (key, value) in env.iter() {
+        let _ = writeln!(s, "export {key}={}", sh_quote(value));
+    }
+    s
+}
+
+/// Sets `SETSID` to the absolute path of `setsid` in the runner's `PATH`,
+/// with builtins only (no process), so that launching a step never looks a
+/// program up after the run's environment is applied.
+const RESOLVE_SETSID: &str = "SETSID=setsid; IFS=:; set -f; for d in $PATH; do case $d in /*) if [ -x \"$d/setsid\" ]; then SETSID=$d/setsid; break; fi;; esac; done; set +f; unset IFS\n";
+
 /// `launch CMD...`: starts a step in the background in a new session (its
-/// own process group), standard input from /dev/null. Through sudo, which
-/// resets the environment, the run's variables (`DROVER_*`, `--env`) reach
-/// the script on a pipe, sourced before the script starts: never on a
-/// command line, never on disk.
-fn launcher(use_sudo: bool, vars: &[(String, String)]) -> String {
-    if !use_sudo {
-        return "launch() { setsid \"$@\" </dev/null & }\n".to_string();
+/// own process group), standard input from /dev/null.
+///
+/// The run's `--env` values are never assigned in the runner shell, so no
+/// key can change the runner's own variables and functions (`N`, `KILL`,
+/// `R`, `step`, ...): without sudo they are exported in the forked subshell
+/// that then execs `setsid` (by the absolute path resolved before, held in
+/// the positional parameters, which no assignment reaches) and the step.
+/// Through sudo, which resets the environment, the run's variables
+/// (`DROVER_*`, `--env`) reach the script on a pipe, sourced by the `sh`
+/// that sudo starts right before it execs the script: sudo itself never
+/// sees them. Either way: never on a command line, never on disk, and no
+/// extra process.
+fn launcher(spec: &LaunchSpec) -> String {
+    if !spec.use_sudo {
+        return format!(
+            "launch() {{ {{ set -- \"$SETSID\" \"$@\"\n{}exec \"$@\" </dev/null; }} & }}\n",
+            user_exports(&spec.env)
+        );
     }
     let mut s = String::from("envs() {\n");
-    for (key, value) in vars {
-        let line = format!("export {key}={}", sh_quote(value));
-        let _ = writeln!(s, "  printf '%s\\n' {}", sh_quote(&line));
+    let mut lines = format!(
+        "export DROVER_RUN_ID={}\nexport DROVER_HOST={}\n",
+        sh_quote(&spec.run_id.to_string()),
+        sh_quote(&spec.host_name)
+    );
+    lines.push_str(&user_exports(&spec.env));
+    for line in lines.lines() {
+        let _ = writeln!(s, "  printf '%s\\n' {}", sh_quote(line));
     }
     // Script names are plain words (the naming rule), safe in quotes.
     s.push_str("  printf \"export DROVER_SCRIPT='%s'\\n\" \"$DROVER_SCRIPT\"\n}\n");
     s.push_str(
-        "launch() { envs | setsid sudo -n sh -c '. /dev/stdin; exec \"$@\" </dev/null' drover-step \"$@\" & }\n",
+        "launch() { envs | \"$SETSID\" sudo -n sh -c '. /dev/stdin; exec \"$@\" </dev/null' drover-step \"$@\" & }\n",
     );
     s
 }
@@ -139,7 +169,10 @@ fn launcher(use_sudo: bool, vars: &[(String, String)]) -> String {
 /// runner finished). START is the process's start time where `/proc` has it
 /// (see [`PROCESS_IDENTITY`]).
 /// Only builtins run besides `setsid`, the scripts and, for steps with a
-/// timeout, the watchdog.
+/// timeout, the watchdog. A watchdog whose step ended before it became a
+/// process group of its own (`setsid` not yet done) is stopped by its pid. The runner's own variables hold only what drover
+/// generated: the run's `--env` values are applied in each step's process
+/// alone (see [`launcher`]).
 fn runner_script(spec: &LaunchSpec, sources: &[ScriptSource]) -> String {
     let mut s = String::new();
     let (kill, separator) = group_kill(spec.use_sudo);
@@ -150,15 +183,14 @@ fn runner_script(spec: &LaunchSpec, sources: &[ScriptSource]) -> String {
         sh_quote(kill),
         sh_quote(separator)
     );
-    let mut vars = vec![
-        ("DROVER_RUN_ID".to_string(), spec.run_id.to_string()),
-        ("DROVER_HOST".to_string(), spec.host_name.clone()),
-    ];
-    vars.extend(spec.env.iter().cloned());
-    for (key, value) in &vars {
-        let _ = writeln!(s, "{key}={}; export {key}", sh_quote(value));
-    }
-    s.push_str(&launcher(spec.use_sudo, &vars));
+    let _ = writeln!(
+        s,
+        "DROVER_RUN_ID={}; DROVER_HOST={}; export DROVER_RUN_ID DROVER_HOST",
+        sh_quote(&spec.run_id.to_string()),
+        sh_quote(&spec.host_name)
+    );
+    s.push_str(RESOLVE_SETSID);
+    s.push_str(&launcher(spec));
     s.push_str(concat!(
         "mark() { printf '\\n\\036DROVER %s %s\\n' \"$N\" \"$*\"; }\n",
         "finish() { mark done; echo done >> \"$R.ctl\"; exit 0; }\n",
@@ -169,11 +201,11 @@ fn runner_script(spec: &LaunchSpec, sources: &[ScriptSource]) -> String {
         "  launch \"$@\"\n",
         "  pid=$!; started \"$pid\"; echo \"s $pid $got\" >> \"$R.ctl\"; wd=\n",
         "  if [ \"$t\" -gt 0 ]; then\n",
-        "    setsid sh -c 'sleep \"$1\"; : > \"$5.t$2\"; $4 -TERM $6 -\"$3\" 2>/dev/null; sleep 5; $4 -KILL $6 -\"$3\" 2>/dev/null' wd \"$t\" \"$n\" \"$pid\" \"$KILL\" \"$R\" \"$KSEP\" </dev/null >/dev/null 2>&1 3<&- &\n",
+        "    \"$SETSID\" sh -c 'sleep \"$1\"; : > \"$5.t$2\"; $4 -TERM $6 -\"$3\" 2>/dev/null; sleep 5; $4 -KILL $6 -\"$3\" 2>/dev/null' wd \"$t\" \"$n\" \"$pid\" \"$KILL\" \"$R\" \"$KSEP\" </dev/null >/dev/null 2>&1 3<&- &\n",
         "    wd=$!; started \"$wd\"; echo \"w $wd $got\" >> \"$R.ctl\"\n",
         "  fi\n",
         "  wait \"$pid\"; rc=$?\n",
-        "  if [ -n \"$wd\" ]; then kill -TERM -\"$wd\" 2>/dev/null; echo 'w -' >> \"$R.ctl\"; fi\n",
+        "  if [ -n \"$wd\" ]; then kill -TERM -\"$wd\" 2>/dev/null || kill -TERM \"$wd\" 2>/dev/null; echo 'w -' >> \"$R.ctl\"; fi\n",
         "  [ -e \"$R.cancel\" ] && exit 0\n",
         "  if [ -e \"$R.t$n\" ]; then mark end \"$n\" timeout; return 1; fi\n",
         "  mark end \"$n\" \"$rc\"\n",
@@ -760,7 +792,7 @@ mod tests {
                     timeout_secs: None,
                 })
                 .collect(),
-            env: vec![("FOO".into(), "it's bar".into())],
+            env: vec![("FOO".to_string(), "it's bar".to_string())].into(),
             continue_on_error: false,
             use_sudo,
         }
@@ -904,6 +936,128 @@ mod tests {
             )],
             "only the neighbour's file may be left after the ack"
         );
+    }
+
+    /// Every name the runner and follower use for themselves, variables
+    /// and functions.
+    const RUNNER_NAMES: &[&str] = &[
+        "N",
+        "KILL",
+        "KSEP",
+        "R",
+        "SETSID",
+        "n",
+        "t",
+        "pid",
+        "wd",
+        "got",
+        "rc",
+        "p",
+        "r",
+        "rt",
+        "s",
+        "st",
+        "w",
+        "wt",
+        "d",
+        "k",
+        "v",
+        "P",
+        "ack",
+        "alive",
+        "size",
+        "off",
+        "d",
+        "step",
+        "mark",
+        "launch",
+        "finish",
+        "started",
+        "stale",
+        "envs",
+        "i",
+        "enumerate",
+    ];
+
+    #[test]
+    fn env_keys_named_like_the_runners_own_names_reach_only_the_step() {
+        let home = tempfile::tempdir().expect("tempdir");
+        let nonce = "cl4sh";
+        let mut spec = spec(
+            nonce,
+            &[
+                "#!/bin/sh\necho \"N=$N KILL=$KILL R=$R step=$step\"\n".into(),
+                "echo second\n".into(),
+            ],
+            false,
+        );
+        spec.env = RUNNER_NAMES
+            .iter()
+            .map(|k| (k.to_string(), format!("x'$(touch pwned-{k})")))
+            .collect::<Vec<_>>()
+            .into();
+        let events = run_locally(&spec, home.path());
+        assert_eq!(
+            summary(&events),
+            vec![
+                "<start 1>".to_string(),
+                "N=x'$(touch pwned-N) KILL=x'$(touch pwned-KILL) R=x'$(touch pwned-R) step=x'$(touch pwned-step)\n".into(),
+                "<end 1 Exit(0)>".into(),
+                "<start 2>".into(),
+                "second\n".into(),
+                "<end 2 Exit(0)>".into(),
+                "<Done>".into(),
+                "<eof done>".into(),
+            ]
+        );
+        assert_eq!(run_files_left(home.path()), 0, "cleaned up after the ack");
+        let pwned: Vec<_> = std::fs::read_dir(home.path())
+            .expect("home")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("pwned"))
+            .collect();
+        assert!(pwned.is_empty(), "{pwned:?}");
+    }
+
+    #[test]
+    fn a_watchdog_started_a_moment_before_its_step_ends_is_stopped_too() {
+        // A step that ends at once: the runner stops its watchdog before
+        // the watchdog may have become a process group of its own.
+        let home = tempfile::tempdir().expect("tempdir");
+        let mut spec = spec("w4tch", &["true\n".into(), "true\n".into()], false);
+        for step in &mut spec.steps {
+            step.timeout_secs = Some(1);
+        }
+        let events = run_locally_acking(&spec, home.path(), false);
+        assert!(events.contains(&RemoteEvent::Done), "{events:?}");
+        let flag = |n: u32| home.path().join(format!("{}.t{n}", spec.remote_dir));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(2500);
+        while std::time::Instant::now() < deadline {
+            assert!(
+                !flag(1).exists() && !flag(2).exists(),
+                "a watchdog outlived its step and fired"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    #[test]
+    fn env_values_are_assigned_only_in_the_step_process() {
+        for use_sudo in [false, true] {
+            let mut spec = spec("pl4ce", &["echo a\n".into()], use_sudo);
+            spec.env = vec![("SECRET".to_string(), "v4lue".to_string())].into();
+            let runner = runner_script(&spec, &[ScriptSource::File]);
+            let launch_at = runner.find("launch() {").expect("launch");
+            let assigned: Vec<&str> = runner.lines().filter(|l| l.contains("v4lue")).collect();
+            assert_eq!(assigned.len(), 1, "{runner}");
+            let line_at = runner.find(assigned[0]).expect("line");
+            let in_function = if use_sudo {
+                runner.find("envs() {").is_some_and(|at| at < line_at) && line_at < launch_at
+            } else {
+                line_at > launch_at
+            };
+            assert!(in_function, "only inside launch/envs: {runner}");
+        }
     }
 
     fn summary(events: &[RemoteEvent]) -> Vec<String> {

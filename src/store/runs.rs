@@ -62,7 +62,7 @@ pub struct NewRun {
     pub scripts: RunScripts,
     pub hosts: Vec<crate::domain::Host>,
     pub default_user: String,
-    pub env: Vec<(String, String)>,
+    pub env: crate::run_env::EnvVars,
     pub nonce: String,
     /// Key files the run was started with, so that a process taking the run
     /// over can authenticate the same way.
@@ -89,7 +89,7 @@ pub struct StoredRun {
     pub hosts: Vec<RunHost>,
     pub cancel_requested: bool,
     pub state: RunState,
-    pub env: Vec<(String, String)>,
+    pub env: crate::run_env::EnvVars,
     pub identities: Vec<std::path::PathBuf>,
 }
 
@@ -207,7 +207,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        let env_names: Vec<&str> = new.env.iter().map(|(k, _)| k.as_str()).collect();
+        let env_names: Vec<&str> = new.env.keys().collect();
         let rerun_of = match &new.scripts {
             RunScripts::SameAs(run) => format!(", rerun of run {run}"),
             RunScripts::Versions(_) => String::new(),
