@@ -384,10 +384,14 @@ fn remote_commands_of_log_fetch_and_host_check_end_with_a_timeout() {
     let files = tempfile::tempdir().expect("tempdir");
     let log = files.path().join("app.log");
     std::fs::write(&log, "a line\n").expect("app.log");
-    let mut drover = common::Drover::with_config(&format!(
-        "[logs]\nfetch_allow = [\"{}/*.log\"]\n",
-        files.path().display()
-    ));
+    // A 3 s connect timeout: each remote command may take 6 s.
+    let mut drover = common::Drover::with_connect_timeout(
+        "3s",
+        &format!(
+            "[logs]\nfetch_allow = [\"{}/*.log\"]\n",
+            files.path().display()
+        ),
+    );
     let hosts = drover.add_fleet(&fleet, "h", "hung-group");
     let host = hosts[0].as_str();
 
