@@ -10,12 +10,11 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use common::{host_doc, Drover, Netns, SshFleet};
+use common::{hash_known_hosts, host_doc, Drover, Netns, SshFleet};
 
 const PORT: u16 = 2222;
 
@@ -334,19 +333,6 @@ fn chains_of_two_jumps_as_a_list_or_as_a_jump_host_with_its_own_jump() {
         text.contains("jump loop: deep -> j2 -> j1 -> deep"),
         "{text}"
     );
-}
-
-/// `ssh-keygen -H` on a known_hosts file.
-fn hash_known_hosts(path: &Path) {
-    let status = Command::new("ssh-keygen")
-        .arg("-H")
-        .arg("-f")
-        .arg(path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("ssh-keygen -H");
-    assert!(status.success());
 }
 
 #[test]

@@ -596,3 +596,18 @@ fn ip(args: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Hashes a known_hosts file's host names in place (`ssh-keygen -H`).
+pub fn hash_known_hosts(path: &Path) {
+    let status = Command::new("ssh-keygen")
+        .arg("-H")
+        .arg("-f")
+        .arg(path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("ssh-keygen -H");
+    assert!(status.success());
+    let text = std::fs::read_to_string(path).expect("hashed");
+    assert!(text.starts_with("|1|"), "{text}");
+}
