@@ -47,13 +47,65 @@ pub enum HostKeyPolicy {
     Strict,
 }
 
+/// `ssh.config`: a path, or `false` (read no OpenSSH client configuration).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum SshConfigFile {
+    Path(PathBuf),
+    None(bool),
+}
+
+impl<'de> Deserialize<'de> for SshConfigFile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Path(PathBuf),
+            Flag(bool),
+        }
+        match Raw::deserialize(d).map_err(|_| {
+            serde::de::Error::custom("expected a path to an OpenSSH client configuration, or false")
+        })? {
+            Raw::Path(path) => Ok(SshConfigFile::Path(path)),
+            Raw::Flag(false) => Ok(SshConfigFile::None(false)),
+            Raw::Flag(true) => Err(serde::de::Error::custom(
+                "true is not a file: give a path, or leave the key out to read ~/.ssh/config",
+            )),
+        }
+    }
+}
+
+/// One path or a list of paths.
+fn one_or_many_paths<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<PathBuf>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(PathBuf),
+        Many(Vec<PathBuf>),
+    }
+    match Raw::deserialize(d)
+        .map_err(|_| serde::de::Error::custom("expected a path or a list of paths"))?
+    {
+        Raw::One(path) => Ok(vec![path]),
+        Raw::Many(paths) => Ok(paths),
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SshConfig {
     /// Login user for hosts without one. Default: the OS user running drover.
     pub user: Option<String>,
     pub identity_files: Vec<PathBuf>,
-    pub known_hosts: Option<PathBuf>,
+    /// OpenSSH known_hosts files, read in order (one path or a list).
+    #[serde(deserialize_with = "one_or_many_paths")]
+    pub known_hosts: Vec<PathBuf>,
+    /// The OpenSSH client configuration: unset, `~/.ssh/config` when it
+    /// exists; a path; or `false` for none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config: Option<SshConfigFile>,
     pub host_key_policy: HostKeyPolicy,
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
@@ -66,7 +118,8 @@ impl Default for SshConfig {
         SshConfig {
             user: None,
             identity_files: Vec::new(),
-            known_hosts: None,
+            known_hosts: Vec::new(),
+            config: None,
             host_key_policy: HostKeyPolicy::AcceptNew,
             connect_timeout: Duration::from_secs(10),
             keepalive_interval: Duration::from_secs(15),
@@ -307,7 +360,7 @@ impl Config {
             self.ssh.user = Some(user);
         }
         if let Some(path) = get("DROVER_KNOWN_HOSTS") {
-            self.ssh.known_hosts = Some(PathBuf::from(path));
+            self.ssh.known_hosts = vec![PathBuf::from(path)];
         }
         if let Some(token) = get("DISCORD_TOKEN") {
             self.discord.token = Some(token);
@@ -622,6 +675,27 @@ mod tests {
             !shown.contains("sekrit") && shown.contains("********"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn known_hosts_takes_one_path_or_a_list_and_config_a_path_or_false() {
+        let one = parse("[ssh]\nknown_hosts = \"/a\"\n").unwrap();
+        assert_eq!(one.ssh.known_hosts, [PathBuf::from("/a")]);
+        let many = parse("[ssh]\nknown_hosts = [\"/a\", \"/b\"]\nconfig = false\n").unwrap();
+        assert_eq!(many.ssh.known_hosts.len(), 2);
+        assert_eq!(many.ssh.config, Some(SshConfigFile::None(false)));
+        let path = parse("[ssh]\nconfig = \"/c\"\n").unwrap();
+        assert_eq!(
+            path.ssh.config,
+            Some(SshConfigFile::Path(PathBuf::from("/c")))
+        );
+        let err = parse("[ssh]\nconfig = true\n").unwrap_err().to_string();
+        assert!(
+            err.contains("key 'ssh.config'") && err.contains("true is not a file"),
+            "{err}"
+        );
+        let shown = many.to_masked_toml();
+        assert!(shown.contains("config = false"), "{shown}");
     }
 
     #[test]

@@ -167,6 +167,9 @@ pub struct Host {
     pub host_key: Option<String>,
     pub use_sudo: bool,
     pub groups: Vec<String>,
+    /// Jump hosts: `none`, or `[user@]host[:port]` hops separated by
+    /// commas. `None`: as ssh_config says.
+    pub jump: Option<String>,
 }
 
 /// What `host add` needs.
@@ -179,6 +182,7 @@ pub struct NewHost {
     pub description: String,
     pub use_sudo: bool,
     pub groups: Vec<Name>,
+    pub jump: Option<String>,
 }
 
 /// Changes of `host edit`; `None` leaves a field as it is.
@@ -190,6 +194,8 @@ pub struct HostEdit {
     pub user: Option<Option<String>>,
     pub description: Option<String>,
     pub use_sudo: Option<bool>,
+    /// `Some(None)` clears the jump hosts (ssh_config's apply again).
+    pub jump: Option<Option<String>>,
 }
 
 #[derive(Debug, Clone, Serialize)]

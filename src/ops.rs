@@ -32,6 +32,18 @@ pub struct HostAdd {
     pub groups: Vec<String>,
     pub description: Option<String>,
     pub sudo: bool,
+    /// Jump hosts (`a,b`, `user@host:port`, or `none`).
+    pub jump: Option<String>,
+}
+
+/// Checks a jump list as `--jump` takes it.
+fn parse_jump(raw: &str) -> Result<String> {
+    crate::ssh::route::check_jump_list(raw).map_err(|e| crate::error::Error::InvalidValue {
+        what: "--jump",
+        value: raw.to_string(),
+        expected: e.to_string(),
+    })?;
+    Ok(raw.trim().to_string())
 }
 
 impl HostAdd {
@@ -50,6 +62,7 @@ impl HostAdd {
                 .iter()
                 .map(|g| Name::parse(Kind::ServerGroup, g))
                 .collect::<Result<_>>()?,
+            jump: self.jump.as_deref().map(parse_jump).transpose()?,
         })
     }
 }
@@ -63,6 +76,9 @@ pub struct HostEditArgs {
     pub default_user: bool,
     pub description: Option<String>,
     pub sudo: Option<bool>,
+    pub jump: Option<String>,
+    /// Clear the jump hosts.
+    pub no_jump: bool,
 }
 
 /// Raw input of `script add` / `script edit`.
@@ -130,12 +146,23 @@ impl Drover {
             (None, true) => Some(None),
             (None, false) => None,
         };
+        let jump = match (args.jump, args.no_jump) {
+            (Some(_), true) => {
+                return Err(crate::error::Error::Refused(
+                    "give either --jump or --no-jump, not both".into(),
+                ))
+            }
+            (Some(j), false) => Some(Some(parse_jump(&j)?)),
+            (None, true) => Some(None),
+            (None, false) => None,
+        };
         let edit = HostEdit {
             address: args.address.as_deref().map(parse_address).transpose()?,
             port: args.port.map(parse_port).transpose()?,
             user,
             description: args.description,
             use_sudo: args.sudo,
+            jump,
         };
         self.store.edit_host(actor, name, &edit).await
     }
@@ -277,13 +304,41 @@ impl Drover {
         crate::ssh::SshSettings {
             identity_files,
             use_agent: true,
-            known_hosts: crate::ssh::KnownHostsFiles::new(
-                self.config.ssh.known_hosts.iter().cloned().collect(),
-            ),
+            known_hosts: crate::ssh::KnownHostsFiles::new(self.config.ssh.known_hosts.clone()),
             host_key_policy: self.config.ssh.host_key_policy,
             connect_timeout: self.config.ssh.connect_timeout,
             keepalive_interval: self.config.ssh.keepalive_interval,
+            jumps: Default::default(),
+            known_hosts_by_files: Default::default(),
+            ssh_config: self.load_ssh_config(),
+            configured_user: self.config.ssh.user.clone(),
+            os_user: match Actor::current_os_user() {
+                Actor::Cli(user) => user,
+                _ => "root".into(),
+            },
         }
+    }
+
+    /// The OpenSSH client configuration: `ssh.config`, else
+    /// `~/.ssh/config` when it exists; its warnings (Match blocks left
+    /// out) go to the diagnostics.
+    fn load_ssh_config(
+        &self,
+    ) -> std::result::Result<Option<Arc<crate::ssh_config::SshConfig>>, String> {
+        use crate::config::SshConfigFile;
+        let path = match &self.config.ssh.config {
+            Some(SshConfigFile::None(_)) => return Ok(None),
+            Some(SshConfigFile::Path(path)) => path.clone(),
+            None => match dirs::home_dir().map(|home| home.join(".ssh").join("config")) {
+                Some(path) if path.exists() => path,
+                _ => return Ok(None),
+            },
+        };
+        let config = crate::ssh_config::SshConfig::load(&path, None).map_err(|e| e.to_string())?;
+        for warning in config.warnings() {
+            tracing::warn!("ssh_config {warning}");
+        }
+        Ok(Some(Arc::new(config)))
     }
 
     /// Where step logs are kept: `logs.dir`, or `logs/` beside the database.

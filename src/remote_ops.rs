@@ -7,11 +7,12 @@ use globset::{Glob, GlobSetBuilder};
 use serde::Serialize;
 
 use crate::domain::{Actor, Host};
-use crate::engine::host_keys::{open_pinning, OpenError, PinTo};
+use crate::engine::host_keys::{open_pinning, pin_jump_hosts, OpenError, PinTo};
 use crate::engine::remote::sh_quote;
 use crate::error::{Error, Result};
 use crate::ops::Drover;
-use crate::ssh::{self, Connection, Exec, ExecEvent, SshSettings, Target};
+use crate::ssh::route::Resolved;
+use crate::ssh::{self, ConnectError, Connection, Exec, ExecEvent, SshSettings};
 use crate::store::host_keys::KeyPin;
 
 /// Largest error text kept from a remote command.
@@ -112,14 +113,25 @@ pub struct HostCheck {
 }
 
 impl Drover {
-    fn target(&self, host: &Host) -> Target {
-        Target {
-            name: host.name.clone(),
-            address: host.address.clone(),
-            port: host.port,
-            user: host.user.clone().unwrap_or_else(|| self.default_user()),
-            pinned_key: host.host_key.clone(),
-        }
+    /// How an inventory host is reached, and where each value comes from
+    /// (inventory, ssh_config, defaults).
+    pub async fn host_route(&self, host: &Host, settings: &SshSettings) -> Result<Resolved> {
+        self.resolve(host, settings)
+            .await?
+            .map_err(|e| Error::Refused(format!("host '{}': {e}", host.name)))
+    }
+
+    /// The route to `host`; the inner error is the host's own (shown per
+    /// host), the outer one the store's.
+    async fn resolve(
+        &self,
+        host: &Host,
+        settings: &SshSettings,
+    ) -> Result<std::result::Result<Resolved, ssh::route::RouteError>> {
+        let jump_hosts =
+            crate::engine::jump_hosts_of(&self.store, settings, std::slice::from_ref(host)).await?;
+        let lookup = |name: &str| jump_hosts.get(name).cloned().flatten();
+        Ok(settings.resolve(host, &lookup))
     }
 
     async fn connect(
@@ -147,11 +159,16 @@ impl Drover {
         host: &Host,
         settings: Arc<SshSettings>,
     ) -> std::result::Result<(Connection, bool), OpenError> {
+        let resolved = self
+            .resolve(host, &settings)
+            .await
+            .map_err(OpenError::Pin)?
+            .map_err(|e| OpenError::Connect(ConnectError::Route(e.to_string())))?;
         let pin_to = PinTo::Inventory {
             store: &self.store,
             actor,
         };
-        let (conn, pin) = open_pinning(&self.target(host), settings, pin_to).await?;
+        let (conn, pin) = open_pinning(&resolved.route, settings, pin_to).await?;
         Ok((conn, pin == Some(KeyPin::Pinned)))
     }
 
@@ -216,9 +233,21 @@ impl Drover {
     /// Re-pins a host's key to the one it offers now. Returns (old, new)
     /// fingerprints.
     pub async fn host_trust(&self, actor: &Actor, name: &str) -> Result<(Option<String>, String)> {
+        self.host_trust_with(actor, name, &[]).await
+    }
+
+    /// [`Self::host_trust`] with extra identity files, which jump hosts on
+    /// the way may need (the host itself is not logged in to).
+    pub async fn host_trust_with(
+        &self,
+        actor: &Actor,
+        name: &str,
+        identities: &[std::path::PathBuf],
+    ) -> Result<(Option<String>, String)> {
         let host = self.store.host(name).await?;
-        let settings = Arc::new(self.ssh_settings(&[]));
-        let key = ssh::probe_host_key(&self.target(&host), settings)
+        let settings = Arc::new(self.ssh_settings(identities));
+        let resolved = self.host_route(&host, &settings).await?;
+        let key = ssh::probe_host_key(&resolved.route, settings, &pin_jump_hosts(&self.store))
             .await
             .map_err(|e| Error::Refused(format!("cannot read the key of host '{name}': {e}")))?;
         let old = host

@@ -286,6 +286,7 @@ mod tests {
             env: env.clone(),
             nonce: "n".into(),
             identities: Vec::new(),
+            routes: Vec::new(),
         };
         let stored = crate::store::runs::StoredRun {
             id: 1,

@@ -3,9 +3,14 @@
 //! parsing and the lookups (Host patterns with `!` negation, the first
 //! obtained value wins, `Include` inside and outside Host blocks); this
 //! module adds what that crate does not keep: where each Host block is
-//! (file:line), errors that name their line, and a refusal of `Match`
-//! blocks, which the crate does not understand (it would apply their
-//! settings to the Host block above them).
+//! (file:line), where each setting of a host comes from, errors that name
+//! their line, and `Match` blocks, which the crate does not understand (it
+//! would apply their settings to the Host block above them). drover does
+//! not evaluate `Match`: a Match block that sets nothing drover uses to
+//! connect is left out with a warning naming its line; one that sets a
+//! keyword drover uses ([`CONNECTION_KEYWORDS`]) is refused with its line,
+//! since leaving it out would connect differently from ssh (another user,
+//! port or jump, fewer known host keys, a weaker key check).
 //!
 //! Front ends see three things: [`SshConfig::load`], the Host blocks in file
 //! order ([`SshConfig::host_blocks`], what an inventory import lists) and
@@ -13,8 +18,6 @@
 //! connection needs).
 
 use std::fmt;
-use std::fs::File;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -97,13 +100,35 @@ pub struct HostSettings {
     /// `StrictHostKeyChecking` as written, lower-cased (`yes`, `no`,
     /// `accept-new`, `ask`, `off`).
     pub strict_host_key_checking: Option<String>,
+    /// `ProxyCommand`, which drover does not run (it is refused).
+    pub proxy_command: Option<String>,
 }
+
+/// The keywords drover uses to connect; a Match block that sets one is
+/// refused.
+pub const CONNECTION_KEYWORDS: &[&str] = &[
+    "hostname",
+    "user",
+    "port",
+    "identityfile",
+    "identitiesonly",
+    "proxyjump",
+    "proxycommand",
+    "connecttimeout",
+    "serveraliveinterval",
+    "userknownhostsfile",
+    "globalknownhostsfile",
+    "stricthostkeychecking",
+];
 
 /// A parsed configuration with the location of its Host blocks.
 #[derive(Debug, Clone)]
 pub struct SshConfig {
     parsed: ssh2_config::SshConfig,
     blocks: Vec<HostBlock>,
+    /// Every line ssh reads, Include lines and Match blocks left out.
+    lines: Vec<ConfigLine>,
+    warnings: Vec<String>,
 }
 
 impl SshConfig {
@@ -114,10 +139,18 @@ impl SshConfig {
         let home = home.map(Path::to_path_buf).or_else(dirs::home_dir);
         let mut lines = Vec::new();
         scan_file(path, home.as_deref(), &mut Vec::new(), &mut lines)?;
-        let blocks = host_blocks(&lines)?;
-        let parsed = parse_file(path, home.as_deref())
+        let (lines, warnings) = without_match_blocks(lines)?;
+        let blocks = host_blocks(&lines);
+        let text: String = lines.iter().map(|l| format!("{}\n", l.text)).collect();
+        let parsed = with_home(home.as_deref())
+            .parse(&mut text.as_bytes(), RULES)
             .map_err(|error| locate_error(path, home.as_deref(), &lines, error))?;
-        Ok(SshConfig { parsed, blocks })
+        Ok(SshConfig {
+            parsed,
+            blocks,
+            lines,
+            warnings,
+        })
     }
 
     /// The Host blocks of every file, in the order ssh reads them.
@@ -150,8 +183,90 @@ impl SshConfig {
             strict_host_key_checking: unsupported_args(&params, "stricthostkeychecking")
                 .first()
                 .map(|v| v.to_ascii_lowercase()),
+            proxy_command: Some(unsupported_args(&params, "proxycommand"))
+                .filter(|args| !args.is_empty())
+                .map(|args| args.join(" ")),
         })
     }
+
+    /// Where the value of `keyword` (lower-case) that `alias` gets comes
+    /// from: the first line that sets it in a block that applies to the
+    /// alias (lines before the first Host line apply to every alias).
+    pub fn origin(&self, alias: &str, keyword: &str) -> Option<&Location> {
+        let mut applies = true;
+        for line in &self.lines {
+            match line.keyword.as_str() {
+                "host" => applies = host_line_matches(&line.args, alias),
+                k if k == keyword && applies => return Some(&line.at),
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// True when a Host line names `name` itself (not through a wildcard):
+    /// `name` is an ssh alias.
+    pub fn names_alias(&self, name: &str) -> bool {
+        self.blocks.iter().any(|block| {
+            block
+                .patterns
+                .iter()
+                .any(|p| p.alias().is_some_and(|a| a.eq_ignore_ascii_case(name)))
+        })
+    }
+
+    /// What reading the configuration left out (ignored Match blocks).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+}
+
+/// True when a Host line's patterns select `alias`: one pattern matches
+/// and no negated one does (case-insensitive, `*` and `?` wildcards).
+fn host_line_matches(patterns: &[String], alias: &str) -> bool {
+    let alias = alias.to_ascii_lowercase();
+    let mut selected = false;
+    for pattern in patterns {
+        let (negated, text) = match pattern.strip_prefix('!') {
+            Some(text) => (true, text),
+            None => (false, pattern.as_str()),
+        };
+        if wildcard_match(&text.to_ascii_lowercase(), &alias) {
+            if negated {
+                return false;
+            }
+            selected = true;
+        }
+    }
+    selected
+}
+
+/// `*` (any run) and `?` (one character) matching of a whole name.
+fn wildcard_match(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut pi, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ni));
+                pi += 1;
+            }
+            Some(c) if *c == '?' || *c == n[ni] => {
+                pi += 1;
+                ni += 1;
+            }
+            _ => match star {
+                Some((sp, sn)) => {
+                    pi = sp + 1;
+                    ni = sn + 1;
+                    star = Some((sp, sn + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
 }
 
 /// `HostName` with its tokens: `%h` is the alias, `%%` a `%`.
@@ -196,14 +311,6 @@ fn unsupported_flag(params: &HostParams, keyword: &str) -> Result<Option<bool>, 
     }
 }
 
-fn parse_file(
-    path: &Path,
-    home: Option<&Path>,
-) -> Result<ssh2_config::SshConfig, ssh2_config::SshParserError> {
-    let mut reader = BufReader::new(File::open(path)?);
-    with_home(home).parse(&mut reader, RULES)
-}
-
 fn with_home(home: Option<&Path>) -> ssh2_config::SshConfig {
     let config = ssh2_config::SshConfig::default();
     match home {
@@ -213,7 +320,7 @@ fn with_home(home: Option<&Path>) -> ssh2_config::SshConfig {
 }
 
 /// One meaningful line of a configuration file.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct ConfigLine {
     at: Location,
     /// The keyword, lower-cased.
@@ -338,42 +445,71 @@ fn include_pattern(arg: &str, home: Option<&Path>) -> Option<String> {
     }
 }
 
-/// The Host blocks of the lines; refuses `Match`, which would otherwise be
-/// read as part of the block above it.
-fn host_blocks(lines: &[ConfigLine]) -> Result<Vec<HostBlock>, SshConfigError> {
-    let mut blocks = Vec::new();
+/// The lines without `Include` lines (their files' lines follow them)
+/// and without Match blocks (a `Match` line up to the next Host or Match
+/// line). A Match block that sets a keyword drover uses to connect is
+/// refused; others are left out with a warning.
+fn without_match_blocks(
+    lines: Vec<ConfigLine>,
+) -> Result<(Vec<ConfigLine>, Vec<String>), SshConfigError> {
+    let mut kept = Vec::with_capacity(lines.len());
+    let mut warnings = Vec::new();
+    let mut in_match: Option<(Location, String)> = None;
     for line in lines {
         match line.keyword.as_str() {
-            "host" => blocks.push(HostBlock {
-                patterns: line
-                    .args
-                    .iter()
-                    .map(|arg| match arg.strip_prefix('!') {
-                        Some(text) => HostPattern {
-                            text: text.to_string(),
-                            negated: true,
-                        },
-                        None => HostPattern {
-                            text: arg.clone(),
-                            negated: false,
-                        },
-                    })
-                    .collect(),
-                at: line.at.clone(),
-            }),
+            "include" => continue,
+            "host" => in_match = None,
             "match" => {
-                return Err(SshConfigError::At {
-                    at: line.at.clone(),
-                    message: format!(
-                        "'{}': Match blocks are not supported; write those settings in Host blocks",
-                        line.text
-                    ),
-                })
+                warnings.push(format!(
+                    "{}: '{}': Match block left out: drover does not evaluate Match, and the block sets nothing drover uses to connect",
+                    line.at, line.text
+                ));
+                in_match = Some((line.at.clone(), line.text.clone()));
+                continue;
             }
             _ => {}
         }
+        match &in_match {
+            Some((at, text)) if CONNECTION_KEYWORDS.contains(&line.keyword.as_str()) => {
+                return Err(SshConfigError::At {
+                    at: at.clone(),
+                    message: format!(
+                        "'{text}': Match blocks are not supported when they set what drover uses to connect ({} at line {}); write those settings in Host blocks",
+                        line.written_keyword(),
+                        line.at.line
+                    ),
+                })
+            }
+            Some(_) => {}
+            None => kept.push(line),
+        }
     }
-    Ok(blocks)
+    Ok((kept, warnings))
+}
+
+/// The Host blocks of the lines.
+fn host_blocks(lines: &[ConfigLine]) -> Vec<HostBlock> {
+    lines
+        .iter()
+        .filter(|line| line.keyword == "host")
+        .map(|line| HostBlock {
+            patterns: line
+                .args
+                .iter()
+                .map(|arg| match arg.strip_prefix('!') {
+                    Some(text) => HostPattern {
+                        text: text.to_string(),
+                        negated: true,
+                    },
+                    None => HostPattern {
+                        text: arg.clone(),
+                        negated: false,
+                    },
+                })
+                .collect(),
+            at: line.at.clone(),
+        })
+        .collect()
 }
 
 /// The line a parse error comes from: the first line that fails when
@@ -579,6 +715,55 @@ mod tests {
             )),
             "{err}"
         );
+    }
+
+    #[test]
+    fn match_blocks_setting_nothing_drover_uses_are_left_out_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = write(
+            dir.path(),
+            "config",
+            "Host a\n  User x\nMatch exec \"true\"\n  ForwardAgent yes\n  SendEnv LANG\nHost b\n  Port 2200\n",
+        );
+        let config = SshConfig::load(&config, Some(dir.path())).unwrap();
+        assert_eq!(config.settings("a").unwrap().user.as_deref(), Some("x"));
+        assert_eq!(config.settings("b").unwrap().port, Some(2200));
+        assert_eq!(config.warnings().len(), 1);
+        assert!(
+            config.warnings()[0].contains("config:3: 'Match exec \"true\"': Match block left out"),
+            "{:?}",
+            config.warnings()
+        );
+        let security = write(
+            dir.path(),
+            "strict",
+            "Host a\nMatch host a\n  ForwardAgent no\n  StrictHostKeyChecking yes\n",
+        );
+        let err = SshConfig::load(&security, Some(dir.path())).unwrap_err();
+        assert!(
+            err.to_string().contains("strict:2: 'Match host a': Match blocks are not supported when they set what drover uses to connect (StrictHostKeyChecking at line 4)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn origins_name_the_line_that_gave_a_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "config",
+            "User first\nHost web-? !web-9\n  Port 2201\nHost WEB-1\n  Port 2\n  User second\nHost *\n  Port 22\n",
+        );
+        let config = SshConfig::load(&path, Some(dir.path())).unwrap();
+        let line = |alias: &str, keyword: &str| config.origin(alias, keyword).map(|at| at.line);
+        assert_eq!(line("web-1", "port"), Some(3));
+        assert_eq!(line("web-1", "user"), Some(1));
+        assert_eq!(line("web-9", "port"), Some(8), "negated");
+        assert_eq!(line("db", "hostname"), None);
+        assert!(config.names_alias("web-1"));
+        assert!(!config.names_alias("web-2"), "only through a wildcard");
+        assert!(wildcard_match("*.example.*", "a.example.org"));
+        assert!(!wildcard_match("a?", "abc"));
     }
 
     #[test]

@@ -429,6 +429,15 @@ fn inventory_import_stores_every_field() {
             "host_key": null,
             "use_sudo": false,
             "groups": ["db"],
+            "jump": null,
+            "connection": {
+                "jumps": [],
+                "values": [
+                    {"field": "address", "value": "2001:db8::20", "source": "inventory"},
+                    {"field": "port", "value": "2222", "source": "inventory"},
+                    {"field": "user", "value": "admin", "source": "inventory"},
+                ],
+            },
         })
     );
     let web2 = env.json(&["host", "show", "web-2"]);

@@ -424,6 +424,15 @@ fn reimport_keeps_what_the_format_cannot_say_and_adds_memberships() {
             "host_key": null,
             "use_sudo": true,
             "groups": ["legacy", "web"],
+            "jump": null,
+            "connection": {
+                "jumps": [],
+                "values": [
+                    {"field": "address", "value": "web1.example.org", "source": "inventory"},
+                    {"field": "port", "value": "22", "source": "default"},
+                    {"field": "user", "value": "tester", "source": "default: the OS user"},
+                ],
+            },
         })
     );
 }

@@ -63,6 +63,15 @@ fn host_add_prints_the_name_and_stores_every_option() {
             "host_key": null,
             "use_sudo": true,
             "groups": ["db", "web"],
+            "jump": null,
+            "connection": {
+                "jumps": [],
+                "values": [
+                    {"field": "address", "value": "10.0.0.1", "source": "inventory"},
+                    {"field": "port", "value": "2222", "source": "inventory"},
+                    {"field": "user", "value": "deploy", "source": "inventory"},
+                ],
+            },
         })
     );
 }
@@ -109,8 +118,14 @@ port:        22
 user:        deploy
 sudo:        false
 groups:      web
+jump:        -
 description: -
 host key:    (not pinned)
+
+connection:
+  address: 10.0.0.1 (inventory)
+  port: 22 (default)
+  user: deploy (inventory)
 ";
     assert_eq!(out, expected);
 }

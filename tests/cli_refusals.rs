@@ -625,7 +625,7 @@ fn host_edit_without_changes_is_refused() {
     let message = env.refuse(&["host", "edit", "web-1"]);
     assert_eq!(
         message,
-        "nothing to change for host 'web-1': give at least one of --address, --port, --user, --default-user, --description, --sudo"
+        "nothing to change for host 'web-1': give at least one of --address, --port, --user, --default-user, --description, --sudo, --jump, --no-jump"
     );
 }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, host_doc, key_file, Drover, SshFleet};
+use common::{free_port, hash_known_hosts, host_doc, key_file, Drover, SshFleet};
 
 /// sshd configuration lines that make a fleet offer only the RSA key `rsa`
 /// (its ed25519 key stays loaded, but is never offered).
@@ -55,21 +55,6 @@ fn known_line(fleet: &SshFleet, public: &str) -> String {
         fleet.port,
         key.join(" ")
     )
-}
-
-/// Hashes a known_hosts file's host names in place (`ssh-keygen -H`).
-fn hash_known_hosts(path: &Path) {
-    let status = Command::new("ssh-keygen")
-        .arg("-H")
-        .arg("-f")
-        .arg(path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("ssh-keygen -H");
-    assert!(status.success());
-    let text = std::fs::read_to_string(path).expect("hashed");
-    assert!(text.starts_with("|1|"), "{text}");
 }
 
 fn config(policy: &str, known_hosts: &Path) -> String {

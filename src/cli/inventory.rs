@@ -38,12 +38,34 @@ fn host_fields(h: &Host) -> String {
         ("user", h.user.clone().unwrap_or_else(|| "(default)".into())),
         ("sudo", h.use_sudo.to_string()),
         ("groups", or_dash(&h.groups.join(", "))),
+        ("jump", h.jump.clone().unwrap_or_else(|| "-".into())),
         ("description", or_dash(&h.description)),
         (
             "host key",
             h.host_key.clone().unwrap_or_else(|| "(not pinned)".into()),
         ),
     ])
+}
+
+/// The effective connection values of a host, each with its source:
+/// `user: deploy (ssh_config ~/.ssh/config:12)`.
+fn connection_fields(connection: &Result<crate::ssh::route::Resolved>) -> String {
+    let resolved = match connection {
+        Ok(resolved) => resolved,
+        Err(e) => return format!("connection: cannot be worked out: {e}"),
+    };
+    let mut lines = vec!["connection:".to_string()];
+    for p in &resolved.provenance {
+        lines.push(format!("  {}: {} ({})", p.field, p.value, p.source));
+    }
+    if !resolved.route.jumps.is_empty() {
+        lines.push(format!(
+            "  route: {} -> {}",
+            resolved.route.jump_names(),
+            resolved.route.target.name
+        ));
+    }
+    lines.join("\n")
 }
 
 pub async fn host(ctx: &Context, cmd: HostInventoryCmd) -> Result<String> {
@@ -57,6 +79,7 @@ pub async fn host(ctx: &Context, cmd: HostInventoryCmd) -> Result<String> {
             groups,
             description,
             sudo,
+            jump,
         } => {
             let args = HostAdd {
                 name,
@@ -66,6 +89,7 @@ pub async fn host(ctx: &Context, cmd: HostInventoryCmd) -> Result<String> {
                 groups,
                 description,
                 sudo,
+                jump,
             };
             let host = ops.host_add(&ctx.actor, args).await?;
             Ok(if ctx.json {
@@ -95,10 +119,20 @@ pub async fn host(ctx: &Context, cmd: HostInventoryCmd) -> Result<String> {
         }
         HostInventoryCmd::Show { name } => {
             let host = ops.store.host(&name).await?;
+            let settings = ops.ssh_settings(&ctx.identities);
+            let connection = ops.host_route(&host, &settings).await;
             Ok(if ctx.json {
-                json(&host)
+                let mut doc = serde_json::to_value(&host).unwrap_or_default();
+                doc["connection"] = match &connection {
+                    Ok(resolved) => serde_json::json!({
+                        "jumps": resolved.route.jumps.iter().map(|j| &j.name).collect::<Vec<_>>(),
+                        "values": resolved.provenance,
+                    }),
+                    Err(e) => serde_json::json!({ "error": e.to_string() }),
+                };
+                json(&doc)
             } else {
-                host_fields(&host)
+                format!("{}\n{}", host_fields(&host), connection_fields(&connection))
             })
         }
         HostInventoryCmd::Edit {
@@ -109,6 +143,8 @@ pub async fn host(ctx: &Context, cmd: HostInventoryCmd) -> Result<String> {
             default_user,
             description,
             sudo,
+            jump,
+            no_jump,
         } => {
             let args = HostEditArgs {
                 address,
@@ -117,6 +153,8 @@ pub async fn host(ctx: &Context, cmd: HostInventoryCmd) -> Result<String> {
                 default_user,
                 description,
                 sudo,
+                jump,
+                no_jump,
             };
             let host = ops.host_edit(&ctx.actor, &name, args).await?;
             Ok(if ctx.json {

@@ -137,6 +137,10 @@ pub enum HostInventoryCmd {
         /// Run scripts on this host through `sudo -n`.
         #[arg(long)]
         sudo: bool,
+        /// Jump hosts on the way (ProxyJump): `HOST`, `[USER@]HOST[:PORT]`,
+        /// several separated by commas, or `none` (overrides ssh_config).
+        #[arg(long)]
+        jump: Option<String>,
     },
     /// List hosts (name, address, user, groups).
     List,
@@ -158,6 +162,12 @@ pub enum HostInventoryCmd {
         description: Option<String>,
         #[arg(long)]
         sudo: Option<bool>,
+        /// Jump hosts on the way (as for `host add`).
+        #[arg(long, conflicts_with = "no_jump")]
+        jump: Option<String>,
+        /// No jump hosts of the inventory's own (ssh_config's apply).
+        #[arg(long)]
+        no_jump: bool,
     },
     /// Remove a host (--force also takes it out of its groups).
     Rm {
@@ -473,7 +483,10 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
         Command::Run(cmd) => runs::run(ctx, cmd).await.map(ran),
         Command::Host(HostCmd::Check { names }) => runs::host_check(ctx, &names).await.map(ran),
         Command::Host(HostCmd::Trust { name }) => {
-            let (old, new) = ctx.drover.host_trust(&ctx.actor, &name).await?;
+            let (old, new) = ctx
+                .drover
+                .host_trust_with(&ctx.actor, &name, &ctx.identities)
+                .await?;
             Ok(done(match old {
                 Some(old) if old != new => {
                     format!("host {name}: key re-pinned from {old} to {new}")

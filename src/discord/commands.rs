@@ -373,6 +373,7 @@ async fn host_add(
         groups: group.into_iter().collect(),
         description,
         sudo: sudo.unwrap_or(false),
+        jump: None,
     };
     let host = ctx.data().drover.host_add(&actor(ctx), args).await?;
     done(
@@ -436,6 +437,7 @@ async fn host_edit(
         default_user: default_user.unwrap_or(false),
         description,
         sudo,
+        ..HostEditArgs::default()
     };
     ctx.data()
         .drover

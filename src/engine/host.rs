@@ -21,7 +21,7 @@ use super::logs::{self, step_log_path, StepLog, StepLogSummary};
 use super::remote::{self, LaunchSpec, MarkerParser, RemoteEvent, RemoteStep, StepEnd};
 use super::Update;
 use crate::domain::now_ms;
-use crate::ssh::{ConnectError, Connection, Exec, ExecEvent, SshSettings, Target};
+use crate::ssh::{ConnectError, Connection, Exec, ExecEvent, Route, SshSettings, Target};
 use crate::state::HostState;
 use crate::store::runs::{FailedStep, RunHost, RunRecord};
 
@@ -83,14 +83,27 @@ struct Settled {
 }
 
 impl HostJob {
-    fn target(&self) -> Target {
-        Target {
-            name: self.host.name.clone(),
-            address: self.host.address.clone(),
-            port: self.host.port,
-            user: self.host.user.clone(),
-            pinned_key: self.pinned_key.clone(),
-        }
+    /// How the host is reached: the route recorded with the run (its key
+    /// the run's), else directly at the recorded address.
+    fn route(&self) -> Result<Route, ConnectError> {
+        let mut route = match &self.host.route {
+            Some(json) => serde_json::from_str::<Route>(json).map_err(|e| {
+                ConnectError::Route(format!(
+                    "the run's record of how to reach the host cannot be read: {e}"
+                ))
+            })?,
+            None => Route::direct(Target {
+                name: self.host.name.clone(),
+                address: self.host.address.clone(),
+                port: self.host.port,
+                user: self.host.user.clone(),
+                pinned_key: None,
+                inventory: Some((self.host.address.clone(), self.host.port)),
+                options: Default::default(),
+            }),
+        };
+        route.target.pinned_key = self.pinned_key.clone();
+        Ok(route)
     }
 
     /// Waits until every update sent so far is in the store; false if the
@@ -258,7 +271,7 @@ impl HostJob {
     /// Connects with the key the run verifies the host against.
     async fn connect(&self) -> Result<Connection, ConnectError> {
         self.keys
-            .connect(&self.target(), self.host.id, self.settings.clone())
+            .connect(&self.route()?, self.host.id, self.settings.clone())
             .await
     }
 
@@ -792,5 +805,5 @@ fn exit_reason(code: i32) -> String {
 }
 
 fn unreachable_reason(e: &ConnectError) -> String {
-    format!("{}: {e}", e.code())
+    e.reason()
 }

@@ -8,12 +8,18 @@
 //! before anything runs on the connection; a run also records it with its
 //! host row. When another key was pinned meanwhile, the connection is
 //! refused as a mismatch against that key.
+//!
+//! A jump host on the way is checked against its inventory pin (the one
+//! recorded with the route, else the one in the inventory at the time of
+//! connecting, by the same compare-and-set): a key learned for it is
+//! pinned in the inventory, as `host check` would. A jump host that is not
+//! in the inventory is checked against known_hosts only.
 
 use std::sync::Arc;
 
 use crate::domain::Actor;
 use crate::error::Error;
-use crate::ssh::{ConnectError, Connection, SshSettings, Target};
+use crate::ssh::{ConnectError, Connection, PinHop, Route, SshSettings, Target};
 use crate::store::host_keys::{KeyPin, LearnedKey};
 use crate::store::Store;
 
@@ -34,25 +40,61 @@ pub enum PinTo<'a> {
     Run { keys: &'a RunKeys, run_host_id: i64 },
 }
 
-/// Connects to `target`, verifies its key and authenticates. A key
-/// accepted for a host without a pinned one is pinned before the connection
-/// is handed out; what pinning found comes with it (`None`: the key was
-/// already the target's).
+/// Pins the keys learned for jump hosts that are inventory hosts, in the
+/// inventory (compare-and-set, audited as drover itself).
+pub fn pin_jump_hosts(store: &Store) -> PinHop {
+    let store = store.clone();
+    Arc::new(move |hop: Target, key: String| {
+        let store = store.clone();
+        Box::pin(async move {
+            let Some((address, port)) = hop.inventory.clone() else {
+                return Ok(());
+            };
+            let learned = LearnedKey {
+                host: &hop.name,
+                address: &address,
+                port,
+                key: &key,
+            };
+            match store.pin_learned_key(&Actor::System, learned).await {
+                Ok(KeyPin::PinnedOther(other)) => Err(ConnectError::pinned_meanwhile(&other, &key)),
+                Ok(_) => Ok(()),
+                Err(e) => Err(ConnectError::Network(format!(
+                    "cannot pin the jump host's key: {e}"
+                ))),
+            }
+        })
+    })
+}
+
+/// Connects to the target of `route` (through its jump hosts), verifies
+/// its key and authenticates. A key accepted for a host without a pinned
+/// one is pinned before the connection is handed out; what pinning found
+/// comes with it (`None`: the key was already the target's).
 pub async fn open_pinning(
-    target: &Target,
+    route: &Route,
     settings: Arc<SshSettings>,
     pin_to: PinTo<'_>,
 ) -> Result<(Connection, Option<KeyPin>), OpenError> {
-    let conn = Connection::open(target, settings)
+    let store = match &pin_to {
+        PinTo::Inventory { store, .. } => *store,
+        PinTo::Run { keys, .. } => &keys.store,
+    };
+    let conn = Connection::open_route(route, settings, &pin_jump_hosts(store))
         .await
         .map_err(OpenError::Connect)?;
     let Some(key) = conn.learned_key.clone() else {
         return Ok((conn, None));
     };
+    let target = &route.target;
+    let (address, port) = target
+        .inventory
+        .clone()
+        .unwrap_or_else(|| (target.address.clone(), target.port));
     let learned = LearnedKey {
         host: &target.name,
-        address: &target.address,
-        port: target.port,
+        address: &address,
+        port,
         key: &key,
     };
     let pinned = match pin_to {
@@ -97,11 +139,11 @@ impl RunKeys {
     }
 
     /// Connects to the run host `run_host_id`, verified against
-    /// `target.pinned_key` (the run's key for it); a key learned now is
-    /// recorded with the run first.
+    /// `route.target.pinned_key` (the run's key for it); a key learned now
+    /// is recorded with the run first.
     pub async fn connect(
         &self,
-        target: &Target,
+        route: &Route,
         run_host_id: i64,
         settings: Arc<SshSettings>,
     ) -> Result<Connection, ConnectError> {
@@ -109,7 +151,7 @@ impl RunKeys {
             keys: self,
             run_host_id,
         };
-        match open_pinning(target, settings, pin_to).await {
+        match open_pinning(route, settings, pin_to).await {
             Ok((conn, _)) => Ok(conn),
             Err(OpenError::Connect(e)) => Err(e),
             Err(OpenError::Pin(e)) => Err(ConnectError::Network(format!(

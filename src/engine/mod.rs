@@ -193,7 +193,9 @@ impl Engine {
                 request.server_group
             )));
         }
+        let routes = self.routes_of(&hosts).await?;
         let new = NewRun {
+            routes,
             task: request.task.clone(),
             script_group: request.script_group.clone(),
             server_group: request.server_group.clone(),
@@ -207,6 +209,26 @@ impl Engine {
         };
         let lease = if hold_lease { LEASE_MS } else { -1 };
         self.store.create_run(actor, &new, &self.owner, lease).await
+    }
+
+    /// How each host is reached (its effective user and route, as JSON),
+    /// worked out once, when the run is created: takeovers connect the same
+    /// way. A host whose route cannot be worked out refuses the run.
+    async fn routes_of(&self, hosts: &[Host]) -> Result<Vec<Option<(String, String)>>> {
+        let jump_hosts = jump_hosts_of(&self.store, &self.settings, hosts).await?;
+        let lookup = |name: &str| jump_hosts.get(name).cloned().flatten();
+        hosts
+            .iter()
+            .map(|host| {
+                let resolved = self
+                    .settings
+                    .resolve(host, &lookup)
+                    .map_err(|e| Error::Refused(format!("host '{}': {e}", host.name)))?;
+                let json = serde_json::to_string(&resolved.route)
+                    .map_err(|e| Error::Refused(format!("host '{}': {e}", host.name)))?;
+                Ok(Some((resolved.route.target.user.clone(), json)))
+            })
+            .collect()
     }
 
     async fn current_scripts(&self, script_group: &str) -> Result<Vec<(String, i64)>> {
@@ -706,6 +728,52 @@ async fn test_takeover_gate() {
     }
 }
 
+/// The names `hosts`' routes look up that `known` does not answer yet.
+fn jump_names_not_looked_up(
+    settings: &SshSettings,
+    hosts: &[Host],
+    known: &HashMap<String, Option<Host>>,
+) -> std::collections::BTreeSet<String> {
+    let asked = std::cell::RefCell::new(std::collections::BTreeSet::new());
+    let lookup = |name: &str| match known.get(name) {
+        Some(host) => host.clone(),
+        None => {
+            asked.borrow_mut().insert(name.to_string());
+            None
+        }
+    };
+    for host in hosts {
+        // A route that cannot be worked out is reported by the caller's
+        // own resolution.
+        let _ = settings.resolve(host, &lookup);
+    }
+    asked.into_inner()
+}
+
+/// The inventory hosts that `hosts`' routes name as jump hosts, looked up
+/// by name (a run reads its own hosts and their jump hosts, never the whole
+/// inventory). A name the inventory does not hold maps to `None`: the route
+/// then takes it as an address. Each round resolves one more hop, so a chain
+/// needs at most [`crate::ssh::route::MAX_JUMPS`] + 1 rounds.
+pub async fn jump_hosts_of(
+    store: &Store,
+    settings: &SshSettings,
+    hosts: &[Host],
+) -> Result<HashMap<String, Option<Host>>> {
+    let mut known: HashMap<String, Option<Host>> = HashMap::new();
+    for _ in 0..=crate::ssh::route::MAX_JUMPS + 1 {
+        let asked = jump_names_not_looked_up(settings, hosts, &known);
+        if asked.is_empty() {
+            break;
+        }
+        for name in asked {
+            let host = store.find_host(&name).await?;
+            known.insert(name, host);
+        }
+    }
+    Ok(known)
+}
+
 /// Hosts of a past run in the given states, as inventory-like hosts (the
 /// addresses the run used, and the keys it verified them against).
 pub fn hosts_of(run: &StoredRun, states: &[&str]) -> Vec<Host> {
@@ -721,6 +789,11 @@ pub fn hosts_of(run: &StoredRun, states: &[&str]) -> Vec<Host> {
             host_key: h.host_key.clone(),
             use_sudo: h.use_sudo,
             groups: Vec::new(),
+            jump: h
+                .route
+                .as_deref()
+                .and_then(|r| serde_json::from_str::<crate::ssh::Route>(r).ok())
+                .and_then(|r| r.jump_spec),
         })
         .collect()
 }

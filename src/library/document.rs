@@ -90,6 +90,9 @@ pub struct RawHost {
     pub description: Option<String>,
     /// `None`: the format has no sudo flag; an existing host keeps its own.
     pub sudo: Option<bool>,
+    /// Jump hosts. `None`: the format has none, an existing host keeps its
+    /// own; `Some(None)`: no jump hosts.
+    pub jump: Option<Option<Located<String>>>,
     pub groups: Vec<String>,
 }
 
@@ -104,6 +107,7 @@ impl RawHost {
             user: None,
             description: None,
             sudo: None,
+            jump: None,
             groups: Vec::new(),
         }
     }
@@ -142,6 +146,7 @@ pub struct ValidHost {
     pub host: NewHost,
     pub description_given: bool,
     pub sudo_given: bool,
+    pub jump_given: bool,
 }
 
 /// A validated inventory, ready to write.
@@ -214,6 +219,22 @@ fn validate_host(raw: &RawHost, names: HostNames) -> Result<ValidHost> {
         Some(user) => Some(parse_user(&user.value).map_err(|e| refuse(Some(&user.origin), e))?),
         None => None,
     };
+    let jump = match raw.jump.as_ref().and_then(Option::as_ref) {
+        Some(jump) => {
+            crate::ssh::route::check_jump_list(&jump.value).map_err(|e| {
+                refuse(
+                    Some(&jump.origin),
+                    Error::InvalidValue {
+                        what: "jump",
+                        value: jump.value.clone(),
+                        expected: e.to_string(),
+                    },
+                )
+            })?;
+            Some(jump.value.trim().to_string())
+        }
+        None => None,
+    };
     let mut groups: Vec<Name> = Vec::with_capacity(raw.groups.len());
     for group in &raw.groups {
         let group = Name::parse(Kind::ServerGroup, group).map_err(|e| refuse(None, e))?;
@@ -230,9 +251,11 @@ fn validate_host(raw: &RawHost, names: HostNames) -> Result<ValidHost> {
             description: raw.description.clone().unwrap_or_default(),
             use_sudo: raw.sudo.unwrap_or(false),
             groups,
+            jump,
         },
         description_given: raw.description.is_some(),
         sudo_given: raw.sudo.is_some(),
+        jump_given: raw.jump.is_some(),
     })
 }
 

@@ -36,6 +36,7 @@ pub fn document(hosts: &[Host], groups: &[ServerGroup]) -> Inventory {
                 description: host.description.clone(),
                 groups: host.groups.clone(),
                 sudo: host.use_sudo,
+                jump: host.jump.clone(),
             })
             .collect(),
         groups: groups
@@ -69,6 +70,7 @@ mod tests {
             host_key: Some("ssh-ed25519 AAAA".into()),
             use_sudo: false,
             groups: groups.iter().map(|g| g.to_string()).collect(),
+            jump: None,
         }
     }
 

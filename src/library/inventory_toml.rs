@@ -36,6 +36,9 @@ pub struct InventoryHost {
     pub groups: Vec<String>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub sudo: bool,
+    /// Jump hosts, as `host add --jump` takes them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jump: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -65,6 +68,7 @@ pub fn parse(file: &str, text: &str) -> Result<RawInventory> {
             user: host.user.map(located),
             description: Some(host.description),
             sudo: Some(host.sudo),
+            jump: Some(host.jump.map(located)),
             groups: host.groups,
             ..RawHost::named(&host.name, origin.clone())
         })

@@ -370,6 +370,9 @@ fn complete_hosts(hosts: Vec<ValidHost>, existing: &[Host]) -> Vec<NewHost> {
                 if !valid.sudo_given {
                     host.use_sudo = current.use_sudo;
                 }
+                if !valid.jump_given {
+                    host.jump.clone_from(&current.jump);
+                }
             }
             host
         })

@@ -8,14 +8,21 @@
 //! - a key that is pinned or listed for the host is accepted;
 //! - when any key is known for the host (pinned or listed, of any
 //!   algorithm), any other key is refused, naming the known fingerprints;
-//! - a host known only through `@cert-authority` is refused (drover does
-//!   not verify host certificates);
+//! - a host certificate signed by a CA that an `@cert-authority` line
+//!   lists for the host is accepted when it is a host certificate, within
+//!   its validity window, without critical options, and names the host
+//!   (its address or inventory name) among its principals; it is never
+//!   pinned (the CA vouches for each connection); a certificate that fails
+//!   any of these is refused, naming why;
+//! - a host known only through `@cert-authority` that offers a plain key is
+//!   refused;
 //! - a host with no known key is accepted under `accept-new` (the caller
 //!   pins the key) and refused under `strict`.
 
 use std::borrow::Cow;
 
-use russh::keys::{Algorithm, PublicKey};
+use russh::keys::ssh_key::certificate::CertType;
+use russh::keys::{Algorithm, Certificate, HashAlg, PublicKey};
 use russh::Preferred;
 
 use super::known_hosts::{KnownKey, Marker, Origin};
@@ -38,7 +45,11 @@ pub(super) struct KnownKeys {
     /// Accepted keys: the pinned one first, then the listed ones.
     accepted: Vec<(PublicKey, Source)>,
     revoked: Vec<KnownKey>,
-    authorities: Vec<Origin>,
+    /// `@cert-authority` keys listed for the host.
+    authorities: Vec<(PublicKey, Origin)>,
+    /// The names a host certificate must list one of: the address and the
+    /// inventory name, lower-cased.
+    principals: Vec<String>,
 }
 
 /// How an offered key was accepted.
@@ -55,7 +66,13 @@ impl KnownKeys {
     /// The keys known for `target`: its pinned key and the known_hosts
     /// entries for its address and port.
     pub(super) fn of(target: &Target, files: &KnownHostsFiles) -> Result<KnownKeys, ConnectError> {
-        let mut known = KnownKeys::default();
+        let mut known = KnownKeys {
+            principals: vec![
+                target.address.to_ascii_lowercase(),
+                target.name.to_ascii_lowercase(),
+            ],
+            ..KnownKeys::default()
+        };
         if let Some(pinned) = &target.pinned_key {
             let key = parse_public_key(pinned).ok_or_else(|| ConnectError::PinnedKeyInvalid {
                 host: target.name.clone(),
@@ -76,10 +93,76 @@ impl KnownKeys {
                     }
                 }
                 Marker::Revoked => known.revoked.push(entry),
-                Marker::CertAuthority => known.authorities.push(entry.origin),
+                Marker::CertAuthority => known.authorities.push((entry.key, entry.origin)),
             }
         }
         Ok(known)
+    }
+
+    /// True when a certificate authority is listed for the host: key
+    /// exchange then asks for host certificates first.
+    pub(super) fn has_authorities(&self) -> bool {
+        !self.authorities.is_empty()
+    }
+
+    /// Accepts a host certificate signed by a listed authority, valid now,
+    /// for this host; the refusal says which check failed. `None`: no listed
+    /// authority signed it (the caller checks the plain key instead, as
+    /// OpenSSH does).
+    pub(super) fn check_certificate(
+        &self,
+        cert: &Certificate,
+        now: u64,
+    ) -> Option<Result<(), ConnectError>> {
+        let signer = cert.signature_key().fingerprint(HashAlg::Sha256);
+        let (ca, origin) = self
+            .authorities
+            .iter()
+            .find(|(ca, _)| ca.fingerprint(HashAlg::Sha256) == signer)?;
+        let refuse = |why: String| {
+            Some(Err(ConnectError::HostCertificate {
+                detail: format!(
+                    "{why} (certificate authority {} from {origin})",
+                    describe_key(ca)
+                ),
+            }))
+        };
+        let ca_key = PublicKey::from(cert.signature_key().clone());
+        if let Err(revoked) = self.check_not_revoked(&ca_key) {
+            return Some(Err(revoked));
+        }
+        if cert.validate_at(now, [&signer]).is_err() {
+            return refuse(format!(
+                "the certificate's signature does not verify, or it is outside its validity window (valid from {} to {}, unix time)",
+                cert.valid_after(),
+                cert.valid_before()
+            ));
+        }
+        if cert.cert_type() != CertType::Host {
+            return refuse("it is a user certificate, not a host certificate".into());
+        }
+        if !cert.critical_options().is_empty() {
+            return refuse("it has critical options, which host certificates do not use".into());
+        }
+        let names_host = cert
+            .valid_principals()
+            .iter()
+            .any(|p| self.principals.contains(&p.to_ascii_lowercase()));
+        if !names_host {
+            return refuse(format!(
+                "its principals ({}) do not name this host ({})",
+                cert.valid_principals().join(", "),
+                self.principals.join(" or ")
+            ));
+        }
+        Some(Ok(()))
+    }
+
+    /// True when known_hosts lists `key` for the host (not only pinned).
+    pub(super) fn lists(&self, key: &PublicKey) -> bool {
+        self.accepted.iter().any(|(k, source)| {
+            matches!(source, Source::Listed(_)) && k.key_data() == key.key_data()
+        })
     }
 
     fn is_accepted(&self, key: &PublicKey) -> bool {
@@ -127,7 +210,7 @@ impl KnownKeys {
                 offered: describe_key(offered),
             });
         }
-        if let Some(authority) = self.authorities.first() {
+        if let Some((_, authority)) = self.authorities.first() {
             return Err(ConnectError::HostKeyNeedsCertificate {
                 offered: describe_key(offered),
                 origin: authority.to_string(),
@@ -220,7 +303,7 @@ mod tests {
                     .accepted
                     .push((entry.key, Source::Listed(entry.origin))),
                 Marker::Revoked => known.revoked.push(entry),
-                Marker::CertAuthority => known.authorities.push(entry.origin),
+                Marker::CertAuthority => known.authorities.push((entry.key, entry.origin)),
             }
         }
         known

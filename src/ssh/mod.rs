@@ -1,10 +1,14 @@
 //! SSH: the only module that speaks russh. Connects with key
-//! authentication (identity files and ssh-agent), verifies host keys by
-//! policy (pinned key, known_hosts files, accept-new: `host_key`), and runs
-//! commands with streamed output.
+//! authentication (identity files and ssh-agent), directly or through jump
+//! hosts (`jump`: shared connections, direct-tcpip channels), verifies host
+//! keys by policy (pinned key, known_hosts files, accept-new: `host_key`),
+//! works out each host's route from the inventory and ssh_config (`route`),
+//! and runs commands with streamed output.
 
 mod host_key;
+pub mod jump;
 pub mod known_hosts;
+pub mod route;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -18,7 +22,9 @@ use std::borrow::Cow;
 
 use crate::config::HostKeyPolicy;
 use host_key::{Accepted, KnownKeys};
+pub use jump::{JumpPool, PinHop};
 pub use known_hosts::{KnownHostsError, KnownHostsFiles};
+pub use route::{HostOptions, Route};
 
 /// How to connect; shared by every host of a run.
 #[derive(Debug, Clone)]
@@ -30,17 +36,97 @@ pub struct SshSettings {
     pub host_key_policy: HostKeyPolicy,
     pub connect_timeout: Duration,
     pub keepalive_interval: Duration,
+    /// Connections to jump hosts, shared by every connection made with
+    /// these settings.
+    pub jumps: JumpPool,
+    /// known_hosts lists per set of files (ssh.known_hosts plus a host's
+    /// ssh_config files), each read again only when it changes.
+    pub known_hosts_by_files: Arc<Mutex<std::collections::HashMap<Vec<PathBuf>, KnownHostsFiles>>>,
+    /// The OpenSSH client configuration read (`None`: none), or why it
+    /// cannot be used (every route then fails with it).
+    pub ssh_config: Result<Option<Arc<crate::ssh_config::SshConfig>>, String>,
+    /// `ssh.user`, if set.
+    pub configured_user: Option<String>,
+    /// The OS user running drover.
+    pub os_user: String,
+}
+
+impl SshSettings {
+    /// The route to an inventory host; `inventory` finds jump hosts that
+    /// are inventory hosts.
+    pub fn resolve(
+        &self,
+        host: &crate::domain::Host,
+        inventory: &dyn Fn(&str) -> Option<crate::domain::Host>,
+    ) -> Result<route::Resolved, route::RouteError> {
+        let config = self
+            .ssh_config
+            .as_ref()
+            .map_err(|e| route::RouteError::SshConfig(e.clone()))?;
+        route::Resolver {
+            ssh_config: config.as_deref(),
+            configured_user: self.configured_user.as_deref(),
+            os_user: &self.os_user,
+            inventory,
+        }
+        .resolve(host)
+    }
+
+    /// The known_hosts files for `target`: `ssh.known_hosts`, then those
+    /// ssh_config names for it.
+    fn known_hosts_for(&self, target: &Target) -> KnownHostsFiles {
+        if target.options.known_hosts.is_empty() {
+            return self.known_hosts.clone();
+        }
+        let mut paths = self.known_hosts.paths().to_vec();
+        paths.extend(target.options.known_hosts.iter().cloned());
+        let mut cache = self
+            .known_hosts_by_files
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry(paths.clone())
+            .or_insert_with(|| KnownHostsFiles::new(paths))
+            .clone()
+    }
+
+    /// The policy for `target`: `ssh.host_key_policy`, made strict by
+    /// ssh_config's StrictHostKeyChecking yes (never weaker).
+    fn policy_for(&self, target: &Target) -> HostKeyPolicy {
+        if target.options.strict {
+            HostKeyPolicy::Strict
+        } else {
+            self.host_key_policy
+        }
+    }
+
+    fn connect_timeout_for(&self, target: &Target) -> Duration {
+        target
+            .options
+            .connect_timeout
+            .unwrap_or(self.connect_timeout)
+    }
 }
 
 /// Where to connect.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Target {
+    /// The inventory name (or, for a jump host that is not in the
+    /// inventory, the name it was given by).
     pub name: String,
+    /// Where to connect (ssh_config's HostName applied).
     pub address: String,
     pub port: u16,
     pub user: String,
     /// The pinned key, OpenSSH format (`ssh-ed25519 AAAA...`).
     pub pinned_key: Option<String>,
+    /// The inventory host's address and port (where a learned key is
+    /// pinned); `None`: not an inventory host, whose key is never pinned,
+    /// so an unknown one is refused.
+    #[serde(default)]
+    pub inventory: Option<(String, u16)>,
+    #[serde(default)]
+    pub options: HostOptions,
 }
 
 /// Why a host could not be reached.
@@ -60,16 +146,29 @@ pub enum ConnectError {
     HostKeyMismatch { expected: String, offered: String },
     #[error("unknown host key {offered} and host_key_policy is strict; nothing was run (pin it with `drover host trust`)")]
     HostKeyUnknown { offered: String },
+    #[error("unknown host key {offered} of a jump host that is not in the inventory; nothing was run (add it with `drover host add` so that its key is pinned, or list its key in known_hosts)")]
+    HostKeyUnlisted { offered: String },
     #[error("host key {offered} is marked @revoked in {origin}; nothing was run (the host needs a new key)")]
     HostKeyRevoked { offered: String, origin: String },
-    #[error("host key {offered} is neither pinned nor listed, and {origin} vouches for this host with @cert-authority, which drover does not verify; nothing was run (check the fingerprint, then pin it with `drover host trust` or list the key in known_hosts)")]
+    #[error("host key {offered} is neither pinned nor listed, and {origin} vouches for this host with @cert-authority, but the host offered no certificate signed by it; nothing was run (check the fingerprint, then pin it with `drover host trust` or list the key in known_hosts)")]
     HostKeyNeedsCertificate { offered: String, origin: String },
+    #[error("host certificate refused: {detail}; nothing was run")]
+    HostCertificate { detail: String },
     #[error("the pinned key of host '{host}' cannot be parsed; nothing was run (re-pin it with `drover host trust`)")]
     PinnedKeyInvalid { host: String },
     #[error("{0}; nothing was run (fix the file, or remove it from the settings)")]
     KnownHosts(KnownHostsError),
     #[error("{0}")]
     Network(String),
+    /// A jump host on the way failed.
+    #[error("jump {hop}: {}: {source}", source.code())]
+    Jump {
+        hop: String,
+        source: Box<ConnectError>,
+    },
+    /// The route could not be worked out (ssh_config, jump list).
+    #[error("{0}")]
+    Route(String),
 }
 
 impl ConnectError {
@@ -83,11 +182,25 @@ impl ConnectError {
             ConnectError::Auth { .. } => "auth",
             ConnectError::HostKeyMismatch { .. }
             | ConnectError::HostKeyUnknown { .. }
+            | ConnectError::HostKeyUnlisted { .. }
             | ConnectError::HostKeyRevoked { .. }
             | ConnectError::HostKeyNeedsCertificate { .. }
+            | ConnectError::HostCertificate { .. }
             | ConnectError::PinnedKeyInvalid { .. }
             | ConnectError::KnownHosts(_) => "host_key",
             ConnectError::Network(_) => "network",
+            ConnectError::Jump { source, .. } => source.code(),
+            ConnectError::Route(_) => "config",
+        }
+    }
+
+    /// The reason a host ends unreachable: its kind, then the message
+    /// (`auth: ...`); through a jump host, the hop first (`jump bastion-1:
+    /// auth: ...`).
+    pub fn reason(&self) -> String {
+        match self {
+            ConnectError::Jump { .. } => self.to_string(),
+            other => format!("{}: {other}", other.code()),
         }
     }
 
@@ -122,9 +235,18 @@ struct KeyCheck {
 struct Verifier {
     known: Arc<KnownKeys>,
     policy: HostKeyPolicy,
+    /// Not an inventory host: a key that is not known is refused.
+    unpinnable: bool,
     check: Arc<Mutex<KeyCheck>>,
     /// Only learn the key; never authenticate.
     probe: bool,
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// SHA-256 fingerprint as OpenSSH prints it.
@@ -156,13 +278,21 @@ impl client::Handler for Verifier {
         &mut self,
         server_public_key: &russh::keys::PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
-        let offered = match server_public_key {
-            russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
-            russh::keys::PublicKeyOrCertificate::Certificate(cert) => {
-                PublicKey::from(cert.public_key().clone())
-            }
+        let (offered, certified) = match server_public_key {
+            russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } => (key.clone(), None),
+            russh::keys::PublicKeyOrCertificate::Certificate(cert) => (
+                PublicKey::from(cert.public_key().clone()),
+                self.known.check_certificate(cert, unix_now()),
+            ),
         };
-        let decision = if self.probe {
+        let decision = if let (false, Some(certified)) = (self.probe, certified) {
+            // Signed by a listed authority: the certificate decides, and the
+            // key is not pinned (the authority vouches for each connection).
+            self.known
+                .check_not_revoked(&offered)
+                .and(certified)
+                .map(|()| Accepted::Pinned)
+        } else if self.probe {
             // Only learn the key: the exchange stops here either way.
             Err(self
                 .known
@@ -170,7 +300,14 @@ impl client::Handler for Verifier {
                 .err()
                 .unwrap_or_else(|| ConnectError::Network("probe only".into())))
         } else {
-            self.known.decide(&offered, self.policy)
+            match self.known.decide(&offered, self.policy) {
+                Ok(Accepted::ToPin) if self.unpinnable && !self.known.lists(&offered) => {
+                    Err(ConnectError::HostKeyUnlisted {
+                        offered: fingerprint(&offered),
+                    })
+                }
+                decided => decided,
+            }
         };
         let mut check = self.check.lock().unwrap_or_else(|p| p.into_inner());
         check.offered = Some(offered);
@@ -190,6 +327,9 @@ impl client::Handler for Verifier {
 /// An authenticated SSH connection.
 pub struct Connection {
     handle: Handle<Verifier>,
+    /// The jump host this connection goes through (kept open while this
+    /// connection lives).
+    _via: Option<Arc<Connection>>,
     /// The host's key, in OpenSSH form, when the host had no pinned key
     /// (accepted from known_hosts or under accept-new): the caller pins it,
     /// only if the host is still unpinned.
@@ -261,6 +401,36 @@ fn classify_io(err: &std::io::Error, timeout: Duration) -> ConnectError {
     }
 }
 
+/// A direct-tcpip channel from `jump` to `target`, as a stream.
+async fn open_tunnel(
+    jump: &Connection,
+    target: &Target,
+    timeout: Duration,
+) -> Result<russh::ChannelStream<client::Msg>, ConnectError> {
+    let opened = tokio::time::timeout(
+        timeout,
+        jump.handle.channel_open_direct_tcpip(
+            target.address.clone(),
+            u32::from(target.port),
+            "127.0.0.1",
+            0,
+        ),
+    )
+    .await
+    .map_err(|_| ConnectError::Timeout(timeout))?;
+    match opened {
+        Ok(channel) => Ok(channel.into_stream()),
+        Err(russh::Error::ChannelOpenFailure(why)) => Err(ConnectError::NoRoute(format!(
+            "the jump host could not connect to {}:{} ({why:?})",
+            target.address, target.port
+        ))),
+        Err(e) => Err(ConnectError::Network(format!(
+            "cannot open a channel to {}:{} through the jump host: {e}",
+            target.address, target.port
+        ))),
+    }
+}
+
 async fn open_tcp(
     target: &Target,
     timeout: Duration,
@@ -287,15 +457,29 @@ async fn open_tcp(
     Err(last)
 }
 
-fn client_config(settings: &SshSettings, known: &KnownKeys) -> Arc<client::Config> {
+fn client_config(
+    settings: &SshSettings,
+    target: &Target,
+    known: &KnownKeys,
+) -> Arc<client::Config> {
     Arc::new(client::Config {
-        keepalive_interval: Some(settings.keepalive_interval),
+        keepalive_interval: Some(
+            target
+                .options
+                .keepalive_interval
+                .unwrap_or(settings.keepalive_interval),
+        ),
         keepalive_max: 3,
         inactivity_timeout: None,
         nodelay: true,
         preferred: Preferred {
             kex: Cow::Borrowed(KEX_ORDER),
             key: known.preferred_algorithms(),
+            host_key_certificates: if known.has_authorities() {
+                Preferred::DEFAULT.key
+            } else {
+                Cow::Borrowed(&[])
+            },
             ..Preferred::default()
         },
         ..Default::default()
@@ -336,33 +520,73 @@ type Handshake = Result<Result<Handle<Verifier>, russh::Error>, tokio::time::err
 async fn handshake(
     target: &Target,
     settings: &Arc<SshSettings>,
+    via: Option<&Connection>,
     probe: bool,
 ) -> Result<(Handshake, KeyCheck), ConnectError> {
-    let timeout = settings.connect_timeout;
-    let known = KnownKeys::of(target, &settings.known_hosts)?;
-    let stream = open_tcp(target, timeout).await?;
+    let timeout = settings.connect_timeout_for(target);
+    let known = KnownKeys::of(target, &settings.known_hosts_for(target))?;
     let check = Arc::new(Mutex::new(KeyCheck::default()));
-    let config = client_config(settings, &known);
+    let config = client_config(settings, target, &known);
     let verifier = Verifier {
         known: Arc::new(known),
-        policy: settings.host_key_policy,
+        policy: settings.policy_for(target),
+        unpinnable: target.inventory.is_none(),
         check: check.clone(),
         probe,
     };
-    let exchange = client::connect_stream(config, stream, verifier);
-    let result = tokio::time::timeout(timeout, exchange).await;
+    let result = match via {
+        None => {
+            let stream = open_tcp(target, timeout).await?;
+            tokio::time::timeout(timeout, client::connect_stream(config, stream, verifier)).await
+        }
+        Some(jump) => {
+            let stream = open_tunnel(jump, target, timeout).await?;
+            tokio::time::timeout(timeout, client::connect_stream(config, stream, verifier)).await
+        }
+    };
     let seen = check.lock().unwrap_or_else(|p| p.into_inner()).clone();
     Ok((result, seen))
 }
 
+/// The connection to the last jump host of `route` (shared, from the
+/// settings' pool), if it has any.
+async fn jump_for(
+    route: &Route,
+    settings: &Arc<SshSettings>,
+    pin_hop: &PinHop,
+) -> Result<Option<Arc<Connection>>, ConnectError> {
+    if route.jumps.is_empty() {
+        return Ok(None);
+    }
+    let jumps = settings.jumps.clone();
+    jumps
+        .connection(&route.jumps, settings, pin_hop)
+        .await
+        .map(Some)
+}
+
 impl Connection {
-    /// Connects, verifies the host key and authenticates.
-    pub async fn open(
+    /// Connects to the target of `route` through its jump hosts (a learned
+    /// key of a jump host goes to `pin_hop` before the hop is used),
+    /// verifies the host key and authenticates.
+    pub async fn open_route(
+        route: &Route,
+        settings: Arc<SshSettings>,
+        pin_hop: &PinHop,
+    ) -> Result<Connection, ConnectError> {
+        let via = jump_for(route, &settings, pin_hop).await?;
+        Connection::open_via(&route.target, settings, via).await
+    }
+
+    /// Connects to `target` (through `via` when given), verifies the host
+    /// key and authenticates.
+    pub async fn open_via(
         target: &Target,
         settings: Arc<SshSettings>,
+        via: Option<Arc<Connection>>,
     ) -> Result<Connection, ConnectError> {
-        let timeout = settings.connect_timeout;
-        let (result, seen) = handshake(target, &settings, false).await?;
+        let timeout = settings.connect_timeout_for(target);
+        let (result, seen) = handshake(target, &settings, via.as_deref(), false).await?;
         let mut handle = match result {
             Err(_) => return Err(ConnectError::Timeout(timeout)),
             Ok(Err(e)) => {
@@ -381,6 +605,7 @@ impl Connection {
         let host_key = openssh_line(&offered);
         Ok(Connection {
             handle,
+            _via: via,
             learned_key: seen.to_pin.then(|| host_key.clone()),
             host_key,
         })
@@ -431,6 +656,11 @@ impl Connection {
     }
 
     pub async fn close(self) {
+        self.close_shared().await;
+    }
+
+    /// Ends the session (connections through it end too).
+    pub async fn close_shared(&self) {
         let _ = self
             .handle
             .disconnect(russh::Disconnect::ByApplication, "", "en")
@@ -442,11 +672,14 @@ impl Connection {
 /// authenticated or run; the known key algorithms are asked for first). A
 /// key marked `@revoked` is refused. OpenSSH one-line form.
 pub async fn probe_host_key(
-    target: &Target,
+    route: &Route,
     settings: Arc<SshSettings>,
+    pin_hop: &PinHop,
 ) -> Result<String, ConnectError> {
-    let timeout = settings.connect_timeout;
-    let (result, seen) = handshake(target, &settings, true).await?;
+    let target = &route.target;
+    let timeout = settings.connect_timeout_for(target);
+    let via = jump_for(route, &settings, pin_hop).await?;
+    let (result, seen) = handshake(target, &settings, via.as_deref(), true).await?;
     if let Some(revoked @ ConnectError::HostKeyRevoked { .. }) = seen.refusal {
         return Err(revoked);
     }
@@ -476,7 +709,11 @@ async fn authenticate(
         .ok()
         .flatten()
         .flatten();
-    for path in &settings.identity_files {
+    for path in settings
+        .identity_files
+        .iter()
+        .chain(&target.options.identity_files)
+    {
         let key = match russh::keys::load_secret_key(path, None) {
             Ok(key) => key,
             Err(e) => {
@@ -491,7 +728,7 @@ async fn authenticate(
             Err(e) => return Err(ConnectError::Network(e.to_string())),
         }
     }
-    if settings.use_agent {
+    if settings.use_agent && !target.options.identities_only {
         if let Ok(mut agent) = AgentClient::connect_env().await {
             let identities = agent.request_identities().await.unwrap_or_default();
             for identity in identities {

@@ -166,6 +166,7 @@ mod tests {
             description: String::new(),
             use_sudo: false,
             groups: Vec::new(),
+            jump: None,
         };
         store.add_host(&actor, &host).await.expect("add");
         let pin = |key| store.pin_learned_key(&actor, learned(key));

@@ -82,6 +82,7 @@ fn host_from_row(row: &SqliteRow) -> Result<Host> {
         host_key: row.try_get("host_key")?,
         use_sudo: row.try_get::<i64, _>("use_sudo")? != 0,
         groups: Vec::new(),
+        jump: row.try_get("jump")?,
     })
 }
 
@@ -110,6 +111,15 @@ impl Store {
     pub async fn host(&self, name: &str) -> Result<Host> {
         let mut conn = self.pool.acquire().await?;
         load_host(&mut conn, name).await
+    }
+
+    /// The host named `name`, or `None` when the inventory has none.
+    pub async fn find_host(&self, name: &str) -> Result<Option<Host>> {
+        match self.host(name).await {
+            Ok(host) => Ok(Some(host)),
+            Err(Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn edit_host(&self, actor: &Actor, name: &str, edit: &HostEdit) -> Result<Host> {
@@ -977,8 +987,8 @@ async fn insert_host(tx: &mut Tx<'_>, actor: &Actor, new: &NewHost) -> Result<()
     }
     let now = now_ms();
     let id: i64 = sqlx::query_scalar(
-            "INSERT INTO hosts (name, address, port, user, description, use_sudo, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO hosts (name, address, port, user, description, use_sudo, jump, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(new.name.as_str())
         .bind(&new.address)
@@ -986,6 +996,7 @@ async fn insert_host(tx: &mut Tx<'_>, actor: &Actor, new: &NewHost) -> Result<()
         .bind(&new.user)
         .bind(&new.description)
         .bind(new.use_sudo)
+        .bind(&new.jump)
         .bind(now)
         .bind(now)
         .fetch_one(&mut **tx)
@@ -997,10 +1008,13 @@ async fn insert_host(tx: &mut Tx<'_>, actor: &Actor, new: &NewHost) -> Result<()
             .execute(&mut **tx)
             .await?;
     }
-    let detail = format!(
+    let mut detail = format!(
         "address={} port={} user={:?}",
         new.address, new.port, new.user
     );
+    if let Some(jump) = &new.jump {
+        detail.push_str(&format!(" jump={jump}"));
+    }
     audit(tx, actor, "host.add", new.name.as_str(), &detail, "ok").await
 }
 
@@ -1093,9 +1107,17 @@ async fn update_host(tx: &mut Tx<'_>, actor: &Actor, name: &str, edit: &HostEdit
             .await?;
         changes.push(format!("sudo={sudo}"));
     }
+    if let Some(jump) = &edit.jump {
+        sqlx::query("UPDATE hosts SET jump = ? WHERE id = ?")
+            .bind(jump)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        changes.push(format!("jump={jump:?}"));
+    }
     if changes.is_empty() {
         return Err(Error::Refused(format!(
-                "nothing to change for host '{name}': give at least one of --address, --port, --user, --default-user, --description, --sudo"
+                "nothing to change for host '{name}': give at least one of --address, --port, --user, --default-user, --description, --sudo, --jump, --no-jump"
             )));
     }
     sqlx::query("UPDATE hosts SET updated_at = ? WHERE id = ?")
@@ -1160,12 +1182,14 @@ async fn sync_host(tx: &mut Tx<'_>, actor: &Actor, wanted: &NewHost) -> Result<I
         description: (current.description != wanted.description)
             .then(|| wanted.description.clone()),
         use_sudo: (current.use_sudo != wanted.use_sudo).then_some(wanted.use_sudo),
+        jump: (current.jump != wanted.jump).then(|| wanted.jump.clone()),
     };
     let edited = edit.address.is_some()
         || edit.port.is_some()
         || edit.user.is_some()
         || edit.description.is_some()
-        || edit.use_sudo.is_some();
+        || edit.use_sudo.is_some()
+        || edit.jump.is_some();
     if edited {
         update_host(tx, actor, name, &edit).await?;
     }

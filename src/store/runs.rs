@@ -42,6 +42,9 @@ pub struct RunHost {
     pub first_failed_step: Option<FailedStep>,
     /// The host confirmed it removed the run's files.
     pub files_removed: bool,
+    /// How the host is reached (JSON, see `ssh::Route`); `None`: directly
+    /// at `address`, `port` and `user`.
+    pub route: Option<String>,
 }
 
 /// A finished step that did not succeed.
@@ -61,6 +64,9 @@ pub struct NewRun {
     pub options: RunOptions,
     pub scripts: RunScripts,
     pub hosts: Vec<crate::domain::Host>,
+    /// Per host (same order), how it is reached: its effective user and the
+    /// route as JSON; `None`: directly, as the host says.
+    pub routes: Vec<Option<(String, String)>>,
     pub default_user: String,
     pub env: crate::run_env::EnvVars,
     pub nonce: String,
@@ -184,17 +190,21 @@ impl Store {
         .await?;
         insert_run_scripts(&mut tx, run_id, &new.scripts).await?;
         for (position, host) in new.hosts.iter().enumerate() {
-            let user = host
-                .user
-                .clone()
-                .unwrap_or_else(|| new.default_user.clone());
+            let route = new.routes.get(position).cloned().flatten();
+            let user = match &route {
+                Some((user, _)) => user.clone(),
+                None => host
+                    .user
+                    .clone()
+                    .unwrap_or_else(|| new.default_user.clone()),
+            };
             // The key pinned now for the host at this address wins (a host
             // re-pinned with `host trust` before a rerun); else the key the
             // caller carries (a rerun: the key of the run it repeats).
             sqlx::query(
-                "INSERT INTO run_hosts (run_id, position, host_name, address, port, user, use_sudo, state, host_key)
+                "INSERT INTO run_hosts (run_id, position, host_name, address, port, user, use_sudo, state, host_key, route)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', COALESCE(
-                    (SELECT i.host_key FROM hosts i WHERE i.name = ?3 AND i.address = ?4 AND i.port = ?5), ?8))",
+                    (SELECT i.host_key FROM hosts i WHERE i.name = ?3 AND i.address = ?4 AND i.port = ?5), ?8), ?9)",
             )
             .bind(run_id)
             .bind(position as i64)
@@ -204,6 +214,7 @@ impl Store {
             .bind(user)
             .bind(host.use_sudo || new.options.use_sudo)
             .bind(&host.host_key)
+            .bind(route.map(|(_, json)| json))
             .execute(&mut *tx)
             .await?;
         }
@@ -325,6 +336,7 @@ impl Store {
                     })
                     .transpose()?,
                 files_removed: r.try_get::<i64, _>("files_removed")? != 0,
+                route: r.try_get("route")?,
             });
         }
         let state: String = row.try_get("state")?;

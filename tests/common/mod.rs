@@ -258,6 +258,9 @@ impl Drover {
         cmd.env("DROVER_DATABASE_URL", self.db())
             .env("DROVER_CONFIG", self.dir.path().join("drover.toml"))
             .env("USER", "tester")
+            // ~/.ssh/config is read by default: the test's own directory,
+            // never the home of whoever runs the tests.
+            .env("HOME", self.dir.path())
             .stdin(Stdio::null());
         if let Some(identity) = &self.identity {
             cmd.arg("-i").arg(identity);
@@ -592,4 +595,19 @@ fn ip(args: &[&str]) {
         args.join(" "),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Hashes a known_hosts file's host names in place (`ssh-keygen -H`).
+pub fn hash_known_hosts(path: &Path) {
+    let status = Command::new("ssh-keygen")
+        .arg("-H")
+        .arg("-f")
+        .arg(path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("ssh-keygen -H");
+    assert!(status.success());
+    let text = std::fs::read_to_string(path).expect("hashed");
+    assert!(text.starts_with("|1|"), "{text}");
 }

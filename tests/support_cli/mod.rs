@@ -101,6 +101,8 @@ impl Env {
         cmd.env("DROVER_DATABASE_URL", &self.db)
             .env("DROVER_CONFIG", &self.config)
             .env("USER", "tester")
+            // ~/.ssh/config is read by default: the test's own directory.
+            .env("HOME", self.dir.path())
             .env_remove("LOGNAME");
         for (key, value) in &self.extra_env {
             cmd.env(key, value);
