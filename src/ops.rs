@@ -125,6 +125,11 @@ impl Drover {
         })
     }
 
+    /// Closes the database pool: every write is on disk when it returns.
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+
     /// A run's snapshot as users see it: host output (excerpts, reasons)
     /// passed through `logs.redact`.
     pub async fn shown_snapshot(&self, id: i64) -> Result<RunSnapshot> {

@@ -5,7 +5,6 @@ pub mod console;
 mod inventory;
 mod live;
 mod runs;
-mod serve;
 mod web;
 
 use crate::text as output;
@@ -434,7 +433,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         config_path: cli.config.clone(),
     };
     let result = dispatch(&ctx, cli.command).await;
-    ctx.drover.store.close().await;
+    ctx.drover.close().await;
     result
 }
 
@@ -502,13 +501,9 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
                 .await?;
             Ok(done(text))
         }
-        Command::Bot => {
-            crate::discord::run_bot(ctx.drover.clone(), &ctx.identities)
-                .await
-                .map_err(|e| crate::error::Error::Refused(e.to_string()))?;
-            Ok(done(String::new()))
-        }
-        Command::Serve => serve::serve(ctx).await.map(done),
+        Command::Bot | Command::Serve => Err(crate::error::Error::Refused(
+            "`drover bot` and `drover serve` start a long-running front end: the drover binary starts them, not the command dispatcher".into(),
+        )),
         Command::Web(cmd) => web::run(ctx, cmd).await.map(done),
         Command::Host(HostCmd::Inventory(cmd)) => inventory::host(ctx, cmd).await.map(done),
         Command::Group(cmd) => inventory::group(ctx, cmd).await.map(done),
