@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::error::{Error, Kind, Result};
+use crate::error::{EntityKind, Error, Result};
 
 /// The one naming rule for every kind of thing.
 pub const NAME_RULE: &str =
@@ -22,7 +22,7 @@ pub const MAX_SCRIPT_BYTES: usize = 1024 * 1024;
 pub struct Name(String);
 
 impl Name {
-    pub fn parse(kind: Kind, raw: &str) -> Result<Name> {
+    pub fn parse(kind: EntityKind, raw: &str) -> Result<Name> {
         let valid_char =
             |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c);
         let starts_ok = raw
@@ -400,7 +400,7 @@ mod tests {
     #[test]
     fn names_follow_one_rule() {
         for ok in ["web", "web-1", "a", "db_2.prod", "0x"] {
-            assert!(Name::parse(Kind::Host, ok).is_ok(), "{ok}");
+            assert!(Name::parse(EntityKind::Host, ok).is_ok(), "{ok}");
         }
         let long = "a".repeat(65);
         for bad in [
@@ -413,7 +413,7 @@ mod tests {
             long.as_str(),
             "a/b",
         ] {
-            let err = Name::parse(Kind::Host, bad).unwrap_err().to_string();
+            let err = Name::parse(EntityKind::Host, bad).unwrap_err().to_string();
             assert!(err.contains("lower-case letters"), "{bad}: {err}");
         }
     }

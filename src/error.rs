@@ -5,7 +5,7 @@ use std::fmt;
 
 /// The kinds of things operators manage, used in error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum EntityKind {
     Host,
     ServerGroup,
     Script,
@@ -15,16 +15,16 @@ pub enum Kind {
     WebUser,
 }
 
-impl fmt::Display for Kind {
+impl fmt::Display for EntityKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Kind::Host => "host",
-            Kind::ServerGroup => "server group",
-            Kind::Script => "script",
-            Kind::ScriptGroup => "script group",
-            Kind::Task => "task",
-            Kind::Run => "run",
-            Kind::WebUser => "web user",
+            EntityKind::Host => "host",
+            EntityKind::ServerGroup => "server group",
+            EntityKind::Script => "script",
+            EntityKind::ScriptGroup => "script group",
+            EntityKind::Task => "task",
+            EntityKind::Run => "run",
+            EntityKind::WebUser => "web user",
         })
     }
 }
@@ -34,21 +34,21 @@ impl fmt::Display for Kind {
 pub enum Error {
     #[error("invalid {kind} name '{name}': {rule}")]
     InvalidName {
-        kind: Kind,
+        kind: EntityKind,
         name: String,
         rule: &'static str,
     },
     #[error("{kind} '{name}' already exists")]
-    AlreadyExists { kind: Kind, name: String },
+    AlreadyExists { kind: EntityKind, name: String },
     #[error("unknown {kind} '{name}'{}", known_list(.known))]
     NotFound {
-        kind: Kind,
+        kind: EntityKind,
         name: String,
         known: Vec<String>,
     },
     #[error("{kind} '{name}' is still used by {}; {hint}", .users.join(", "))]
     InUse {
-        kind: Kind,
+        kind: EntityKind,
         name: String,
         users: Vec<String>,
         hint: &'static str,
@@ -134,7 +134,7 @@ fn known_list(known: &[String]) -> String {
 }
 
 impl Error {
-    pub fn not_found(kind: Kind, name: impl Into<String>) -> Self {
+    pub fn not_found(kind: EntityKind, name: impl Into<String>) -> Self {
         Error::NotFound {
             kind,
             name: name.into(),

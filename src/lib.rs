@@ -2,12 +2,14 @@
 //!
 //! Layers, each importing only those listed before it:
 //! `error`, `domain`, `state`, `run_env`, `redact` → `config`, `ssh_config` → `ssh` (all russh) → `store` (all
-//! SQL) → `engine` (runs) → `ops`, `remote_ops` (operations shared by front
-//! ends) → `library` (import) → front ends: `cli` (all clap) and `discord`
-//! (all serenity/poise).
+//! SQL) → `engine` (runs) → `library` (import parsers) → `app` (the
+//! application layer: every operation and a run's lifecycle; the store is
+//! private to it) → front ends: `cli` (all clap), `discord` (all
+//! serenity/poise) and `web` (all axum), which do not import each other;
+//! `main.rs` wires them.
 
 pub mod access;
-pub mod accounts;
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod discord;
@@ -15,9 +17,7 @@ pub mod domain;
 pub mod engine;
 pub mod error;
 pub mod library;
-pub mod ops;
 pub mod redact;
-pub mod remote_ops;
 pub mod run_env;
 pub mod signals;
 pub mod ssh;

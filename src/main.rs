@@ -101,7 +101,7 @@ mod front_end {
         result
     }
 
-    async fn serve_with(app: &drover::ops::Drover, cli: &Cli) -> Result<(), String> {
+    async fn serve_with(app: &drover::app::App, cli: &Cli) -> Result<(), String> {
         let address = app.config.web.listen_address().map_err(|e| e.to_string())?;
         let listener = drover::web::bind(address)
             .await

@@ -9,10 +9,10 @@ use super::{
     Context, GroupCmd, HostInventoryCmd, ScriptBodyArgs, ScriptCmd, ScriptGroupCmd,
     TaskInventoryCmd,
 };
+use crate::app::ScriptChange;
+use crate::app::{HostEditInput, HostInput, ScriptInput, TaskInput};
 use crate::domain::{Host, Task};
 use crate::error::{Error, Result};
-use crate::ops::{HostAdd, HostEditArgs, ScriptArgs, TaskCreate};
-use crate::store::ScriptChange;
 use crate::text::{fields, json, or_dash, Table};
 
 /// What a command that only changes something prints: its message or, with
@@ -69,7 +69,7 @@ fn connection_fields(connection: &Result<crate::ssh::route::Resolved>) -> String
 }
 
 pub async fn host(ctx: &Context, cmd: HostInventoryCmd) -> Result<String> {
-    let ops = &ctx.drover;
+    let app = &ctx.app;
     match cmd {
         HostInventoryCmd::Add {
             name,
@@ -81,7 +81,7 @@ pub async fn host(ctx: &Context, cmd: HostInventoryCmd) -> Result<String> {
             sudo,
             jump,
         } => {
-            let args = HostAdd {
+            let args = HostInput {
                 name,
                 address,
                 port,
@@ -91,7 +91,7 @@ pub async fn host(ctx: &Context, cmd: HostInventoryCmd) -> Result<String> {
                 sudo,
                 jump,
             };
-            let host = ops.host_add(&ctx.actor, args).await?;
+            let host = app.host_add(&ctx.actor, args).await?;
             Ok(if ctx.json {
                 json(&host)
             } else {
@@ -99,7 +99,7 @@ pub async fn host(ctx: &Context, cmd: HostInventoryCmd) -> Result<String> {
             })
         }
         HostInventoryCmd::List => {
-            let hosts = ops.store.hosts().await?;
+            let hosts = app.hosts().await?;
             if ctx.json {
                 return Ok(json(&hosts));
             }
@@ -118,9 +118,9 @@ pub async fn host(ctx: &Context, cmd: HostInventoryCmd) -> Result<String> {
             Ok(table.render())
         }
         HostInventoryCmd::Show { name } => {
-            let host = ops.store.host(&name).await?;
-            let settings = ops.ssh_settings(&ctx.identities);
-            let connection = ops.host_route(&host, &settings).await;
+            let host = app.host(&name).await?;
+            let settings = app.ssh_settings(&ctx.identities);
+            let connection = app.host_route(&host, &settings).await;
             Ok(if ctx.json {
                 let mut doc = serde_json::to_value(&host).unwrap_or_default();
                 doc["connection"] = match &connection {
@@ -146,7 +146,7 @@ pub async fn host(ctx: &Context, cmd: HostInventoryCmd) -> Result<String> {
             jump,
             no_jump,
         } => {
-            let args = HostEditArgs {
+            let args = HostEditInput {
                 address,
                 port,
                 user,
@@ -156,7 +156,7 @@ pub async fn host(ctx: &Context, cmd: HostInventoryCmd) -> Result<String> {
                 jump,
                 no_jump,
             };
-            let host = ops.host_edit(&ctx.actor, &name, args).await?;
+            let host = app.host_edit(&ctx.actor, &name, args).await?;
             Ok(if ctx.json {
                 json(&host)
             } else {
@@ -164,7 +164,7 @@ pub async fn host(ctx: &Context, cmd: HostInventoryCmd) -> Result<String> {
             })
         }
         HostInventoryCmd::Rm { name, force } => {
-            ops.store.remove_host(&ctx.actor, &name, force).await?;
+            app.host_remove(&ctx.actor, &name, force).await?;
             Ok(done(
                 ctx,
                 format!("removed host {name}"),
@@ -175,10 +175,10 @@ pub async fn host(ctx: &Context, cmd: HostInventoryCmd) -> Result<String> {
 }
 
 pub async fn group(ctx: &Context, cmd: GroupCmd) -> Result<String> {
-    let ops = &ctx.drover;
+    let app = &ctx.app;
     match cmd {
         GroupCmd::Create { name, description } => {
-            ops.group_create(&ctx.actor, &name, description).await?;
+            app.group_create(&ctx.actor, &name, description).await?;
             Ok(done(
                 ctx,
                 format!("created server group {name}"),
@@ -186,9 +186,7 @@ pub async fn group(ctx: &Context, cmd: GroupCmd) -> Result<String> {
             ))
         }
         GroupCmd::Delete { name, force } => {
-            ops.store
-                .delete_server_group(&ctx.actor, &name, force)
-                .await?;
+            app.group_delete(&ctx.actor, &name, force).await?;
             Ok(done(
                 ctx,
                 format!("deleted server group {name}"),
@@ -196,10 +194,7 @@ pub async fn group(ctx: &Context, cmd: GroupCmd) -> Result<String> {
             ))
         }
         GroupCmd::Add { group, hosts } => {
-            let added = ops
-                .store
-                .add_group_members(&ctx.actor, &group, &hosts)
-                .await?;
+            let added = app.group_add_hosts(&ctx.actor, &group, &hosts).await?;
             let already: Vec<&String> = hosts.iter().filter(|h| !added.contains(h)).collect();
             let mut msg = format!("added {} host(s) to server group {group}", added.len());
             if !already.is_empty() {
@@ -212,10 +207,7 @@ pub async fn group(ctx: &Context, cmd: GroupCmd) -> Result<String> {
             ))
         }
         GroupCmd::Remove { group, hosts } => {
-            let hosts = ops
-                .store
-                .remove_group_members(&ctx.actor, &group, &hosts)
-                .await?;
+            let hosts = app.group_remove_hosts(&ctx.actor, &group, &hosts).await?;
             Ok(done(
                 ctx,
                 format!("removed {} host(s) from server group {group}", hosts.len()),
@@ -223,7 +215,7 @@ pub async fn group(ctx: &Context, cmd: GroupCmd) -> Result<String> {
             ))
         }
         GroupCmd::List => {
-            let groups = ops.store.server_groups().await?;
+            let groups = app.server_groups().await?;
             if ctx.json {
                 return Ok(json(&groups));
             }
@@ -238,7 +230,7 @@ pub async fn group(ctx: &Context, cmd: GroupCmd) -> Result<String> {
             Ok(table.render())
         }
         GroupCmd::Show { name } => {
-            let group = ops.store.server_group(&name).await?;
+            let group = app.server_group(&name).await?;
             if ctx.json {
                 return Ok(json(&group));
             }
@@ -275,8 +267,8 @@ fn read_body(path: &Path) -> Result<Vec<u8>> {
     Ok(body)
 }
 
-fn script_args(args: ScriptBodyArgs) -> Result<ScriptArgs> {
-    Ok(ScriptArgs {
+fn script_args(args: ScriptBodyArgs) -> Result<ScriptInput> {
+    Ok(ScriptInput {
         body: read_body(&args.file)?,
         name: args.name,
         description: args.description,
@@ -292,10 +284,10 @@ fn timeout_text(secs: Option<u64>) -> String {
 }
 
 pub async fn script(ctx: &Context, cmd: ScriptCmd) -> Result<String> {
-    let ops = &ctx.drover;
+    let app = &ctx.app;
     match cmd {
         ScriptCmd::Add(args) => {
-            let script = ops.script_add(&ctx.actor, script_args(args)?).await?;
+            let script = app.script_add(&ctx.actor, script_args(args)?).await?;
             Ok(if ctx.json {
                 json(&script)
             } else {
@@ -304,7 +296,7 @@ pub async fn script(ctx: &Context, cmd: ScriptCmd) -> Result<String> {
         }
         ScriptCmd::Edit(args) => {
             let name = args.name.clone();
-            let change = ops.script_edit(&ctx.actor, script_args(args)?).await?;
+            let change = app.script_edit(&ctx.actor, script_args(args)?).await?;
             let message = match change {
                 ScriptChange::NewVersion(v) => format!("script {name} is now at version {v}"),
                 ScriptChange::MetadataChanged => {
@@ -318,7 +310,7 @@ pub async fn script(ctx: &Context, cmd: ScriptCmd) -> Result<String> {
             let version = match change {
                 ScriptChange::NewVersion(v) => v,
                 ScriptChange::Added => 1,
-                _ => ops.store.script(&name, None).await?.version,
+                _ => app.script(&name, None).await?.version,
             };
             Ok(done(
                 ctx,
@@ -332,11 +324,11 @@ pub async fn script(ctx: &Context, cmd: ScriptCmd) -> Result<String> {
             ))
         }
         ScriptCmd::Show { name, version } => {
-            let script = ops.store.script(&name, version).await?;
+            let script = app.script(&name, version).await?;
             Ok(if ctx.json { json(&script) } else { script.body })
         }
         ScriptCmd::List => {
-            let scripts = ops.store.scripts().await?;
+            let scripts = app.scripts().await?;
             if ctx.json {
                 return Ok(json(&scripts));
             }
@@ -354,7 +346,7 @@ pub async fn script(ctx: &Context, cmd: ScriptCmd) -> Result<String> {
             Ok(table.render())
         }
         ScriptCmd::History { name } => {
-            let versions = ops.store.script_history(&name).await?;
+            let versions = app.script_history(&name).await?;
             if ctx.json {
                 return Ok(json(&versions));
             }
@@ -371,7 +363,7 @@ pub async fn script(ctx: &Context, cmd: ScriptCmd) -> Result<String> {
             Ok(table.render())
         }
         ScriptCmd::Rm { name, force } => {
-            ops.store.remove_script(&ctx.actor, &name, force).await?;
+            app.script_remove(&ctx.actor, &name, force).await?;
             Ok(done(
                 ctx,
                 format!("removed script {name}"),
@@ -382,14 +374,14 @@ pub async fn script(ctx: &Context, cmd: ScriptCmd) -> Result<String> {
 }
 
 pub async fn scriptgroup(ctx: &Context, cmd: ScriptGroupCmd) -> Result<String> {
-    let ops = &ctx.drover;
+    let app = &ctx.app;
     match cmd {
         ScriptGroupCmd::Create {
             name,
             scripts,
             description,
         } => {
-            ops.scriptgroup_create(&ctx.actor, &name, &scripts, description)
+            app.scriptgroup_create(&ctx.actor, &name, &scripts, description)
                 .await?;
             Ok(done(
                 ctx,
@@ -405,9 +397,8 @@ pub async fn scriptgroup(ctx: &Context, cmd: ScriptGroupCmd) -> Result<String> {
             script,
             position,
         } => {
-            let at = ops
-                .store
-                .script_group_add(&ctx.actor, &name, &script, position)
+            let at = app
+                .scriptgroup_add(&ctx.actor, &name, &script, position)
                 .await?;
             Ok(done(
                 ctx,
@@ -420,8 +411,7 @@ pub async fn scriptgroup(ctx: &Context, cmd: ScriptGroupCmd) -> Result<String> {
             script,
             position,
         } => {
-            ops.store
-                .script_group_move(&ctx.actor, &name, &script, position)
+            app.scriptgroup_move(&ctx.actor, &name, &script, position)
                 .await?;
             Ok(done(
                 ctx,
@@ -430,9 +420,7 @@ pub async fn scriptgroup(ctx: &Context, cmd: ScriptGroupCmd) -> Result<String> {
             ))
         }
         ScriptGroupCmd::Remove { name, script } => {
-            ops.store
-                .script_group_remove(&ctx.actor, &name, &script)
-                .await?;
+            app.scriptgroup_remove(&ctx.actor, &name, &script).await?;
             Ok(done(
                 ctx,
                 format!("removed {script} from script group {name}"),
@@ -440,9 +428,7 @@ pub async fn scriptgroup(ctx: &Context, cmd: ScriptGroupCmd) -> Result<String> {
             ))
         }
         ScriptGroupCmd::Delete { name, force } => {
-            ops.store
-                .delete_script_group(&ctx.actor, &name, force)
-                .await?;
+            app.scriptgroup_delete(&ctx.actor, &name, force).await?;
             Ok(done(
                 ctx,
                 format!("deleted script group {name}"),
@@ -450,7 +436,7 @@ pub async fn scriptgroup(ctx: &Context, cmd: ScriptGroupCmd) -> Result<String> {
             ))
         }
         ScriptGroupCmd::List => {
-            let groups = ops.store.script_groups().await?;
+            let groups = app.script_groups().await?;
             if ctx.json {
                 return Ok(json(&groups));
             }
@@ -465,7 +451,7 @@ pub async fn scriptgroup(ctx: &Context, cmd: ScriptGroupCmd) -> Result<String> {
             Ok(table.render())
         }
         ScriptGroupCmd::Show { name } => {
-            let group = ops.store.script_group(&name).await?;
+            let group = app.script_group(&name).await?;
             if ctx.json {
                 return Ok(json(&group));
             }
@@ -502,7 +488,7 @@ fn task_fields(t: &Task) -> String {
 }
 
 pub async fn task(ctx: &Context, cmd: TaskInventoryCmd) -> Result<String> {
-    let ops = &ctx.drover;
+    let app = &ctx.app;
     match cmd {
         TaskInventoryCmd::Create {
             name,
@@ -511,7 +497,7 @@ pub async fn task(ctx: &Context, cmd: TaskInventoryCmd) -> Result<String> {
             options,
             description,
         } => {
-            let args = TaskCreate {
+            let args = TaskInput {
                 name,
                 script_group,
                 server_group,
@@ -521,7 +507,7 @@ pub async fn task(ctx: &Context, cmd: TaskInventoryCmd) -> Result<String> {
                 sudo: options.sudo,
                 description,
             };
-            let task = ops.task_create(&ctx.actor, args).await?;
+            let task = app.task_create(&ctx.actor, args).await?;
             Ok(if ctx.json {
                 json(&task)
             } else {
@@ -529,7 +515,7 @@ pub async fn task(ctx: &Context, cmd: TaskInventoryCmd) -> Result<String> {
             })
         }
         TaskInventoryCmd::List => {
-            let tasks = ops.store.tasks().await?;
+            let tasks = app.tasks().await?;
             if ctx.json {
                 return Ok(json(&tasks));
             }
@@ -552,7 +538,7 @@ pub async fn task(ctx: &Context, cmd: TaskInventoryCmd) -> Result<String> {
             Ok(table.render())
         }
         TaskInventoryCmd::Show { name } => {
-            let task = ops.store.task(&name).await?;
+            let task = app.task(&name).await?;
             Ok(if ctx.json {
                 json(&task)
             } else {
@@ -560,7 +546,7 @@ pub async fn task(ctx: &Context, cmd: TaskInventoryCmd) -> Result<String> {
             })
         }
         TaskInventoryCmd::Delete { name } => {
-            ops.store.delete_task(&ctx.actor, &name).await?;
+            app.task_delete(&ctx.actor, &name).await?;
             Ok(done(
                 ctx,
                 format!("deleted task {name}"),

@@ -14,11 +14,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::app::App;
 use crate::config::{default_config_path, Config};
 use crate::domain::Actor;
 use crate::error::Result;
 use crate::library::format::Format;
-use crate::ops::Drover;
 use crate::store::{database_path, default_database_path, Store};
 
 #[derive(Debug, Parser)]
@@ -390,7 +390,7 @@ pub enum ConfigCmd {
 
 /// Everything a command needs.
 pub struct Context {
-    pub drover: Drover,
+    pub app: App,
     pub actor: Actor,
     pub json: bool,
     pub quiet: bool,
@@ -405,7 +405,7 @@ pub struct Outcome {
 }
 
 /// Loads configuration and opens the store as the global options say.
-pub async fn open(cli: &Cli) -> Result<Drover> {
+pub async fn open(cli: &Cli) -> Result<App> {
     let env: HashMap<String, String> = std::env::vars().collect();
     let explicit = cli.config.is_some();
     let path = cli.config.clone().or_else(default_config_path);
@@ -418,14 +418,14 @@ pub async fn open(cli: &Cli) -> Result<Drover> {
         None => default_database_path(),
     };
     let store = Store::open(&db_path).await?;
-    Drover::new(store, config)
+    App::new(store, config)
 }
 
 /// Runs a parsed command line; returns what to print on stdout.
 pub async fn run(cli: Cli) -> Result<Outcome> {
-    let drover = open(&cli).await?;
+    let app = open(&cli).await?;
     let ctx = Context {
-        drover,
+        app,
         actor: Actor::current_os_user(),
         json: cli.json,
         quiet: cli.quiet,
@@ -433,7 +433,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         config_path: cli.config.clone(),
     };
     let result = dispatch(&ctx, cli.command).await;
-    ctx.drover.close().await;
+    ctx.app.close().await;
     result
 }
 
@@ -455,7 +455,7 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
             detach,
             show_output,
         }) => {
-            let overrides = crate::ops::RunOverrides {
+            let overrides = crate::app::RunInput {
                 parallel: options.parallel,
                 continue_on_error: options.continue_on_error,
                 max_failed_hosts: options.max_failed_hosts,
@@ -483,7 +483,7 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
         Command::Host(HostCmd::Check { names }) => runs::host_check(ctx, &names).await.map(ran),
         Command::Host(HostCmd::Trust { name }) => {
             let (old, new) = ctx
-                .drover
+                .app
                 .host_trust_with(&ctx.actor, &name, &ctx.identities)
                 .await?;
             Ok(done(match old {
@@ -496,7 +496,7 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
         }
         Command::Log(LogCmd::Fetch { host, path, lines }) => {
             let text = ctx
-                .drover
+                .app
                 .log_fetch(&ctx.actor, &host, &path, lines, &ctx.identities)
                 .await?;
             Ok(done(text))
@@ -530,7 +530,7 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
 /// The effective configuration, secrets masked: TOML, or with `--json` the
 /// same masked values as JSON.
 fn config_show(ctx: &Context) -> Result<String> {
-    let masked = ctx.drover.config.to_masked_toml();
+    let masked = ctx.app.config.to_masked_toml();
     if !ctx.json {
         return Ok(masked);
     }
@@ -546,7 +546,7 @@ async fn import(
     path: &std::path::Path,
     options: &crate::library::ImportOptions,
 ) -> Result<String> {
-    let report = crate::library::import(&ctx.drover, &ctx.actor, path, options).await?;
+    let report = ctx.app.import(&ctx.actor, path, options).await?;
     Ok(if ctx.json {
         output::json(&report)
     } else {
@@ -557,7 +557,7 @@ async fn import(
 /// The inventory as TOML (or JSON), printed or written to `output`.
 async fn export(ctx: &Context, output: Option<&std::path::Path>) -> Result<String> {
     use crate::library::export;
-    let inventory = export::inventory(&ctx.drover).await?;
+    let inventory = ctx.app.export_inventory().await?;
     let text = if ctx.json {
         output::json(&inventory)
     } else {
@@ -578,7 +578,7 @@ async fn export(ctx: &Context, output: Option<&std::path::Path>) -> Result<Strin
 
 /// The newest audit entries.
 async fn audit(ctx: &Context, limit: u32) -> Result<String> {
-    let entries = ctx.drover.store.audit_log(limit).await?;
+    let entries = ctx.app.store.audit_log(limit).await?;
     if ctx.json {
         return Ok(output::json(&entries));
     }

@@ -7,9 +7,9 @@ use std::time::Duration;
 use super::console;
 use super::live::{LiveView, PlainLines};
 use super::{Context, RunCmd};
+use crate::app::RunInput;
 use crate::engine::{Engine, Handover, Orphaned, RunRequest};
 use crate::error::{Error, Result};
-use crate::ops::RunOverrides;
 use crate::redact::Redactor;
 use crate::state::{RunSnapshot, RunState};
 use crate::text::{json, Table};
@@ -128,7 +128,7 @@ async fn drive_with_progress(
 /// The final table or JSON of a run, host output passed through
 /// `logs.redact`.
 fn finish(ctx: &Context, snapshot: &RunSnapshot) -> RunOutput {
-    let shown = ctx.drover.redactor.snapshot(snapshot.clone());
+    let shown = ctx.app.redactor.snapshot(snapshot.clone());
     RunOutput {
         text: if ctx.json {
             json(&shown)
@@ -169,7 +169,7 @@ fn spawn_background_driver(ctx: &Context, run_id: i64) -> Result<u32> {
     let exe =
         std::env::current_exe().map_err(|e| Error::io("cannot find the drover executable", e))?;
     let log_path = ctx
-        .drover
+        .app
         .log_root()
         .join(run_id.to_string())
         .join("controller.log");
@@ -181,7 +181,7 @@ fn spawn_background_driver(ctx: &Context, run_id: i64) -> Result<u32> {
         .try_clone()
         .map_err(|e| Error::io("cannot create the controller log", e))?;
     let mut command = std::process::Command::new(exe);
-    if let Some(path) = ctx.drover.store.path() {
+    if let Some(path) = ctx.app.store.path() {
         command.env("DROVER_DATABASE_URL", path);
     }
     if let Some(config) = &ctx.config_path {
@@ -205,7 +205,7 @@ fn spawn_background_driver(ctx: &Context, run_id: i64) -> Result<u32> {
 /// Hands each run whose controller is gone to a background driver, unless
 /// another process claimed it first, and says so on standard error.
 pub async fn adopt_orphans(ctx: &Context) -> Result<()> {
-    let engine = ctx.drover.engine(&[]);
+    let engine = ctx.app.engine(&[]);
     for run_id in engine.orphaned_runs().await? {
         let Some(handover) = engine.claim_orphan(run_id).await? else {
             continue;
@@ -238,15 +238,15 @@ pub async fn task_run(
     ctx: &Context,
     first: &str,
     second: Option<&str>,
-    overrides: RunOverrides,
+    overrides: RunInput,
     mode: Mode,
 ) -> Result<RunOutput> {
-    let request: RunRequest = ctx.drover.plan_run(first, second, overrides).await?;
+    let request: RunRequest = ctx.app.plan_run(first, second, overrides).await?;
     start(ctx, &request, mode).await
 }
 
 async fn start(ctx: &Context, request: &RunRequest, mode: Mode) -> Result<RunOutput> {
-    let engine = ctx.drover.engine(&ctx.identities);
+    let engine = ctx.app.engine(&ctx.identities);
     let run_id = engine.create(&ctx.actor, request, true).await?;
     if mode == Mode::Detach {
         hand_to_background_driver(ctx, &engine, &engine.own_run(run_id)).await?;
@@ -259,7 +259,7 @@ async fn start(ctx: &Context, request: &RunRequest, mode: Mode) -> Result<RunOut
             success: true,
         });
     }
-    let snapshot = drive_with_progress(&engine, &ctx.drover.redactor, run_id, ctx.quiet).await?;
+    let snapshot = drive_with_progress(&engine, &ctx.app.redactor, run_id, ctx.quiet).await?;
     if mode == Mode::ShowOutput && !ctx.json {
         print_logs(ctx, &snapshot, None, None)?;
     }
@@ -277,7 +277,7 @@ fn print_logs(
     use std::io::Write;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     console::unless_reader_gone(
-        ctx.drover
+        ctx.app
             .write_logs(snapshot, host, script, &mut out)
             .and_then(|()| out.flush()),
     )
@@ -294,7 +294,7 @@ pub async fn run(ctx: &Context, cmd: RunCmd) -> Result<RunOutput> {
     match cmd {
         RunCmd::List { limit } => {
             adopt_orphans(ctx).await?;
-            let runs = ctx.drover.store.list_runs(limit).await?;
+            let runs = ctx.app.store.list_runs(limit).await?;
             if ctx.json {
                 return ok(json(&runs));
             }
@@ -326,7 +326,7 @@ pub async fn run(ctx: &Context, cmd: RunCmd) -> Result<RunOutput> {
         }
         RunCmd::Status { id } => {
             adopt_orphans(ctx).await?;
-            let snapshot = ctx.drover.store.run_snapshot(id).await?;
+            let snapshot = ctx.app.store.run_snapshot(id).await?;
             // A query: it worked whatever state the run is in.
             Ok(RunOutput {
                 success: true,
@@ -336,20 +336,20 @@ pub async fn run(ctx: &Context, cmd: RunCmd) -> Result<RunOutput> {
         RunCmd::Logs { id, host, script } => {
             adopt_orphans(ctx).await?;
             let snapshot = ctx
-                .drover
+                .app
                 .log_selection(id, host.as_deref(), script.as_deref())
                 .await?;
             print_logs(ctx, &snapshot, host.as_deref(), script.as_deref())?;
             ok(String::new())
         }
         RunCmd::Cancel { id } => {
-            let engine = ctx.drover.engine(&ctx.identities);
+            let engine = ctx.app.engine(&ctx.identities);
             engine.cancel(&ctx.actor, id).await?;
             // Done as asked: the exit code says the cancel worked, not how
             // the hosts ended.
             Ok(RunOutput {
                 success: true,
-                ..finish(ctx, &ctx.drover.store.run_snapshot(id).await?)
+                ..finish(ctx, &ctx.app.store.run_snapshot(id).await?)
             })
         }
         RunCmd::Rerun { id, failed } => {
@@ -358,11 +358,11 @@ pub async fn run(ctx: &Context, cmd: RunCmd) -> Result<RunOutput> {
                     "give --failed: rerun runs the failed hosts of a run again".into(),
                 ));
             }
-            let request = ctx.drover.plan_rerun_failed(id).await?;
+            let request = ctx.app.plan_rerun_failed(id).await?;
             start(ctx, &request, Mode::Table).await
         }
         RunCmd::Resume { id } => {
-            let engine = ctx.drover.engine(&ctx.identities);
+            let engine = ctx.app.engine(&ctx.identities);
             // Started by a process that hands this one the run (`--detach`,
             // an adopted orphan): wait for the lease to arrive.
             engine.await_handover(id).await?;
@@ -375,12 +375,12 @@ pub async fn run(ctx: &Context, cmd: RunCmd) -> Result<RunOutput> {
                     reopened.join(", ")
                 ));
             }
-            let driven = drive_with_progress(&engine, &ctx.drover.redactor, id, ctx.quiet).await;
+            let driven = drive_with_progress(&engine, &ctx.app.redactor, id, ctx.quiet).await;
             let outcome = match &driven {
                 Ok(_) => "ok".to_string(),
                 Err(e) => format!("error: {e}"),
             };
-            ctx.drover
+            ctx.app
                 .store
                 .audit(&ctx.actor, "run.resume", &id.to_string(), "", &outcome)
                 .await?;
@@ -391,7 +391,7 @@ pub async fn run(ctx: &Context, cmd: RunCmd) -> Result<RunOutput> {
 
 pub async fn host_check(ctx: &Context, names: &[String]) -> Result<RunOutput> {
     let checks = ctx
-        .drover
+        .app
         .host_check(&ctx.actor, names, &ctx.identities)
         .await?;
     let success = checks.iter().all(|c| c.ok);

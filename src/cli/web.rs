@@ -8,7 +8,7 @@ use std::io::{BufRead, IsTerminal, Read};
 use clap::Subcommand;
 
 use super::{output, Context};
-use crate::accounts::{parse_account, Password, MAX_PASSWORD_BYTES};
+use crate::app::accounts::{parse_account, Password, MAX_PASSWORD_BYTES};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Subcommand)]
@@ -42,13 +42,13 @@ pub async fn run(ctx: &Context, cmd: WebCmd) -> Result<String> {
             parse_account(&name, &level)?;
             let password = read_password()?;
             let user = ctx
-                .drover
+                .app
                 .web_user_add(&ctx.actor, &name, &level, password)
                 .await?;
             Ok(format!("added web user {} ({})", user.name, user.level))
         }
         WebUserCmd::List => {
-            let users = ctx.drover.web_users().await?;
+            let users = ctx.app.web_users().await?;
             if ctx.json {
                 return Ok(output::json(&users));
             }
@@ -64,14 +64,12 @@ pub async fn run(ctx: &Context, cmd: WebCmd) -> Result<String> {
             Ok(table.render())
         }
         WebUserCmd::Rm { name } => {
-            ctx.drover.web_user_remove(&ctx.actor, &name).await?;
+            ctx.app.web_user_remove(&ctx.actor, &name).await?;
             Ok(format!("removed web user {name}; its sessions ended"))
         }
         WebUserCmd::Passwd { name } => {
             let password = read_password()?;
-            ctx.drover
-                .web_user_passwd(&ctx.actor, &name, password)
-                .await?;
+            ctx.app.web_user_passwd(&ctx.actor, &name, password).await?;
             Ok(format!(
                 "changed the password of web user {name}; its sessions ended"
             ))

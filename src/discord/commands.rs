@@ -5,8 +5,8 @@ use poise::serenity_prelude as serenity;
 
 use super::permissions::{required_level, Level};
 use super::{render, BotError, Context, Data};
-use crate::error::Kind;
-use crate::ops::{HostAdd, HostEditArgs, RunOverrides, ScriptArgs, TaskCreate};
+use crate::app::{HostEditInput, HostInput, RunInput, ScriptInput, TaskInput};
+use crate::error::EntityKind;
 
 type Result<T = ()> = std::result::Result<T, BotError>;
 
@@ -244,7 +244,7 @@ fn actor(ctx: Context<'_>) -> crate::domain::Actor {
 
 async fn names_matching(
     ctx: Context<'_>,
-    kind: Kind,
+    kind: EntityKind,
     partial: &str,
 ) -> serenity::CreateAutocompleteResponse {
     let names = ctx
@@ -275,19 +275,19 @@ async fn names_matching(
 }
 
 async fn ac_host(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
-    names_matching(ctx, Kind::Host, partial).await
+    names_matching(ctx, EntityKind::Host, partial).await
 }
 async fn ac_group(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
-    names_matching(ctx, Kind::ServerGroup, partial).await
+    names_matching(ctx, EntityKind::ServerGroup, partial).await
 }
 async fn ac_script(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
-    names_matching(ctx, Kind::Script, partial).await
+    names_matching(ctx, EntityKind::Script, partial).await
 }
 async fn ac_scriptgroup(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
-    names_matching(ctx, Kind::ScriptGroup, partial).await
+    names_matching(ctx, EntityKind::ScriptGroup, partial).await
 }
 async fn ac_task(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
-    names_matching(ctx, Kind::Task, partial).await
+    names_matching(ctx, EntityKind::Task, partial).await
 }
 /// Tasks first, then script groups: the first argument of /task run.
 async fn ac_task_or_scriptgroup(
@@ -295,8 +295,13 @@ async fn ac_task_or_scriptgroup(
     partial: &str,
 ) -> serenity::CreateAutocompleteResponse {
     let store = &ctx.data().drover.store;
-    let mut names = store.names(Kind::Task).await.unwrap_or_default();
-    names.extend(store.names(Kind::ScriptGroup).await.unwrap_or_default());
+    let mut names = store.names(EntityKind::Task).await.unwrap_or_default();
+    names.extend(
+        store
+            .names(EntityKind::ScriptGroup)
+            .await
+            .unwrap_or_default(),
+    );
     let partial = partial.to_lowercase();
     let choices: Vec<serenity::AutocompleteChoice> = names
         .into_iter()
@@ -365,7 +370,7 @@ async fn host_add(
     #[description = "Description"] description: Option<String>,
     #[description = "Run scripts through sudo -n"] sudo: Option<bool>,
 ) -> Result {
-    let args = HostAdd {
+    let args = HostInput {
         name,
         address,
         port,
@@ -430,14 +435,14 @@ async fn host_edit(
     description: Option<String>,
     sudo: Option<bool>,
 ) -> Result {
-    let args = HostEditArgs {
+    let args = HostEditInput {
         address,
         port,
         user,
         default_user: default_user.unwrap_or(false),
         description,
         sudo,
-        ..HostEditArgs::default()
+        ..HostEditInput::default()
     };
     ctx.data()
         .drover
@@ -659,7 +664,7 @@ async fn script_add(
         .drover
         .script_add(
             &actor(ctx),
-            ScriptArgs {
+            ScriptInput {
                 name,
                 body,
                 description,
@@ -686,7 +691,7 @@ async fn script_edit(
         .drover
         .script_edit(
             &actor(ctx),
-            ScriptArgs {
+            ScriptInput {
                 name: name.clone(),
                 body,
                 description,
@@ -912,7 +917,7 @@ async fn task_create(
     sudo: Option<bool>,
     description: Option<String>,
 ) -> Result {
-    let args = TaskCreate {
+    let args = TaskInput {
         name,
         script_group,
         server_group,
@@ -979,7 +984,7 @@ async fn task_run(
     #[description = "KEY=VALUE pairs separated by spaces"] env: Option<String>,
 ) -> Result {
     let data = ctx.data();
-    let overrides = RunOverrides {
+    let overrides = RunInput {
         parallel,
         continue_on_error: continue_on_error.unwrap_or(false),
         env: env.as_deref().map(split_env).unwrap_or_default(),

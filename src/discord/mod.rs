@@ -14,15 +14,15 @@ use std::sync::Arc;
 
 use poise::serenity_prelude as serenity;
 
+use crate::app::App;
 use crate::domain::Actor;
 use crate::engine::Engine;
-use crate::ops::Drover;
 pub use permissions::Level;
 use permissions::Permissions;
 
 /// Everything a command handler needs.
 pub struct Data {
-    pub drover: Drover,
+    pub drover: App,
     pub engine: Engine,
     /// Key files given to `drover bot -i`, for commands that connect.
     pub identities: Vec<std::path::PathBuf>,
@@ -35,7 +35,7 @@ pub struct Data {
 #[derive(Debug, thiserror::Error)]
 pub enum BotError {
     #[error(transparent)]
-    Drover(#[from] crate::error::Error),
+    App(#[from] crate::error::Error),
     #[error("Discord API: {0}")]
     Discord(#[from] serenity::Error),
     #[error("{0}")]
@@ -48,8 +48,8 @@ impl BotError {
     /// What the invoking user is told (never internals).
     pub fn user_message(&self) -> String {
         match self {
-            BotError::Drover(e) if e.is_refusal() => e.to_string(),
-            BotError::Drover(_) => {
+            BotError::App(e) if e.is_refusal() => e.to_string(),
+            BotError::App(_) => {
                 "drover could not complete this because of an internal error; see its log".into()
             }
             BotError::Discord(_) => "Discord refused an answer from drover; try again".into(),
@@ -79,7 +79,7 @@ impl Data {
 
 /// Runs the bot until SIGINT/SIGTERM. Runs it started go on remotely and
 /// are reattached on the next start.
-pub async fn run_bot(drover: Drover, identities: &[std::path::PathBuf]) -> Result<(), StartError> {
+pub async fn run_bot(drover: App, identities: &[std::path::PathBuf]) -> Result<(), StartError> {
     let engine = drover.engine(identities);
     run_bot_with(drover, engine, identities).await
 }
@@ -87,7 +87,7 @@ pub async fn run_bot(drover: Drover, identities: &[std::path::PathBuf]) -> Resul
 /// Like [`run_bot`], on an engine the process shares with its other front
 /// ends (`drover serve`: one engine, one database pool).
 pub async fn run_bot_with(
-    drover: Drover,
+    drover: App,
     engine: Engine,
     identities: &[std::path::PathBuf],
 ) -> Result<(), StartError> {

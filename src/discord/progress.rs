@@ -12,8 +12,8 @@ use poise::serenity_prelude as serenity;
 
 use super::render::{self, ButtonStyle, ProgressView};
 use super::Http;
+use crate::app::App;
 use crate::engine::Engine;
-use crate::ops::Drover;
 use crate::state::{RunSnapshot, RunState};
 
 /// Most files attached to one message, and the size of each.
@@ -36,7 +36,7 @@ pub struct Pacing {
 /// Drives and tracks the runs this bot shows.
 #[derive(Clone)]
 pub struct Tracker {
-    drover: Drover,
+    drover: App,
     engine: Engine,
     pacing: Pacing,
     tracked: Arc<Mutex<HashSet<i64>>>,
@@ -249,7 +249,7 @@ impl Shown {
 }
 
 impl Tracker {
-    pub fn new(drover: Drover, engine: Engine, pacing: Pacing, editor: Editor) -> Tracker {
+    pub fn new(drover: App, engine: Engine, pacing: Pacing, editor: Editor) -> Tracker {
         Tracker {
             drover,
             engine,

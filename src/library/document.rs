@@ -9,7 +9,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use crate::domain::{parse_address, parse_port, parse_user, Name, NewHost};
-use crate::error::{Error, Kind, Result};
+use crate::error::{EntityKind, Error, Result};
 
 /// Where an item of an imported file is: the file, and the line when the
 /// format gives one.
@@ -165,7 +165,7 @@ pub struct ValidInventory {
 pub fn validate(raw: RawInventory, names: HostNames) -> Result<ValidInventory> {
     let mut groups: BTreeMap<Name, String> = BTreeMap::new();
     for group in raw.groups {
-        let name = Name::parse(Kind::ServerGroup, &group.name)
+        let name = Name::parse(EntityKind::ServerGroup, &group.name)
             .map_err(|e| group.origin.refuse(e.to_string()))?;
         groups.entry(name).or_insert(group.description);
     }
@@ -237,7 +237,7 @@ fn validate_host(raw: &RawHost, names: HostNames) -> Result<ValidHost> {
     };
     let mut groups: Vec<Name> = Vec::with_capacity(raw.groups.len());
     for group in &raw.groups {
-        let group = Name::parse(Kind::ServerGroup, group).map_err(|e| refuse(None, e))?;
+        let group = Name::parse(EntityKind::ServerGroup, group).map_err(|e| refuse(None, e))?;
         if !groups.contains(&group) {
             groups.push(group);
         }
@@ -261,11 +261,11 @@ fn validate_host(raw: &RawHost, names: HostNames) -> Result<ValidHost> {
 
 /// A host's name under `names`.
 fn host_name(raw: &str, names: HostNames) -> Result<Name> {
-    let exact = Name::parse(Kind::Host, raw);
+    let exact = Name::parse(EntityKind::Host, raw);
     let lowered = || {
         let is_dns_name = raw.parse::<IpAddr>().is_err() && parse_address(raw).is_ok();
         is_dns_name
-            .then(|| Name::parse(Kind::Host, &raw.to_ascii_lowercase()).ok())
+            .then(|| Name::parse(EntityKind::Host, &raw.to_ascii_lowercase()).ok())
             .flatten()
     };
     match (exact, names) {

@@ -10,18 +10,10 @@ use std::collections::BTreeMap;
 use super::inventory_toml::{Inventory, InventoryGroup, InventoryHost};
 use crate::domain::{Host, ServerGroup};
 use crate::error::{Error, Result};
-use crate::ops::Drover;
 
 /// The first lines of an exported file.
 const HEADER: &str = "# drover inventory: hosts and server groups (written by `drover export`).\n\
                       # Import it with `drover import FILE.toml`.\n\n";
-
-/// The stored inventory as a document (sorted by name).
-pub async fn inventory(drover: &Drover) -> Result<Inventory> {
-    let hosts = drover.store.hosts().await?;
-    let groups = drover.store.server_groups().await?;
-    Ok(document(&hosts, &groups))
-}
 
 /// The document of `hosts` and `groups`.
 pub fn document(hosts: &[Host], groups: &[ServerGroup]) -> Inventory {

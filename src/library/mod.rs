@@ -11,7 +11,7 @@
 //! ([`inventory_toml`]), Ansible INI and YAML ([`ansible`]), plain host
 //! lists ([`host_list`]) and ssh_config Host entries ([`ssh_config`]). Each
 //! parser turns text into a raw [`document`], which one validation checks;
-//! the writing is the store's inventory import.
+//! the writing is the application layer's (`app::library`).
 
 pub mod ansible;
 pub mod document;
@@ -28,12 +28,11 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use self::document::{HostNames, RawInventory, ValidHost};
+use self::document::{HostNames, RawInventory, ValidHost, ValidInventory};
 use self::format::Format;
-use crate::domain::{parse_duration, parse_script_body, Actor, Host, Name, NewHost};
-use crate::error::{Error, Kind, Result};
-use crate::ops::Drover;
-use crate::store::{ItemChange, ScriptChange, ScriptGroupInput, ScriptInput};
+use crate::domain::{parse_duration, parse_script_body, Host, Name, NewHost};
+use crate::error::{EntityKind, Error, Result};
+use crate::store::{ItemChange, ScriptGroupInput, ValidScript};
 
 /// What an import did, by item (e.g. "script setup-apache (version 2)").
 #[derive(Debug, Default, Clone, Serialize)]
@@ -51,7 +50,7 @@ impl ImportReport {
         self.added.is_empty() && self.changed.is_empty()
     }
 
-    fn record(&mut self, change: ItemChange, item: String) {
+    pub(crate) fn record(&mut self, change: ItemChange, item: String) {
         match change {
             ItemChange::Added => self.added.push(item),
             ItemChange::Changed => self.changed.push(item),
@@ -98,31 +97,6 @@ pub struct ImportOptions {
     pub groups: Vec<String>,
 }
 
-/// Imports a library directory or an inventory file.
-pub async fn import(
-    drover: &Drover,
-    actor: &Actor,
-    path: &Path,
-    options: &ImportOptions,
-) -> Result<ImportReport> {
-    let refuse = |message: &str| Error::Import {
-        path: path.display().to_string(),
-        message: message.into(),
-    };
-    if path.is_dir() {
-        if options.format.is_some() || !options.groups.is_empty() {
-            return Err(refuse("--format and --group apply to inventory files; a directory is imported as the commands/ library"));
-        }
-        import_library(drover, actor, path).await
-    } else if path.is_file() {
-        import_inventory(drover, actor, path, options).await
-    } else {
-        Err(refuse(
-            "no such file or directory; give the commands/ directory or an inventory file",
-        ))
-    }
-}
-
 /// Metadata from a script's header comments.
 #[derive(Debug, Default, PartialEq)]
 struct Header {
@@ -148,7 +122,7 @@ fn parse_header(body: &str) -> Header {
 
 /// Parses every script file first, so that a bad file refuses the whole
 /// import before anything is written.
-fn read_library_scripts(dir: &Path) -> Result<Vec<ScriptInput>> {
+fn read_library_scripts(dir: &Path) -> Result<Vec<ValidScript>> {
     let scripts_dir = dir.join("scripts");
     let import_err = |path: &Path, message: String| Error::Import {
         path: path.display().to_string(),
@@ -175,7 +149,8 @@ fn read_library_scripts(dir: &Path) -> Result<Vec<ScriptInput>> {
             .file_stem()
             .and_then(|s| s.to_str())
             .unwrap_or_default();
-        let name = Name::parse(Kind::Script, stem).map_err(|e| import_err(&path, e.to_string()))?;
+        let name =
+            Name::parse(EntityKind::Script, stem).map_err(|e| import_err(&path, e.to_string()))?;
         if let Some(first) = seen.insert(stem.to_string(), path.clone()) {
             return Err(import_err(
                 &path,
@@ -195,7 +170,7 @@ fn read_library_scripts(dir: &Path) -> Result<Vec<ScriptInput>> {
             .map(|t| parse_duration("timeout", t).map(|d| d.as_secs()))
             .transpose()
             .map_err(|e| import_err(&path, e.to_string()))?;
-        inputs.push(ScriptInput {
+        inputs.push(ValidScript {
             name,
             body,
             description: Some(header.description.unwrap_or_default()),
@@ -233,7 +208,8 @@ fn validate_library_groups(
     };
     let mut inputs = Vec::with_capacity(groups.len());
     for (name, group) in groups {
-        let name = Name::parse(Kind::ScriptGroup, &name).map_err(|e| import_err(e.to_string()))?;
+        let name =
+            Name::parse(EntityKind::ScriptGroup, &name).map_err(|e| import_err(e.to_string()))?;
         let mut seen = BTreeSet::new();
         for script in &group.scripts {
             if !seen.insert(script.as_str()) {
@@ -256,77 +232,35 @@ fn validate_library_groups(
     Ok(inputs)
 }
 
-/// Validates the whole library, then writes it in one transaction.
-async fn import_library(drover: &Drover, actor: &Actor, dir: &Path) -> Result<ImportReport> {
+/// The `commands/` library in `dir`, every script and script group
+/// validated (`stored`: the names of the scripts already stored, which
+/// groups may name too). A bad file refuses the whole library.
+pub fn read_library(
+    dir: &Path,
+    stored: &BTreeSet<String>,
+) -> Result<(Vec<ValidScript>, Vec<ScriptGroupInput>)> {
     let scripts = read_library_scripts(dir)?;
     let library: BTreeSet<&str> = scripts.iter().map(|s| s.name.as_str()).collect();
-    let stored: BTreeSet<String> = drover
-        .store
-        .names(Kind::Script)
-        .await?
-        .into_iter()
-        .collect();
     let groups = validate_library_groups(
         &dir.join("groups.toml"),
         read_library_groups(dir)?,
         &library,
-        &stored,
+        stored,
     )?;
-    let changes = drover
-        .store
-        .import_library(actor, &scripts, &groups)
-        .await?;
-    let mut report = ImportReport::default();
-    for (input, change) in scripts.iter().zip(&changes.scripts) {
-        match change {
-            ScriptChange::Added => report.added.push(format!("script {}", input.name)),
-            ScriptChange::NewVersion(v) => report
-                .changed
-                .push(format!("script {} (version {v})", input.name)),
-            ScriptChange::MetadataChanged => report
-                .changed
-                .push(format!("script {} (description/timeout)", input.name)),
-            ScriptChange::Unchanged => report.unchanged += 1,
-        }
-    }
-    for (group, change) in groups.iter().zip(&changes.groups) {
-        report.record(*change, format!("script group {}", group.name));
-    }
-    Ok(report)
+    Ok((scripts, groups))
 }
 
-/// Reads, validates and writes an inventory file.
-async fn import_inventory(
-    drover: &Drover,
-    actor: &Actor,
-    path: &Path,
-    options: &ImportOptions,
-) -> Result<ImportReport> {
+/// Reads and validates an inventory file; every host joins
+/// `options.groups` too.
+pub fn read_inventory_file(path: &Path, options: &ImportOptions) -> Result<ValidInventory> {
     for group in &options.groups {
-        Name::parse(Kind::ServerGroup, group)?;
+        Name::parse(EntityKind::ServerGroup, group)?;
     }
     let (mut raw, names) = read_inventory(path, options.format)?;
     for host in &mut raw.hosts {
         host.groups.extend(options.groups.iter().cloned());
     }
-    let valid = document::validate(raw, names)?;
-    let existing = drover.store.hosts().await?;
-    let hosts = complete_hosts(valid.hosts, &existing);
-    let changes = drover
-        .store
-        .import_inventory(actor, &valid.groups, &hosts)
-        .await?;
-    let mut report = ImportReport {
-        warnings: valid.warnings,
-        ..ImportReport::default()
-    };
-    for ((name, _), change) in valid.groups.iter().zip(&changes.groups) {
-        report.record(*change, format!("server group {name}"));
-    }
-    for (host, change) in hosts.iter().zip(&changes.hosts) {
-        report.record(*change, format!("host {}", host.name));
-    }
-    Ok(report)
+    document::validate(raw, names)
 }
 
 /// Parses an inventory file in its format (given, or told from the file);
@@ -357,7 +291,7 @@ fn read_inventory(path: &Path, format: Option<Format>) -> Result<(RawInventory, 
 /// The hosts to write. A field the file cannot express (description and
 /// sudo, outside drover's own format) keeps an existing host's value;
 /// every other field is as the file says, as in `host edit`.
-fn complete_hosts(hosts: Vec<ValidHost>, existing: &[Host]) -> Vec<NewHost> {
+pub fn complete_hosts(hosts: Vec<ValidHost>, existing: &[Host]) -> Vec<NewHost> {
     let existing: HashMap<&str, &Host> = existing.iter().map(|h| (h.name.as_str(), h)).collect();
     hosts
         .into_iter()

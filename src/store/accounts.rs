@@ -9,7 +9,7 @@ use sqlx::Row;
 use super::{audit, ensure_absent, id_of, Store};
 use crate::access::Level;
 use crate::domain::{format_ms, Actor, Name};
-use crate::error::{Kind, Result};
+use crate::error::{EntityKind, Result};
 
 /// A web account as listed (never its password hash).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -84,7 +84,7 @@ impl Store {
         now: i64,
     ) -> Result<WebUser> {
         let mut tx = self.begin().await?;
-        ensure_absent(&mut tx, Kind::WebUser, name.as_str()).await?;
+        ensure_absent(&mut tx, EntityKind::WebUser, name.as_str()).await?;
         sqlx::query(
             "INSERT INTO web_users (name, level, password_hash, created_at, updated_at)
              VALUES (?, ?, ?, ?, ?)",
@@ -134,7 +134,7 @@ impl Store {
     /// Removes an account and, with it, its sessions.
     pub async fn remove_web_user(&self, actor: &Actor, name: &str) -> Result<()> {
         let mut tx = self.begin().await?;
-        let id = id_of(&mut tx, Kind::WebUser, name).await?;
+        let id = id_of(&mut tx, EntityKind::WebUser, name).await?;
         sqlx::query("DELETE FROM web_users WHERE id = ?")
             .bind(id)
             .execute(&mut *tx)
@@ -153,7 +153,7 @@ impl Store {
         now: i64,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
-        let id = id_of(&mut tx, Kind::WebUser, name).await?;
+        let id = id_of(&mut tx, EntityKind::WebUser, name).await?;
         sqlx::query("UPDATE web_users SET password_hash = ?, updated_at = ? WHERE id = ?")
             .bind(password_hash)
             .bind(now)

@@ -131,7 +131,7 @@ fn same_key(a: &str, b: &str) -> bool {
 mod tests {
     use super::*;
     use crate::domain::{Name, NewHost};
-    use crate::error::Kind;
+    use crate::error::EntityKind;
 
     use crate::ssh::test_keys::{ED25519 as KEY_A, ED25519_B as KEY_B};
 
@@ -159,7 +159,7 @@ mod tests {
             KeyPin::NotInInventory
         );
         let host = NewHost {
-            name: Name::parse(Kind::Host, "web-1").expect("name"),
+            name: Name::parse(EntityKind::Host, "web-1").expect("name"),
             address: "192.0.2.1".into(),
             port: 22,
             user: None,

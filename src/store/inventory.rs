@@ -12,7 +12,7 @@ use crate::domain::{
     format_ms, now_ms, Actor, Host, HostEdit, Name, NewHost, OnFailure, RunOptions, Script,
     ScriptGroup, ScriptVersion, ServerGroup, Task,
 };
-use crate::error::{Error, Kind, Result};
+use crate::error::{EntityKind, Error, Result};
 
 /// Hex SHA-256 of a script body.
 pub fn body_sha256(body: &str) -> String {
@@ -31,9 +31,9 @@ pub enum ScriptChange {
     Unchanged,
 }
 
-/// A script to add or update.
+/// A script to add or update, every field validated.
 #[derive(Debug, Clone)]
-pub struct ScriptInput {
+pub struct ValidScript {
     pub name: Name,
     pub body: String,
     pub description: Option<String>,
@@ -132,7 +132,7 @@ impl Store {
     /// Removes a host. Refused while it belongs to groups, unless `force`.
     pub async fn remove_host(&self, actor: &Actor, name: &str, force: bool) -> Result<()> {
         let mut tx = self.begin().await?;
-        let id = id_of(&mut tx, Kind::Host, name).await?;
+        let id = id_of(&mut tx, EntityKind::Host, name).await?;
         let groups: Vec<String> = sqlx::query_scalar(
             "SELECT 'server group ' || g.name FROM server_group_members m
              JOIN server_groups g ON g.id = m.group_id WHERE m.host_id = ? ORDER BY g.name",
@@ -142,7 +142,7 @@ impl Store {
         .await?;
         if !groups.is_empty() && !force {
             return Err(Error::InUse {
-                kind: Kind::Host,
+                kind: EntityKind::Host,
                 name: name.to_string(),
                 users: groups,
                 hint: "remove it from them first or use --force",
@@ -168,7 +168,7 @@ impl Store {
     /// Pins (or with `None` forgets) a host's SSH key.
     pub async fn set_host_key(&self, actor: &Actor, name: &str, key: Option<&str>) -> Result<()> {
         let mut tx = self.begin().await?;
-        let id = id_of(&mut tx, Kind::Host, name).await?;
+        let id = id_of(&mut tx, EntityKind::Host, name).await?;
         sqlx::query("UPDATE hosts SET host_key = ?, updated_at = ? WHERE id = ?")
             .bind(key)
             .bind(now_ms())
@@ -199,11 +199,11 @@ impl Store {
     /// (which deletes those tasks too).
     pub async fn delete_server_group(&self, actor: &Actor, name: &str, force: bool) -> Result<()> {
         let mut tx = self.begin().await?;
-        let id = id_of(&mut tx, Kind::ServerGroup, name).await?;
+        let id = id_of(&mut tx, EntityKind::ServerGroup, name).await?;
         let tasks = task_names_where(&mut tx, "server_group_id", id).await?;
         if !tasks.is_empty() && !force {
             return Err(Error::InUse {
-                kind: Kind::ServerGroup,
+                kind: EntityKind::ServerGroup,
                 name: name.to_string(),
                 users: tasks.iter().map(|t| format!("task {t}")).collect(),
                 hint: "delete those tasks first or use --force to delete them too",
@@ -248,9 +248,9 @@ impl Store {
     ) -> Result<Vec<String>> {
         let hosts = distinct_host_names(hosts)?;
         let mut tx = self.begin().await?;
-        let group_id = id_of(&mut tx, Kind::ServerGroup, group).await?;
+        let group_id = id_of(&mut tx, EntityKind::ServerGroup, group).await?;
         for host in &hosts {
-            let host_id = id_of(&mut tx, Kind::Host, host).await?;
+            let host_id = id_of(&mut tx, EntityKind::Host, host).await?;
             let done =
                 sqlx::query("DELETE FROM server_group_members WHERE group_id = ? AND host_id = ?")
                     .bind(group_id)
@@ -277,7 +277,7 @@ impl Store {
     }
 
     pub async fn server_groups(&self) -> Result<Vec<ServerGroup>> {
-        let names = self.names(Kind::ServerGroup).await?;
+        let names = self.names(EntityKind::ServerGroup).await?;
         let mut groups = Vec::with_capacity(names.len());
         for name in names {
             groups.push(self.server_group(&name).await?);
@@ -287,7 +287,7 @@ impl Store {
 
     pub async fn server_group(&self, name: &str) -> Result<ServerGroup> {
         let mut conn = self.pool.acquire().await?;
-        let id = id_of(&mut conn, Kind::ServerGroup, name).await?;
+        let id = id_of(&mut conn, EntityKind::ServerGroup, name).await?;
         let description: String =
             sqlx::query_scalar("SELECT description FROM server_groups WHERE id = ?")
                 .bind(id)
@@ -310,7 +310,7 @@ impl Store {
     /// The hosts of a server group, fully loaded, in name order.
     pub async fn server_group_hosts(&self, name: &str) -> Result<Vec<Host>> {
         let mut conn = self.pool.acquire().await?;
-        let id = id_of(&mut conn, Kind::ServerGroup, name).await?;
+        let id = id_of(&mut conn, EntityKind::ServerGroup, name).await?;
         let rows = sqlx::query(
             "SELECT h.* FROM server_group_members m JOIN hosts h ON h.id = m.host_id
              WHERE m.group_id = ? ORDER BY h.name",
@@ -324,9 +324,9 @@ impl Store {
     // -------------------------------------------------------------- scripts
 
     /// Adds a new script (version 1).
-    pub async fn add_script(&self, actor: &Actor, input: &ScriptInput) -> Result<Script> {
+    pub async fn add_script(&self, actor: &Actor, input: &ValidScript) -> Result<Script> {
         let mut tx = self.begin().await?;
-        ensure_absent(&mut tx, Kind::Script, input.name.as_str()).await?;
+        ensure_absent(&mut tx, EntityKind::Script, input.name.as_str()).await?;
         insert_script(&mut tx, actor, input).await?;
         tx.commit().await?;
         self.script(input.name.as_str(), None).await
@@ -334,16 +334,16 @@ impl Store {
 
     /// Replaces a script's body (a new version when it differs) and,
     /// when given, its description and timeout.
-    pub async fn edit_script(&self, actor: &Actor, input: &ScriptInput) -> Result<ScriptChange> {
+    pub async fn edit_script(&self, actor: &Actor, input: &ValidScript) -> Result<ScriptChange> {
         let mut tx = self.begin().await?;
-        id_of(&mut tx, Kind::Script, input.name.as_str()).await?;
+        id_of(&mut tx, EntityKind::Script, input.name.as_str()).await?;
         let change = update_script(&mut tx, actor, input).await?;
         tx.commit().await?;
         Ok(change)
     }
 
     /// Adds the script or updates it; used by import. Idempotent.
-    pub async fn upsert_script(&self, actor: &Actor, input: &ScriptInput) -> Result<ScriptChange> {
+    pub async fn upsert_script(&self, actor: &Actor, input: &ValidScript) -> Result<ScriptChange> {
         let mut tx = self.begin().await?;
         let change = put_script(&mut tx, actor, input).await?;
         tx.commit().await?;
@@ -353,7 +353,7 @@ impl Store {
     /// A script at its current version, or at `version`.
     pub async fn script(&self, name: &str, version: Option<i64>) -> Result<Script> {
         let mut conn = self.pool.acquire().await?;
-        let id = id_of(&mut conn, Kind::Script, name).await?;
+        let id = id_of(&mut conn, EntityKind::Script, name).await?;
         let row = sqlx::query(
             "SELECT description, timeout_secs, current_version FROM scripts WHERE id = ?",
         )
@@ -395,7 +395,7 @@ impl Store {
     }
 
     pub async fn scripts(&self) -> Result<Vec<Script>> {
-        let names = self.names(Kind::Script).await?;
+        let names = self.names(EntityKind::Script).await?;
         let mut scripts = Vec::with_capacity(names.len());
         for name in names {
             scripts.push(self.script(&name, None).await?);
@@ -405,7 +405,7 @@ impl Store {
 
     pub async fn script_history(&self, name: &str) -> Result<Vec<ScriptVersion>> {
         let mut conn = self.pool.acquire().await?;
-        let id = id_of(&mut conn, Kind::Script, name).await?;
+        let id = id_of(&mut conn, EntityKind::Script, name).await?;
         let rows = sqlx::query(
             "SELECT v.version, v.body_sha, length(CAST(b.body AS BLOB)) AS bytes, v.created_at, v.created_by
              FROM script_versions v JOIN script_bodies b ON b.sha256 = v.body_sha
@@ -432,7 +432,7 @@ impl Store {
     /// of them).
     pub async fn remove_script(&self, actor: &Actor, name: &str, force: bool) -> Result<()> {
         let mut tx = self.begin().await?;
-        let id = id_of(&mut tx, Kind::Script, name).await?;
+        let id = id_of(&mut tx, EntityKind::Script, name).await?;
         let groups: Vec<String> = sqlx::query_scalar(
             "SELECT DISTINCT g.name FROM script_group_entries e JOIN script_groups g ON g.id = e.group_id
              WHERE e.script_id = ? ORDER BY g.name",
@@ -442,14 +442,14 @@ impl Store {
         .await?;
         if !groups.is_empty() && !force {
             return Err(Error::InUse {
-                kind: Kind::Script,
+                kind: EntityKind::Script,
                 name: name.to_string(),
                 users: groups.iter().map(|g| format!("script group {g}")).collect(),
                 hint: "remove it from them first or use --force",
             });
         }
         for group in &groups {
-            let group_id = super::id_of(&mut tx, Kind::ScriptGroup, group).await?;
+            let group_id = super::id_of(&mut tx, EntityKind::ScriptGroup, group).await?;
             let mut entries = group_entries(&mut tx, group_id).await?;
             entries.retain(|e| *e != id);
             write_group_entries(&mut tx, group_id, &entries).await?;
@@ -489,8 +489,8 @@ impl Store {
         position: Option<i64>,
     ) -> Result<i64> {
         let mut tx = self.begin().await?;
-        let group_id = id_of(&mut tx, Kind::ScriptGroup, group).await?;
-        let script_id = id_of(&mut tx, Kind::Script, script).await?;
+        let group_id = id_of(&mut tx, EntityKind::ScriptGroup, group).await?;
+        let script_id = id_of(&mut tx, EntityKind::Script, script).await?;
         let mut entries = group_entries(&mut tx, group_id).await?;
         if let Some(existing) = entries.iter().position(|e| *e == script_id) {
             return Err(Error::AlreadyInGroup {
@@ -526,8 +526,8 @@ impl Store {
         position: i64,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
-        let group_id = id_of(&mut tx, Kind::ScriptGroup, group).await?;
-        let script_id = id_of(&mut tx, Kind::Script, script).await?;
+        let group_id = id_of(&mut tx, EntityKind::ScriptGroup, group).await?;
+        let script_id = id_of(&mut tx, EntityKind::Script, script).await?;
         let mut entries = group_entries(&mut tx, group_id).await?;
         let from = entries
             .iter()
@@ -561,8 +561,8 @@ impl Store {
         script: &str,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
-        let group_id = id_of(&mut tx, Kind::ScriptGroup, group).await?;
-        let script_id = id_of(&mut tx, Kind::Script, script).await?;
+        let group_id = id_of(&mut tx, EntityKind::ScriptGroup, group).await?;
+        let script_id = id_of(&mut tx, EntityKind::Script, script).await?;
         let mut entries = group_entries(&mut tx, group_id).await?;
         let before = entries.len();
         entries.retain(|e| *e != script_id);
@@ -595,11 +595,11 @@ impl Store {
     /// (which deletes those tasks too).
     pub async fn delete_script_group(&self, actor: &Actor, name: &str, force: bool) -> Result<()> {
         let mut tx = self.begin().await?;
-        let id = id_of(&mut tx, Kind::ScriptGroup, name).await?;
+        let id = id_of(&mut tx, EntityKind::ScriptGroup, name).await?;
         let tasks = task_names_where(&mut tx, "script_group_id", id).await?;
         if !tasks.is_empty() && !force {
             return Err(Error::InUse {
-                kind: Kind::ScriptGroup,
+                kind: EntityKind::ScriptGroup,
                 name: name.to_string(),
                 users: tasks.iter().map(|t| format!("task {t}")).collect(),
                 hint: "delete those tasks first or use --force to delete them too",
@@ -621,7 +621,7 @@ impl Store {
 
     pub async fn script_group(&self, name: &str) -> Result<ScriptGroup> {
         let mut conn = self.pool.acquire().await?;
-        let id = id_of(&mut conn, Kind::ScriptGroup, name).await?;
+        let id = id_of(&mut conn, EntityKind::ScriptGroup, name).await?;
         let description: String =
             sqlx::query_scalar("SELECT description FROM script_groups WHERE id = ?")
                 .bind(id)
@@ -642,7 +642,7 @@ impl Store {
     }
 
     pub async fn script_groups(&self) -> Result<Vec<ScriptGroup>> {
-        let names = self.names(Kind::ScriptGroup).await?;
+        let names = self.names(EntityKind::ScriptGroup).await?;
         let mut groups = Vec::with_capacity(names.len());
         for name in names {
             groups.push(self.script_group(&name).await?);
@@ -663,9 +663,9 @@ impl Store {
     ) -> Result<Task> {
         options.validate()?;
         let mut tx = self.begin().await?;
-        ensure_absent(&mut tx, Kind::Task, name.as_str()).await?;
-        let sg = id_of(&mut tx, Kind::ScriptGroup, script_group).await?;
-        let hg = id_of(&mut tx, Kind::ServerGroup, server_group).await?;
+        ensure_absent(&mut tx, EntityKind::Task, name.as_str()).await?;
+        let sg = id_of(&mut tx, EntityKind::ScriptGroup, script_group).await?;
+        let hg = id_of(&mut tx, EntityKind::ServerGroup, server_group).await?;
         sqlx::query(
             "INSERT INTO tasks (name, script_group_id, server_group_id, parallel, on_failure, max_failed_hosts,
                                 use_sudo, description, created_at)
@@ -690,7 +690,7 @@ impl Store {
 
     pub async fn task(&self, name: &str) -> Result<Task> {
         let mut conn = self.pool.acquire().await?;
-        let id = id_of(&mut conn, Kind::Task, name).await?;
+        let id = id_of(&mut conn, EntityKind::Task, name).await?;
         let row = sqlx::query(
             "SELECT t.name, sg.name AS script_group, hg.name AS server_group, t.parallel, t.on_failure,
                     t.max_failed_hosts, t.use_sudo, t.description
@@ -704,7 +704,7 @@ impl Store {
     }
 
     pub async fn tasks(&self) -> Result<Vec<Task>> {
-        let names = self.names(Kind::Task).await?;
+        let names = self.names(EntityKind::Task).await?;
         let mut tasks = Vec::with_capacity(names.len());
         for name in names {
             tasks.push(self.task(&name).await?);
@@ -714,7 +714,7 @@ impl Store {
 
     pub async fn delete_task(&self, actor: &Actor, name: &str) -> Result<()> {
         let mut tx = self.begin().await?;
-        let id = id_of(&mut tx, Kind::Task, name).await?;
+        let id = id_of(&mut tx, EntityKind::Task, name).await?;
         sqlx::query("DELETE FROM tasks WHERE id = ?")
             .bind(id)
             .execute(&mut *tx)
@@ -735,7 +735,7 @@ impl Store {
     pub async fn import_library(
         &self,
         actor: &Actor,
-        scripts: &[ScriptInput],
+        scripts: &[ValidScript],
         groups: &[ScriptGroupInput],
     ) -> Result<LibraryChanges> {
         let mut tx = self.begin().await?;
@@ -773,7 +773,7 @@ impl Store {
         let mut tx = self.begin().await?;
         let mut changes = InventoryChanges::default();
         for (name, description) in groups {
-            let change = if super::exists(&mut tx, Kind::ServerGroup, name.as_str()).await? {
+            let change = if super::exists(&mut tx, EntityKind::ServerGroup, name.as_str()).await? {
                 ItemChange::Unchanged
             } else {
                 insert_server_group(&mut tx, actor, name, description).await?;
@@ -782,7 +782,7 @@ impl Store {
             changes.groups.push(change);
         }
         for host in hosts {
-            let change = if super::exists(&mut tx, Kind::Host, host.name.as_str()).await? {
+            let change = if super::exists(&mut tx, EntityKind::Host, host.name.as_str()).await? {
                 sync_host(&mut tx, actor, host).await?
             } else {
                 insert_host(&mut tx, actor, host).await?;
@@ -869,7 +869,7 @@ async fn store_body(tx: &mut Tx<'_>, body: &str) -> Result<String> {
     Ok(sha)
 }
 
-async fn insert_script(tx: &mut Tx<'_>, actor: &Actor, input: &ScriptInput) -> Result<()> {
+async fn insert_script(tx: &mut Tx<'_>, actor: &Actor, input: &ValidScript) -> Result<()> {
     let sha = store_body(tx, &input.body).await?;
     let now = now_ms();
     let timeout = input
@@ -908,7 +908,7 @@ async fn insert_script(tx: &mut Tx<'_>, actor: &Actor, input: &ScriptInput) -> R
 async fn update_script(
     tx: &mut Tx<'_>,
     actor: &Actor,
-    input: &ScriptInput,
+    input: &ValidScript,
 ) -> Result<ScriptChange> {
     let name = input.name.as_str();
     let row = sqlx::query(
@@ -980,10 +980,10 @@ async fn update_script(
 }
 
 async fn insert_host(tx: &mut Tx<'_>, actor: &Actor, new: &NewHost) -> Result<()> {
-    ensure_absent(tx, Kind::Host, new.name.as_str()).await?;
+    ensure_absent(tx, EntityKind::Host, new.name.as_str()).await?;
     let mut group_ids = Vec::new();
     for group in &new.groups {
-        group_ids.push(id_of(tx, Kind::ServerGroup, group.as_str()).await?);
+        group_ids.push(id_of(tx, EntityKind::ServerGroup, group.as_str()).await?);
     }
     let now = now_ms();
     let id: i64 = sqlx::query_scalar(
@@ -1048,7 +1048,7 @@ async fn hosts_with_groups(
 }
 
 async fn load_host(conn: &mut sqlx::SqliteConnection, name: &str) -> Result<Host> {
-    let id = id_of(conn, Kind::Host, name).await?;
+    let id = id_of(conn, EntityKind::Host, name).await?;
     let row = sqlx::query("SELECT * FROM hosts WHERE id = ?")
         .bind(id)
         .fetch_one(&mut *conn)
@@ -1065,7 +1065,7 @@ async fn load_host(conn: &mut sqlx::SqliteConnection, name: &str) -> Result<Host
 }
 
 async fn update_host(tx: &mut Tx<'_>, actor: &Actor, name: &str, edit: &HostEdit) -> Result<()> {
-    let id = id_of(tx, Kind::Host, name).await?;
+    let id = id_of(tx, EntityKind::Host, name).await?;
     let mut changes = Vec::new();
     if let Some(address) = &edit.address {
         sqlx::query("UPDATE hosts SET address = ? WHERE id = ?")
@@ -1134,7 +1134,7 @@ async fn insert_server_group(
     name: &Name,
     description: &str,
 ) -> Result<()> {
-    ensure_absent(tx, Kind::ServerGroup, name.as_str()).await?;
+    ensure_absent(tx, EntityKind::ServerGroup, name.as_str()).await?;
     sqlx::query("INSERT INTO server_groups (name, description, created_at) VALUES (?, ?, ?)")
         .bind(name.as_str())
         .bind(description)
@@ -1151,10 +1151,10 @@ async fn insert_group_members(
     group: &str,
     hosts: &[String],
 ) -> Result<Vec<String>> {
-    let group_id = id_of(tx, Kind::ServerGroup, group).await?;
+    let group_id = id_of(tx, EntityKind::ServerGroup, group).await?;
     let mut added = Vec::new();
     for host in hosts {
-        let host_id = id_of(tx, Kind::Host, host).await?;
+        let host_id = id_of(tx, EntityKind::Host, host).await?;
         let done = sqlx::query(
             "INSERT OR IGNORE INTO server_group_members (group_id, host_id) VALUES (?, ?)",
         )
@@ -1208,8 +1208,8 @@ async fn sync_host(tx: &mut Tx<'_>, actor: &Actor, wanted: &NewHost) -> Result<I
 }
 
 /// Adds the script or updates it (a new version when the body differs).
-async fn put_script(tx: &mut Tx<'_>, actor: &Actor, input: &ScriptInput) -> Result<ScriptChange> {
-    if super::exists(tx, Kind::Script, input.name.as_str()).await? {
+async fn put_script(tx: &mut Tx<'_>, actor: &Actor, input: &ValidScript) -> Result<ScriptChange> {
+    if super::exists(tx, EntityKind::Script, input.name.as_str()).await? {
         update_script(tx, actor, input).await
     } else {
         insert_script(tx, actor, input).await?;
@@ -1221,7 +1221,7 @@ async fn put_script(tx: &mut Tx<'_>, actor: &Actor, input: &ScriptInput) -> Resu
 async fn script_ids(tx: &mut Tx<'_>, group: &Name, scripts: &[String]) -> Result<Vec<i64>> {
     let mut ids: Vec<i64> = Vec::with_capacity(scripts.len());
     for script in scripts {
-        let id = id_of(tx, Kind::Script, script).await?;
+        let id = id_of(tx, EntityKind::Script, script).await?;
         if let Some(pos) = ids.iter().position(|i| *i == id) {
             return Err(Error::AlreadyInGroup {
                 script: script.clone(),
@@ -1241,7 +1241,7 @@ async fn insert_script_group(
     description: &str,
     scripts: &[String],
 ) -> Result<()> {
-    ensure_absent(tx, Kind::ScriptGroup, name.as_str()).await?;
+    ensure_absent(tx, EntityKind::ScriptGroup, name.as_str()).await?;
     let ids = script_ids(tx, name, scripts).await?;
     let group_id: i64 = sqlx::query_scalar(
         "INSERT INTO script_groups (name, description, created_at) VALUES (?, ?, ?) RETURNING id",
@@ -1271,11 +1271,11 @@ async fn put_script_group(
     description: &str,
     scripts: &[String],
 ) -> Result<ItemChange> {
-    if !super::exists(tx, Kind::ScriptGroup, name.as_str()).await? {
+    if !super::exists(tx, EntityKind::ScriptGroup, name.as_str()).await? {
         insert_script_group(tx, actor, name, description, scripts).await?;
         return Ok(ItemChange::Added);
     }
-    let group_id = id_of(tx, Kind::ScriptGroup, name.as_str()).await?;
+    let group_id = id_of(tx, EntityKind::ScriptGroup, name.as_str()).await?;
     let ids = script_ids(tx, name, scripts).await?;
     let current = group_entries(tx, group_id).await?;
     let old_description: String =

@@ -8,7 +8,7 @@
 mod inventory;
 pub use inventory::{
     body_sha256, InventoryChanges, ItemChange, LibraryChanges, ScriptChange, ScriptGroupInput,
-    ScriptInput,
+    ValidScript,
 };
 pub mod accounts;
 mod handover;
@@ -24,7 +24,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use crate::domain::{now_ms, Actor, AuditEntry};
-use crate::error::{Error, Kind, Result};
+use crate::error::{EntityKind, Error, Result};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -188,20 +188,20 @@ async fn audit(
 }
 
 /// Table and column for each kind, to look up ids by name.
-fn table_of(kind: Kind) -> &'static str {
+fn table_of(kind: EntityKind) -> &'static str {
     match kind {
-        Kind::Host => "hosts",
-        Kind::ServerGroup => "server_groups",
-        Kind::Script => "scripts",
-        Kind::ScriptGroup => "script_groups",
-        Kind::Task => "tasks",
-        Kind::Run => "runs",
-        Kind::WebUser => "web_users",
+        EntityKind::Host => "hosts",
+        EntityKind::ServerGroup => "server_groups",
+        EntityKind::Script => "scripts",
+        EntityKind::ScriptGroup => "script_groups",
+        EntityKind::Task => "tasks",
+        EntityKind::Run => "runs",
+        EntityKind::WebUser => "web_users",
     }
 }
 
 /// The id of a named thing, or a NotFound error listing the known names.
-async fn id_of(conn: &mut sqlx::SqliteConnection, kind: Kind, name: &str) -> Result<i64> {
+async fn id_of(conn: &mut sqlx::SqliteConnection, kind: EntityKind, name: &str) -> Result<i64> {
     let table = table_of(kind);
     let found: Option<i64> = sqlx::query_scalar(&format!("SELECT id FROM {table} WHERE name = ?"))
         .bind(name)
@@ -223,7 +223,7 @@ async fn id_of(conn: &mut sqlx::SqliteConnection, kind: Kind, name: &str) -> Res
     }
 }
 
-async fn exists(conn: &mut sqlx::SqliteConnection, kind: Kind, name: &str) -> Result<bool> {
+async fn exists(conn: &mut sqlx::SqliteConnection, kind: EntityKind, name: &str) -> Result<bool> {
     let table = table_of(kind);
     let found: Option<i64> = sqlx::query_scalar(&format!("SELECT id FROM {table} WHERE name = ?"))
         .bind(name)
@@ -232,7 +232,11 @@ async fn exists(conn: &mut sqlx::SqliteConnection, kind: Kind, name: &str) -> Re
     Ok(found.is_some())
 }
 
-async fn ensure_absent(conn: &mut sqlx::SqliteConnection, kind: Kind, name: &str) -> Result<()> {
+async fn ensure_absent(
+    conn: &mut sqlx::SqliteConnection,
+    kind: EntityKind,
+    name: &str,
+) -> Result<()> {
     if exists(conn, kind, name).await? {
         return Err(Error::AlreadyExists {
             kind,
@@ -244,9 +248,9 @@ async fn ensure_absent(conn: &mut sqlx::SqliteConnection, kind: Kind, name: &str
 
 /// Names known for a kind (for autocomplete and error messages).
 impl Store {
-    pub async fn names(&self, kind: Kind) -> Result<Vec<String>> {
+    pub async fn names(&self, kind: EntityKind) -> Result<Vec<String>> {
         let table = table_of(kind);
-        if kind == Kind::Run {
+        if kind == EntityKind::Run {
             let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM runs ORDER BY id DESC")
                 .fetch_all(&self.pool)
                 .await?;

@@ -4,7 +4,7 @@ use sqlx::Row;
 
 use super::{audit, Store, Tx};
 use crate::domain::{format_ms, now_ms, Actor, RunOptions};
-use crate::error::{Error, Kind, Result};
+use crate::error::{EntityKind, Error, Result};
 use crate::state::{HostSnapshot, HostState, RunSnapshot, RunState};
 
 /// A script as a run recorded it.
@@ -356,7 +356,7 @@ impl Store {
 
     fn unknown_run(&self, run_id: i64) -> Error {
         Error::NotFound {
-            kind: Kind::Run,
+            kind: EntityKind::Run,
             name: run_id.to_string(),
             known: Vec::new(),
         }
@@ -854,7 +854,7 @@ async fn insert_run_scripts(
                 .await?;
                 if inserted.rows_affected() != 1 {
                     return Err(Error::not_found(
-                        Kind::Script,
+                        EntityKind::Script,
                         format!("{script} (version {version})"),
                     ));
                 }
@@ -871,7 +871,7 @@ async fn insert_run_scripts(
             .execute(&mut **tx)
             .await?;
             if inserted.rows_affected() == 0 {
-                return Err(Error::not_found(Kind::Run, earlier.to_string()));
+                return Err(Error::not_found(EntityKind::Run, earlier.to_string()));
             }
         }
     }

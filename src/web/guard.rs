@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::refusal;
 use super::WebState;
-use crate::accounts::{Session, Token};
+use crate::app::accounts::{Session, Token};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "drover_session";
@@ -67,7 +67,7 @@ pub async fn guard(
     let address = client_address(&web, peer, req.headers());
     let path = req.uri().path().to_string();
     let session = match session_token(req.headers()) {
-        Some(token) => match web.drover.web_session(&token).await {
+        Some(token) => match web.app.web_session(&token).await {
             Ok(found) => found.map(|session| (session, token)),
             Err(e) => return refusal::internal(&path, &e),
         },
@@ -129,7 +129,7 @@ fn session_token(headers: &HeaderMap) -> Option<Token> {
 /// The client's address: the TCP peer's, or with `web.trust_forwarded_for`
 /// the last X-Forwarded-For entry (the one the reverse proxy wrote).
 fn client_address(web: &WebState, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
-    if web.drover.config.web.trust_forwarded_for {
+    if web.app.config.web.trust_forwarded_for {
         let forwarded = headers
             .get_all("x-forwarded-for")
             .iter()
@@ -161,7 +161,7 @@ fn check_origin(web: &WebState, headers: &HeaderMap) -> Result<(), String> {
         format!("this request came from another site ({claimed}); drover accepts changes only from its own pages")
     };
     let url = reqwest::Url::parse(claimed).map_err(|_| refused())?;
-    let same = match web.drover.config.web.public_base() {
+    let same = match web.app.config.web.public_base() {
         Some(base) => reqwest::Url::parse(base).is_ok_and(|public| public.origin() == url.origin()),
         None => {
             let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());

@@ -14,7 +14,7 @@ use maud::{html, Markup};
 use super::guard::{Caller, SESSION_COOKIE};
 use super::pages::layout;
 use super::{refusal, WebState};
-use crate::accounts::{link_refusal, LinkStatus, Password, Session, Token};
+use crate::app::accounts::{link_refusal, LinkStatus, Password, Session, Token};
 
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(default)]
@@ -72,7 +72,7 @@ async fn login_page(
     next: Option<&str>,
     name: &str,
 ) -> Response {
-    let accounts_exist = match web.drover.web_accounts_exist().await {
+    let accounts_exist = match web.app.web_accounts_exist().await {
         Ok(exist) => exist,
         Err(e) => return refusal::internal("/login", &e),
     };
@@ -115,11 +115,7 @@ pub async fn submit(
     {
         let secs = throttled.retry_after.as_secs().max(1);
         if throttled.first {
-            if let Err(e) = web
-                .drover
-                .web_login_throttled(&form.name, &client, secs)
-                .await
-            {
+            if let Err(e) = web.app.web_login_throttled(&form.name, &client, secs).await {
                 return refusal::internal("/login", &e);
             }
         }
@@ -140,7 +136,7 @@ pub async fn submit(
         return response;
     }
     let password = Password::attempt(form.password);
-    match web.drover.web_login(&form.name, password, &client).await {
+    match web.app.web_login(&form.name, password, &client).await {
         Ok(Some((token, session))) => {
             web.limiter.succeeded(&form.name, caller.address);
             logged_in(&web, &token, &session, safe_next(form.next.as_deref()))
@@ -163,14 +159,14 @@ pub async fn submit(
 fn logged_in(web: &WebState, token: &Token, session: &Session, next: &str) -> Response {
     tracing::info!(actor = %session.actor, level = %session.level, "web login");
     let mut response = Redirect::to(next).into_response();
-    let lifetime = web.drover.config.web.session_lifetime.as_secs();
+    let lifetime = web.app.config.web.session_lifetime.as_secs();
     set_cookie(web, &mut response, token.as_str(), lifetime);
     response
 }
 
 /// Sets (or with `max_age` 0, clears) the session cookie.
 fn set_cookie(web: &WebState, response: &mut Response, value: &str, max_age: u64) {
-    let secure = if web.drover.config.web.secure_cookies() {
+    let secure = if web.app.config.web.secure_cookies() {
         "; Secure"
     } else {
         ""
@@ -186,7 +182,7 @@ fn set_cookie(web: &WebState, response: &mut Response, value: &str, max_age: u64
 /// `POST /logout`: the session is deleted and the cookie cleared.
 pub async fn logout(State(web): State<WebState>, Extension(caller): Extension<Caller>) -> Response {
     if let Some((session, token)) = &caller.session {
-        if let Err(e) = web.drover.web_logout(session, token).await {
+        if let Err(e) = web.app.web_logout(session, token).await {
             return refusal::internal("/logout", &e);
         }
     }
@@ -207,7 +203,7 @@ fn link_response(status: StatusCode, title: &str, content: Markup) -> Response {
 /// that uses it. Looking does not use it (chat previews fetch links).
 pub async fn link_page(State(web): State<WebState>, Path(token): Path<String>) -> Response {
     let status = match web
-        .drover
+        .app
         .web_login_link_status(&Token::from_client(&token))
         .await
     {
@@ -257,7 +253,7 @@ pub async fn link_submit(
 ) -> Response {
     let token = Token::from_client(&form.token);
     let client = caller.address.to_string();
-    match web.drover.web_login_link_use(&token, &client).await {
+    match web.app.web_login_link_use(&token, &client).await {
         Ok((session_token, session)) => logged_in(&web, &session_token, &session, "/"),
         Err(e) if e.is_refusal() => link_gone(&e.to_string()),
         Err(e) => refusal::internal("/login/link", &e),

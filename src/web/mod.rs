@@ -20,13 +20,13 @@ use std::sync::Arc;
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::ops::Drover;
+use crate::app::App;
 
 pub use ratelimit::{LoginLimiter, Policy as RateLimitPolicy};
 
 /// What every handler shares.
 pub struct Web {
-    pub drover: Drover,
+    pub app: App,
     pub limiter: LoginLimiter,
 }
 
@@ -58,11 +58,11 @@ pub async fn bind(address: SocketAddr) -> Result<tokio::net::TcpListener, ServeE
 /// lets requests in flight finish (axum's graceful shutdown).
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    drover: Drover,
+    app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let state = Arc::new(Web {
-        drover,
+        app,
         limiter: LoginLimiter::default(),
     });
     axum::serve(

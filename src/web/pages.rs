@@ -51,13 +51,13 @@ pub fn layout(title: &str, caller: Option<&Caller>, content: Markup) -> Markup {
 }
 
 /// The caller's session; the guard has made sure there is one.
-fn session_of(caller: &Caller) -> Option<&crate::accounts::Session> {
+fn session_of(caller: &Caller) -> Option<&crate::app::accounts::Session> {
     caller.session.as_ref().map(|(session, _)| session)
 }
 
 /// `/`: the newest runs.
 pub async fn home(State(web): State<WebState>, Extension(caller): Extension<Caller>) -> Response {
-    let runs = match web.drover.recent_runs(HOME_RUNS).await {
+    let runs = match web.app.recent_runs(HOME_RUNS).await {
         Ok(runs) => runs,
         Err(e) => return refusal::internal("/", &e),
     };

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use globset::{Glob, GlobSetBuilder};
 use serde::Serialize;
 
+use super::App;
 use crate::domain::{Actor, Host};
 use crate::engine::host_keys::{open_pinning, pin_jump_hosts, OpenError, PinTo};
 use crate::engine::remote::sh_quote;
 use crate::error::{Error, Result};
-use crate::ops::Drover;
 use crate::ssh::route::Resolved;
 use crate::ssh::{self, ConnectError, Connection, Exec, ExecEvent, SshSettings};
 use crate::store::host_keys::KeyPin;
@@ -112,7 +112,7 @@ pub struct HostCheck {
     pub message: String,
 }
 
-impl Drover {
+impl App {
     /// How an inventory host is reached, and where each value comes from
     /// (inventory, ssh_config, defaults).
     pub async fn host_route(&self, host: &Host, settings: &SshSettings) -> Result<Resolved> {

@@ -11,10 +11,10 @@ use base64::Engine as _;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use super::App;
 use crate::access::Level;
 use crate::domain::{now_ms, Actor, Name};
-use crate::error::{Error, Kind, Result};
-use crate::ops::Drover;
+use crate::error::{EntityKind, Error, Result};
 use crate::store::accounts::{NewWebSession, WebUser};
 
 /// Shortest password accepted, in characters.
@@ -136,7 +136,7 @@ pub fn link_refusal(why: &str) -> Error {
 
 /// Name and level of a new account, validated.
 pub fn parse_account(name: &str, level: &str) -> Result<(Name, Level)> {
-    Ok((Name::parse(Kind::WebUser, name)?, level.parse()?))
+    Ok((Name::parse(EntityKind::WebUser, name)?, level.parse()?))
 }
 
 /// The actor a stored identity (`web:NAME`, `discord:ID`) names.
@@ -210,7 +210,7 @@ fn millis(duration: std::time::Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
-impl Drover {
+impl App {
     /// `web user add`: a new account.
     pub async fn web_user_add(
         &self,
@@ -245,9 +245,9 @@ impl Drover {
     ) -> Result<()> {
         if self.store.web_credentials(name).await?.is_none() {
             return Err(Error::NotFound {
-                kind: Kind::WebUser,
+                kind: EntityKind::WebUser,
                 name: name.to_string(),
-                known: self.store.names(Kind::WebUser).await?,
+                known: self.store.names(EntityKind::WebUser).await?,
             });
         }
         let hash = hash_password(password).await?;
