@@ -87,6 +87,7 @@ mod front_end {
         let result = drover::discord::run_bot(app.clone(), &cli.identities)
             .await
             .map_err(|e| e.to_string());
+        app.shutdown().await;
         app.close().await;
         result
     }
@@ -97,6 +98,7 @@ mod front_end {
     pub async fn serve(cli: &Cli) -> Result<(), String> {
         let app = drover::cli::open(cli).await.map_err(|e| e.to_string())?;
         let result = serve_with(&app, cli).await;
+        app.shutdown().await;
         app.close().await;
         result
     }
@@ -129,8 +131,7 @@ mod front_end {
         if !bot_wanted {
             return web.await.map_err(|e| e.to_string());
         }
-        let engine = app.engine(&cli.identities);
-        let bot = drover::discord::run_bot_with(app.clone(), engine, &cli.identities);
+        let bot = drover::discord::run_bot(app.clone(), &cli.identities);
         tokio::pin!(web, bot);
         let bot_failed = |e: drover::discord::StartError| format!("Discord bot: {e}");
         // Both wait for the same signal; whichever stops first (or fails)

@@ -266,13 +266,13 @@ mod tests {
     #[test]
     fn every_type_that_carries_a_run_environment_hides_its_values() {
         let env = EnvVars::new(vec![("API_TOKEN".into(), "s3cr3t-value".into())]);
-        let request = crate::engine::RunRequest {
+        let request = crate::engine::RunPlan {
             task: None,
             script_group: "g".into(),
             server_group: "s".into(),
             options: crate::domain::RunOptions::default(),
-            scripts_of_run: None,
-            hosts: None,
+            scripts: crate::engine::RunScripts::SameAs(1),
+            hosts: Vec::new(),
             env: env.clone(),
         };
         let new_run = crate::store::runs::NewRun {

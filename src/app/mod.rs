@@ -7,14 +7,19 @@
 //! - `inventory`: hosts, server groups, scripts, script groups, tasks;
 //! - `library`: import of the `commands/` library and inventory files, export;
 //! - `runs`: planning runs and the runs front ends show;
+//! - `lifecycle`: starting, driving, cancelling, adopting and resuming
+//!   runs, and the supervisor of this process's driver tasks;
 //! - `run_logs`: a run's step logs as users read them;
 //! - `remote`: operations on hosts outside runs (log fetch, check, trust);
-//! - `accounts`: web accounts, sessions and login links.
+//! - `accounts`: web accounts, sessions and login links;
+//! - `audit`: the audit trail, written by the app only.
 
 pub mod accounts;
+mod audit;
 mod input;
 mod inventory;
 mod library;
+mod lifecycle;
 pub mod remote;
 mod run_logs;
 mod runs;
@@ -23,38 +28,79 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::domain::Actor;
+use crate::engine::Engine;
 use crate::error::Result;
 use crate::store::Store;
 
+pub use crate::engine::{Orphaned, RunEvent, RunPlan};
 /// Store types front ends see as they are.
-pub use crate::store::{accounts::WebUser, runs::RunSummary, ScriptChange};
+pub use crate::store::{
+    accounts::WebUser,
+    runs::{RunMessage, RunSummary},
+    ScriptChange,
+};
 pub use input::*;
+pub use lifecycle::{Adopted, Adoption, CancelWait, Driving, Launcher};
 
-/// The operations over one store and configuration.
+/// The operations over one store and configuration, and the runs this
+/// process drives. Cheap to clone; clones share the store, the engine and
+/// the supervisor.
 #[derive(Clone)]
 pub struct App {
-    pub store: Store,
+    store: Store,
     pub config: Arc<Config>,
     /// `logs.redact`, applied to every piece of host output shown to users.
     pub redactor: Arc<crate::redact::Redactor>,
+    launcher: Arc<Launcher>,
+    /// Built on first use: commands that drive nothing never read the SSH
+    /// client configuration.
+    engine: Arc<std::sync::OnceLock<Engine>>,
+    supervisor: Arc<lifecycle::Supervisor>,
 }
 
 impl App {
     /// The operations over `store`; fails when a `logs.redact` pattern
     /// does not compile (a validated configuration's always do).
-    pub fn new(store: Store, config: Config) -> Result<App> {
+    pub fn new(store: Store, config: Config, launcher: Launcher) -> Result<App> {
         let redactor = crate::redact::Redactor::new(&config.logs.redact)
             .map_err(|e| crate::error::Error::Config(format!("logs.redact: {e}")))?;
         Ok(App {
             store,
             config: Arc::new(config),
             redactor: Arc::new(redactor),
+            launcher: Arc::new(launcher),
+            engine: Arc::default(),
+            supervisor: Arc::default(),
         })
+    }
+
+    /// Opens the database `config` names (`database.url`, else the default
+    /// path) and the operations over it.
+    pub async fn open(config: Config, launcher: Launcher) -> Result<App> {
+        let db_path = match config.database.url.as_deref() {
+            Some(url) => crate::store::database_path(url)?,
+            None => crate::store::default_database_path(),
+        };
+        let store = Store::open(&db_path).await?;
+        App::new(store, config, launcher)
     }
 
     /// Closes the database pool: every write is on disk when it returns.
     pub async fn close(&self) {
         self.store.close().await;
+    }
+
+    /// The run engine of this process (one per process: one lease owner,
+    /// one event channel).
+    fn engine(&self) -> &Engine {
+        self.engine.get_or_init(|| {
+            Engine::new(
+                self.store.clone(),
+                self.ssh_settings(&self.launcher.identities),
+                self.log_root(),
+                self.default_user(),
+            )
+        })
     }
 }
 
@@ -124,14 +170,5 @@ impl App {
                 _ => "root".into(),
             },
         }
-    }
-
-    pub fn engine(&self, extra_identities: &[std::path::PathBuf]) -> crate::engine::Engine {
-        crate::engine::Engine::new(
-            self.store.clone(),
-            self.ssh_settings(extra_identities),
-            self.log_root(),
-            self.default_user(),
-        )
     }
 }

@@ -3,8 +3,9 @@
 //! snapshots front ends show.
 
 use super::input::{parse_env, to_u32, RunInput};
-use super::{App, RunSummary};
+use super::{App, RunMessage, RunSummary};
 use crate::domain::{OnFailure, RunOptions};
+use crate::engine::{RunPlan, RunScripts};
 use crate::error::{EntityKind, Result};
 use crate::state::RunSnapshot;
 
@@ -13,6 +14,37 @@ impl App {
     /// passed through `logs.redact`.
     pub async fn shown_snapshot(&self, id: i64) -> Result<RunSnapshot> {
         Ok(self.redactor.snapshot(self.store.run_snapshot(id).await?))
+    }
+
+    /// A run's snapshot as stored, host output not yet passed through
+    /// `logs.redact`: for renderers that redact what they show themselves
+    /// (Discord's); others use [`App::shown_snapshot`].
+    pub async fn run_snapshot(&self, id: i64) -> Result<RunSnapshot> {
+        self.store.run_snapshot(id).await
+    }
+
+    /// The Discord messages that show a run, oldest first.
+    pub async fn run_messages(&self, run_id: i64) -> Result<Vec<RunMessage>> {
+        self.store.run_messages(run_id).await
+    }
+
+    /// Records that a Discord message shows a run (a restarted bot goes on
+    /// editing it).
+    pub async fn record_run_message(
+        &self,
+        run_id: i64,
+        channel: &str,
+        message: &str,
+    ) -> Result<()> {
+        self.store
+            .record_run_message(run_id, channel, message)
+            .await
+    }
+
+    /// Running runs that a Discord message shows, whichever process drives
+    /// them.
+    pub async fn running_runs_with_messages(&self) -> Result<Vec<i64>> {
+        self.store.running_runs_with_messages().await
     }
 
     /// The newest runs, newest first (`run list`, the web's runs page).
@@ -50,7 +82,7 @@ impl App {
         first: &str,
         second: Option<&str>,
         o: RunInput,
-    ) -> Result<crate::engine::RunRequest> {
+    ) -> Result<RunPlan> {
         let env = crate::run_env::EnvVars::new(
             o.env
                 .iter()
@@ -89,17 +121,16 @@ impl App {
                 }
                 Err(e) => return Err(e),
             },
-            Some(server_group) => {
-                self.store.script_group(first).await?;
-                self.store.server_group(server_group).await?;
-                (
-                    None,
-                    first.to_string(),
-                    server_group.to_string(),
-                    RunOptions::default(),
-                )
-            }
+            Some(server_group) => (
+                None,
+                first.to_string(),
+                server_group.to_string(),
+                RunOptions::default(),
+            ),
         };
+        // Looked up once: what a front end shows of the plan is what runs.
+        let scripts = self.current_scripts(&script_group).await?;
+        let hosts = self.store.server_group_hosts(&server_group).await?;
         if let Some(p) = o.parallel {
             options.parallel = to_u32("parallel", p, "between 1 and 4096 hosts at once")?;
         }
@@ -111,19 +142,30 @@ impl App {
         }
         options.use_sudo |= o.sudo;
         options.validate()?;
-        Ok(crate::engine::RunRequest {
+        Ok(RunPlan {
             task,
             script_group,
             server_group,
             options,
-            scripts_of_run: None,
-            hosts: None,
+            scripts: RunScripts::Versions(scripts),
+            hosts,
             env,
         })
     }
 
+    /// The current version of each script of a script group, in order.
+    async fn current_scripts(&self, script_group: &str) -> Result<Vec<(String, i64)>> {
+        let group = self.store.script_group(script_group).await?;
+        let mut scripts = Vec::with_capacity(group.scripts.len());
+        for name in group.scripts {
+            let script = self.store.script(&name, None).await?;
+            scripts.push((name, script.version));
+        }
+        Ok(scripts)
+    }
+
     /// A new run of a past run's failed hosts, with the same script versions.
-    pub async fn plan_rerun_failed(&self, run_id: i64) -> Result<crate::engine::RunRequest> {
+    pub async fn plan_rerun_failed(&self, run_id: i64) -> Result<RunPlan> {
         let run = self.store.stored_run(run_id).await?;
         // A run stored before the policy (or before `run.env_allow` lost a
         // key) is refused in the same words as a new one.
@@ -135,13 +177,13 @@ impl App {
             )));
         }
         let (task, script_group, server_group) = self.store.run_origin(run_id).await?;
-        Ok(crate::engine::RunRequest {
+        Ok(RunPlan {
             task,
             script_group,
             server_group,
             options: run.options.clone(),
-            scripts_of_run: Some(run_id),
-            hosts: Some(hosts),
+            scripts: RunScripts::SameAs(run_id),
+            hosts,
             env: run.env.clone(),
         })
     }

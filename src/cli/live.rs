@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::engine::RunEvent;
+use crate::app::RunEvent;
 use crate::state::{HostSnapshot, RunSnapshot};
 
 /// At most this many live host lines (the rest are counted in the summary).

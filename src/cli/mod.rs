@@ -14,12 +14,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::app::App;
+use crate::app::{App, Launcher};
 use crate::config::{default_config_path, Config};
 use crate::domain::Actor;
 use crate::error::Result;
 use crate::library::format::Format;
-use crate::store::{database_path, default_database_path, Store};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -404,7 +403,7 @@ pub struct Outcome {
     pub success: bool,
 }
 
-/// Loads configuration and opens the store as the global options say.
+/// Loads configuration and opens the database as the global options say.
 pub async fn open(cli: &Cli) -> Result<App> {
     let env: HashMap<String, String> = std::env::vars().collect();
     let explicit = cli.config.is_some();
@@ -413,12 +412,11 @@ pub async fn open(cli: &Cli) -> Result<App> {
     if let Some(url) = &cli.database {
         config.database.url = Some(url.clone());
     }
-    let db_path = match config.database.url.as_deref() {
-        Some(url) => database_path(url)?,
-        None => default_database_path(),
+    let launcher = Launcher {
+        identities: cli.identities.clone(),
+        config_path: cli.config.clone(),
     };
-    let store = Store::open(&db_path).await?;
-    App::new(store, config)
+    App::open(config, launcher).await
 }
 
 /// Runs a parsed command line; returns what to print on stdout.
@@ -433,6 +431,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         config_path: cli.config.clone(),
     };
     let result = dispatch(&ctx, cli.command).await;
+    ctx.app.shutdown().await;
     ctx.app.close().await;
     result
 }
@@ -578,7 +577,7 @@ async fn export(ctx: &Context, output: Option<&std::path::Path>) -> Result<Strin
 
 /// The newest audit entries.
 async fn audit(ctx: &Context, limit: u32) -> Result<String> {
-    let entries = ctx.app.store.audit_log(limit).await?;
+    let entries = ctx.app.audit_log(limit).await?;
     if ctx.json {
         return Ok(output::json(&entries));
     }

@@ -7,10 +7,8 @@ use std::time::Duration;
 use super::console;
 use super::live::{LiveView, PlainLines};
 use super::{Context, RunCmd};
-use crate::app::RunInput;
-use crate::engine::{Engine, Handover, Orphaned, RunRequest};
+use crate::app::{Adoption, CancelWait, Driving, Orphaned, RunInput, RunPlan};
 use crate::error::{Error, Result};
-use crate::redact::Redactor;
 use crate::state::{RunSnapshot, RunState};
 use crate::text::{json, Table};
 
@@ -69,23 +67,17 @@ pub(super) fn summary_line(s: &RunSnapshot) -> String {
     )
 }
 
-/// Drives a run in this process, showing progress (host output passed
-/// through `logs.redact`), and returns the final snapshot.
-async fn drive_with_progress(
-    engine: &Engine,
-    redactor: &Redactor,
-    run_id: i64,
-    quiet: bool,
-) -> Result<RunSnapshot> {
-    let mut events = engine.subscribe();
-    let mut driver = {
-        let engine = engine.clone();
-        tokio::spawn(async move { engine.drive(run_id).await })
-    };
-    let terminal = std::io::stderr().is_terminal() && !quiet;
+/// Follows a run this process drives, showing progress (host output
+/// passed through `logs.redact`), and returns its final snapshot. Ctrl-C
+/// cancels the run (the one cancel path; the driver here carries it out).
+async fn follow_with_progress(ctx: &Context, driving: Driving) -> Result<RunSnapshot> {
+    let run_id = driving.run_id;
+    let mut events = ctx.app.subscribe_runs();
+    let driver = driving.finished();
+    tokio::pin!(driver);
+    let terminal = std::io::stderr().is_terminal() && !ctx.quiet;
     let mut view = terminal.then(LiveView::new);
     let mut plain = PlainLines::default();
-    let store = engine.store().clone();
     let interrupt = tokio::signal::ctrl_c();
     tokio::pin!(interrupt);
     let mut refresh = tokio::time::interval(Duration::from_millis(500));
@@ -95,7 +87,7 @@ async fn drive_with_progress(
         tokio::select! {
             driven = &mut driver => break driven,
             event = events.recv() => {
-                if let Some(line) = event.ok().filter(|_| view.is_none() && !quiet)
+                if let Some(line) = event.ok().filter(|_| view.is_none() && !ctx.quiet)
                     .and_then(|event| plain.line(&event)) {
                     console::note(&line);
                 }
@@ -103,8 +95,8 @@ async fn drive_with_progress(
             _ = refresh.tick() => {
                 if let Some(view) = &mut view {
                     // The view waits out a busy database; the run goes on.
-                    match store.run_snapshot(run_id).await {
-                        Ok(snapshot) => view.update(&redactor.snapshot(snapshot)),
+                    match ctx.app.shown_snapshot(run_id).await {
+                        Ok(snapshot) => view.update(&snapshot),
                         Err(e) => tracing::debug!(error = %e, "cannot refresh the progress view"),
                     }
                 }
@@ -112,12 +104,12 @@ async fn drive_with_progress(
             _ = &mut interrupt, if !interrupted => {
                 interrupted = true;
                 console::note(&format!("interrupted: cancelling run {run_id} on every host..."));
-                store.request_cancel(&crate::domain::Actor::current_os_user(), run_id).await?;
+                ctx.app.cancel_run(&ctx.actor, run_id, CancelWait::Requested).await?;
             }
         }
     };
-    driven.map_err(|e| Error::Refused(format!("the run driver stopped: {e}")))??;
-    let snapshot = redactor.snapshot(store.run_snapshot(run_id).await?);
+    driven?;
+    let snapshot = ctx.app.shown_snapshot(run_id).await?;
     if let Some(mut view) = view {
         view.update(&snapshot);
         view.finish();
@@ -125,100 +117,34 @@ async fn drive_with_progress(
     Ok(snapshot)
 }
 
-/// The final table or JSON of a run, host output passed through
-/// `logs.redact`.
-fn finish(ctx: &Context, snapshot: &RunSnapshot) -> RunOutput {
-    let shown = ctx.app.redactor.snapshot(snapshot.clone());
+/// The final table or JSON of a run (a snapshot already passed through
+/// `logs.redact`).
+fn finish(ctx: &Context, shown: &RunSnapshot) -> RunOutput {
     RunOutput {
         text: if ctx.json {
-            json(&shown)
+            json(shown)
         } else {
-            render_snapshot(&shown)
+            render_snapshot(shown)
         },
-        success: snapshot.state == RunState::Succeeded,
+        success: shown.state == RunState::Succeeded,
     }
-}
-
-/// Starts `drover run resume ID` as a detached background process and
-/// hands it the run's lease, which this process holds; returns its pid.
-async fn hand_to_background_driver(
-    ctx: &Context,
-    engine: &Engine,
-    handover: &Handover,
-) -> Result<u32> {
-    let pid = match spawn_background_driver(ctx, handover.run_id) {
-        Ok(pid) => pid,
-        Err(e) => {
-            engine.withdraw(handover).await?;
-            return Err(e);
-        }
-    };
-    if !engine.hand_over(handover, pid).await? {
-        tracing::warn!(
-            run_id = handover.run_id,
-            pid,
-            "the run changed hands before its lease could be handed to the background drover"
-        );
-    }
-    Ok(pid)
-}
-
-/// Starts `drover run resume ID` as a detached background process; returns
-/// its pid.
-fn spawn_background_driver(ctx: &Context, run_id: i64) -> Result<u32> {
-    let exe =
-        std::env::current_exe().map_err(|e| Error::io("cannot find the drover executable", e))?;
-    let log_path = ctx
-        .app
-        .log_root()
-        .join(run_id.to_string())
-        .join("controller.log");
-    // Appended to: a driver started later for the same run (a takeover)
-    // keeps what the earlier one wrote.
-    let log = crate::engine::logs::append_private_file(&log_path)
-        .map_err(|e| Error::io(format!("cannot create {}", log_path.display()), e))?;
-    let err = log
-        .try_clone()
-        .map_err(|e| Error::io("cannot create the controller log", e))?;
-    let mut command = std::process::Command::new(exe);
-    if let Some(path) = ctx.app.store.path() {
-        command.env("DROVER_DATABASE_URL", path);
-    }
-    if let Some(config) = &ctx.config_path {
-        command.env("DROVER_CONFIG", config);
-    }
-    command.args(["run", "resume", &run_id.to_string(), "--quiet"]);
-    for identity in &ctx.identities {
-        command.arg("-i").arg(identity);
-    }
-    use std::os::unix::process::CommandExt;
-    let driver = command
-        .stdin(std::process::Stdio::null())
-        .stdout(log)
-        .stderr(err)
-        .process_group(0)
-        .spawn()
-        .map_err(|e| Error::io("cannot start the background drover", e))?;
-    Ok(driver.id())
 }
 
 /// Hands each run whose controller is gone to a background driver, unless
 /// another process claimed it first, and says so on standard error.
 pub async fn adopt_orphans(ctx: &Context) -> Result<()> {
-    let engine = ctx.app.engine(&[]);
-    for run_id in engine.orphaned_runs().await? {
-        let Some(handover) = engine.claim_orphan(run_id).await? else {
-            continue;
-        };
-        let pid = hand_to_background_driver(ctx, &engine, &handover).await?;
-        let what = match handover.orphaned {
-            Some(Orphaned::LeaseExpired) => {
+    for adopted in ctx.app.adopt_orphans(Adoption::Detach).await? {
+        let run_id = adopted.run_id;
+        let what = match adopted.orphaned {
+            Orphaned::LeaseExpired => {
                 format!("run {run_id}'s controller stopped renewing its lease")
             }
-            Some(Orphaned::NoController) => format!("run {run_id} had no controller"),
-            Some(Orphaned::ControllerDied) | None => format!("run {run_id}'s controller died"),
+            Orphaned::NoController => format!("run {run_id} had no controller"),
+            Orphaned::ControllerDied => format!("run {run_id}'s controller died"),
         };
-        console::note(&format!("{what}; resumed by pid {pid}"));
+        if let Some(pid) = adopted.driver_pid {
+            console::note(&format!("{what}; resumed by pid {pid}"));
+        }
     }
     Ok(())
 }
@@ -241,15 +167,13 @@ pub async fn task_run(
     overrides: RunInput,
     mode: Mode,
 ) -> Result<RunOutput> {
-    let request: RunRequest = ctx.app.plan_run(first, second, overrides).await?;
-    start(ctx, &request, mode).await
+    let plan: RunPlan = ctx.app.plan_run(first, second, overrides).await?;
+    start(ctx, &plan, mode).await
 }
 
-async fn start(ctx: &Context, request: &RunRequest, mode: Mode) -> Result<RunOutput> {
-    let engine = ctx.app.engine(&ctx.identities);
-    let run_id = engine.create(&ctx.actor, request, true).await?;
+async fn start(ctx: &Context, plan: &RunPlan, mode: Mode) -> Result<RunOutput> {
     if mode == Mode::Detach {
-        hand_to_background_driver(ctx, &engine, &engine.own_run(run_id)).await?;
+        let run_id = ctx.app.start_run_detached(&ctx.actor, plan).await?;
         return Ok(RunOutput {
             text: if ctx.json {
                 json(&serde_json::json!({ "id": run_id }))
@@ -259,7 +183,8 @@ async fn start(ctx: &Context, request: &RunRequest, mode: Mode) -> Result<RunOut
             success: true,
         });
     }
-    let snapshot = drive_with_progress(&engine, &ctx.app.redactor, run_id, ctx.quiet).await?;
+    let driving = ctx.app.start_run(&ctx.actor, plan).await?;
+    let snapshot = follow_with_progress(ctx, driving).await?;
     if mode == Mode::ShowOutput && !ctx.json {
         print_logs(ctx, &snapshot, None, None)?;
     }
@@ -294,7 +219,7 @@ pub async fn run(ctx: &Context, cmd: RunCmd) -> Result<RunOutput> {
     match cmd {
         RunCmd::List { limit } => {
             adopt_orphans(ctx).await?;
-            let runs = ctx.app.store.list_runs(limit).await?;
+            let runs = ctx.app.recent_runs(limit).await?;
             if ctx.json {
                 return ok(json(&runs));
             }
@@ -326,7 +251,7 @@ pub async fn run(ctx: &Context, cmd: RunCmd) -> Result<RunOutput> {
         }
         RunCmd::Status { id } => {
             adopt_orphans(ctx).await?;
-            let snapshot = ctx.app.store.run_snapshot(id).await?;
+            let snapshot = ctx.app.shown_snapshot(id).await?;
             // A query: it worked whatever state the run is in.
             Ok(RunOutput {
                 success: true,
@@ -343,13 +268,14 @@ pub async fn run(ctx: &Context, cmd: RunCmd) -> Result<RunOutput> {
             ok(String::new())
         }
         RunCmd::Cancel { id } => {
-            let engine = ctx.app.engine(&ctx.identities);
-            engine.cancel(&ctx.actor, id).await?;
+            ctx.app
+                .cancel_run(&ctx.actor, id, CancelWait::Ended)
+                .await?;
             // Done as asked: the exit code says the cancel worked, not how
             // the hosts ended.
             Ok(RunOutput {
                 success: true,
-                ..finish(ctx, &ctx.app.store.run_snapshot(id).await?)
+                ..finish(ctx, &ctx.app.shown_snapshot(id).await?)
             })
         }
         RunCmd::Rerun { id, failed } => {
@@ -362,29 +288,18 @@ pub async fn run(ctx: &Context, cmd: RunCmd) -> Result<RunOutput> {
             start(ctx, &request, Mode::Table).await
         }
         RunCmd::Resume { id } => {
-            let engine = ctx.app.engine(&ctx.identities);
             // Started by a process that hands this one the run (`--detach`,
-            // an adopted orphan): wait for the lease to arrive.
-            engine.await_handover(id).await?;
-            // A run that is over is opened again for the hosts it lost:
-            // their runs' files stayed on them.
-            let reopened = engine.reopen_lost(&ctx.actor, id).await?;
+            // an adopted orphan). A run that is over is opened again for
+            // the hosts it lost: their runs' files stayed on them.
+            let (reopened, driving) = ctx.app.resume_run(&ctx.actor, id).await?;
             if !reopened.is_empty() && !ctx.quiet {
                 console::note(&format!(
                     "run {id}: reattaching to its lost hosts {}",
                     reopened.join(", ")
                 ));
             }
-            let driven = drive_with_progress(&engine, &ctx.app.redactor, id, ctx.quiet).await;
-            let outcome = match &driven {
-                Ok(_) => "ok".to_string(),
-                Err(e) => format!("error: {e}"),
-            };
-            ctx.app
-                .store
-                .audit(&ctx.actor, "run.resume", &id.to_string(), "", &outcome)
-                .await?;
-            Ok(finish(ctx, &driven?))
+            let snapshot = follow_with_progress(ctx, driving).await?;
+            Ok(finish(ctx, &snapshot))
         }
     }
 }

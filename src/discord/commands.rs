@@ -5,7 +5,7 @@ use poise::serenity_prelude as serenity;
 
 use super::permissions::{required_level, Level};
 use super::{render, BotError, Context, Data};
-use crate::app::{HostEditInput, HostInput, RunInput, ScriptInput, TaskInput};
+use crate::app::{CancelWait, HostEditInput, HostInput, RunInput, ScriptInput, TaskInput};
 use crate::error::EntityKind;
 
 type Result<T = ()> = std::result::Result<T, BotError>;
@@ -118,8 +118,7 @@ async fn audit(ctx: Context<'_>, outcome: &str) {
     let invocation = audit_detail(ctx);
     if let Err(e) = data
         .drover
-        .store
-        .audit(&actor, &action, "", &invocation, outcome)
+        .record(&actor, &action, "", &invocation, outcome)
         .await
     {
         tracing::error!(error = %e, "cannot write the audit trail");
@@ -247,13 +246,7 @@ async fn names_matching(
     kind: EntityKind,
     partial: &str,
 ) -> serenity::CreateAutocompleteResponse {
-    let names = ctx
-        .data()
-        .drover
-        .store
-        .names(kind)
-        .await
-        .unwrap_or_default();
+    let names = ctx.data().drover.names(kind).await.unwrap_or_default();
     let partial = partial.to_lowercase();
     let mut choices: Vec<String> = names
         .iter()
@@ -294,14 +287,9 @@ async fn ac_task_or_scriptgroup(
     ctx: Context<'_>,
     partial: &str,
 ) -> serenity::CreateAutocompleteResponse {
-    let store = &ctx.data().drover.store;
-    let mut names = store.names(EntityKind::Task).await.unwrap_or_default();
-    names.extend(
-        store
-            .names(EntityKind::ScriptGroup)
-            .await
-            .unwrap_or_default(),
-    );
+    let app = &ctx.data().drover;
+    let mut names = app.names(EntityKind::Task).await.unwrap_or_default();
+    names.extend(app.names(EntityKind::ScriptGroup).await.unwrap_or_default());
     let partial = partial.to_lowercase();
     let choices: Vec<serenity::AutocompleteChoice> = names
         .into_iter()
@@ -312,13 +300,7 @@ async fn ac_task_or_scriptgroup(
     serenity::CreateAutocompleteResponse::new().set_choices(choices)
 }
 async fn ac_run(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
-    let runs = ctx
-        .data()
-        .drover
-        .store
-        .list_runs(100)
-        .await
-        .unwrap_or_default();
+    let runs = ctx.data().drover.recent_runs(100).await.unwrap_or_default();
     let choices: Vec<serenity::AutocompleteChoice> = runs
         .into_iter()
         .filter(|r| r.id.to_string().starts_with(partial.trim()))
@@ -391,7 +373,7 @@ async fn host_add(
 /// List hosts.
 #[poise::command(slash_command, rename = "list")]
 async fn host_list(ctx: Context<'_>) -> Result {
-    let hosts = ctx.data().drover.store.hosts().await?;
+    let hosts = ctx.data().drover.hosts().await?;
     let mut table = crate::text::Table::new(&["NAME", "ADDRESS", "PORT", "GROUPS"]);
     for h in hosts {
         table.row(vec![
@@ -407,7 +389,7 @@ async fn host_list(ctx: Context<'_>) -> Result {
 /// Show a host.
 #[poise::command(slash_command, rename = "show")]
 async fn host_show(ctx: Context<'_>, #[autocomplete = "ac_host"] name: String) -> Result {
-    let h = ctx.data().drover.store.host(&name).await?;
+    let h = ctx.data().drover.host(&name).await?;
     let text = format!(
         "name: {}\naddress: {}\nport: {}\nuser: {}\nsudo: {}\ngroups: {}\ndescription: {}\nhost key: {}",
         h.name,
@@ -460,8 +442,7 @@ async fn host_rm(
 ) -> Result {
     ctx.data()
         .drover
-        .store
-        .remove_host(&actor(ctx), &name, force.unwrap_or(false))
+        .host_remove(&actor(ctx), &name, force.unwrap_or(false))
         .await?;
     done(ctx, &format!("removed host {name}")).await
 }
@@ -538,8 +519,7 @@ async fn group_delete(
 ) -> Result {
     ctx.data()
         .drover
-        .store
-        .delete_server_group(&actor(ctx), &name, force.unwrap_or(false))
+        .group_delete(&actor(ctx), &name, force.unwrap_or(false))
         .await?;
     done(ctx, &format!("deleted server group {name}")).await
 }
@@ -563,8 +543,7 @@ async fn group_add(
     let added = ctx
         .data()
         .drover
-        .store
-        .add_group_members(&actor(ctx), &group, &hosts)
+        .group_add_hosts(&actor(ctx), &group, &hosts)
         .await?;
     done(
         ctx,
@@ -582,8 +561,7 @@ async fn group_remove(
     let hosts = ctx
         .data()
         .drover
-        .store
-        .remove_group_members(&actor(ctx), &group, &split_names(&hosts))
+        .group_remove_hosts(&actor(ctx), &group, &split_names(&hosts))
         .await?;
     done(
         ctx,
@@ -594,7 +572,7 @@ async fn group_remove(
 
 #[poise::command(slash_command, rename = "list")]
 async fn group_list(ctx: Context<'_>) -> Result {
-    let groups = ctx.data().drover.store.server_groups().await?;
+    let groups = ctx.data().drover.server_groups().await?;
     let text: Vec<String> = groups
         .iter()
         .map(|g| format!("{} ({} hosts)", g.name, g.hosts.len()))
@@ -604,7 +582,7 @@ async fn group_list(ctx: Context<'_>) -> Result {
 
 #[poise::command(slash_command, rename = "show")]
 async fn group_show(ctx: Context<'_>, #[autocomplete = "ac_group"] name: String) -> Result {
-    let g = ctx.data().drover.store.server_group(&name).await?;
+    let g = ctx.data().drover.server_group(&name).await?;
     say(
         ctx,
         &format!(
@@ -708,13 +686,13 @@ async fn script_show(
     #[autocomplete = "ac_script"] name: String,
     version: Option<i64>,
 ) -> Result {
-    let s = ctx.data().drover.store.script(&name, version).await?;
+    let s = ctx.data().drover.script(&name, version).await?;
     say(ctx, &s.body, &format!("{}.v{}.sh", s.name, s.version)).await
 }
 
 #[poise::command(slash_command, rename = "list")]
 async fn script_list(ctx: Context<'_>) -> Result {
-    let scripts = ctx.data().drover.store.scripts().await?;
+    let scripts = ctx.data().drover.scripts().await?;
     let text: Vec<String> = scripts
         .iter()
         .map(|s| format!("{} v{} {}", s.name, s.version, s.description))
@@ -724,7 +702,7 @@ async fn script_list(ctx: Context<'_>) -> Result {
 
 #[poise::command(slash_command, rename = "history")]
 async fn script_history(ctx: Context<'_>, #[autocomplete = "ac_script"] name: String) -> Result {
-    let versions = ctx.data().drover.store.script_history(&name).await?;
+    let versions = ctx.data().drover.script_history(&name).await?;
     let text: Vec<String> = versions
         .iter()
         .map(|v| {
@@ -745,8 +723,7 @@ async fn script_rm(
 ) -> Result {
     ctx.data()
         .drover
-        .store
-        .remove_script(&actor(ctx), &name, force.unwrap_or(false))
+        .script_remove(&actor(ctx), &name, force.unwrap_or(false))
         .await?;
     done(ctx, &format!("removed script {name}")).await
 }
@@ -804,8 +781,7 @@ async fn scriptgroup_add(
     let at = ctx
         .data()
         .drover
-        .store
-        .script_group_add(&actor(ctx), &name, &script, position)
+        .scriptgroup_add(&actor(ctx), &name, &script, position)
         .await?;
     done(
         ctx,
@@ -823,8 +799,7 @@ async fn scriptgroup_move(
 ) -> Result {
     ctx.data()
         .drover
-        .store
-        .script_group_move(&actor(ctx), &name, &script, position)
+        .scriptgroup_move(&actor(ctx), &name, &script, position)
         .await?;
     done(
         ctx,
@@ -841,8 +816,7 @@ async fn scriptgroup_remove(
 ) -> Result {
     ctx.data()
         .drover
-        .store
-        .script_group_remove(&actor(ctx), &name, &script)
+        .scriptgroup_remove(&actor(ctx), &name, &script)
         .await?;
     done(ctx, &format!("removed {script} from script group {name}")).await
 }
@@ -855,15 +829,14 @@ async fn scriptgroup_delete(
 ) -> Result {
     ctx.data()
         .drover
-        .store
-        .delete_script_group(&actor(ctx), &name, force.unwrap_or(false))
+        .scriptgroup_delete(&actor(ctx), &name, force.unwrap_or(false))
         .await?;
     done(ctx, &format!("deleted script group {name}")).await
 }
 
 #[poise::command(slash_command, rename = "list")]
 async fn scriptgroup_list(ctx: Context<'_>) -> Result {
-    let groups = ctx.data().drover.store.script_groups().await?;
+    let groups = ctx.data().drover.script_groups().await?;
     let text: Vec<String> = groups
         .iter()
         .map(|g| format!("{}: {}", g.name, g.scripts.join(" → ")))
@@ -876,7 +849,7 @@ async fn scriptgroup_show(
     ctx: Context<'_>,
     #[autocomplete = "ac_scriptgroup"] name: String,
 ) -> Result {
-    let g = ctx.data().drover.store.script_group(&name).await?;
+    let g = ctx.data().drover.script_group(&name).await?;
     let lines: Vec<String> = g
         .scripts
         .iter()
@@ -933,7 +906,7 @@ async fn task_create(
 
 #[poise::command(slash_command, rename = "list")]
 async fn task_list(ctx: Context<'_>) -> Result {
-    let tasks = ctx.data().drover.store.tasks().await?;
+    let tasks = ctx.data().drover.tasks().await?;
     let text: Vec<String> = tasks
         .iter()
         .map(|t| format!("{}: {} on {}", t.name, t.script_group, t.server_group))
@@ -943,7 +916,7 @@ async fn task_list(ctx: Context<'_>) -> Result {
 
 #[poise::command(slash_command, rename = "show")]
 async fn task_show(ctx: Context<'_>, #[autocomplete = "ac_task"] name: String) -> Result {
-    let t = ctx.data().drover.store.task(&name).await?;
+    let t = ctx.data().drover.task(&name).await?;
     let text = format!(
         "{}: {} on {}\nparallel {} · on failure {} · max failed hosts {} · sudo {}",
         t.name,
@@ -961,11 +934,7 @@ async fn task_show(ctx: Context<'_>, #[autocomplete = "ac_task"] name: String) -
 
 #[poise::command(slash_command, rename = "delete")]
 async fn task_delete(ctx: Context<'_>, #[autocomplete = "ac_task"] name: String) -> Result {
-    ctx.data()
-        .drover
-        .store
-        .delete_task(&actor(ctx), &name)
-        .await?;
+    ctx.data().drover.task_delete(&actor(ctx), &name).await?;
     done(ctx, &format!("deleted task {name}")).await
 }
 
@@ -994,19 +963,8 @@ async fn task_run(
         .drover
         .plan_run(&task_or_script_group, server_group.as_deref(), overrides)
         .await?;
-    let hosts = data
-        .drover
-        .store
-        .server_group(&request.server_group)
-        .await?
-        .hosts
-        .len();
-    let scripts = data
-        .drover
-        .store
-        .script_group(&request.script_group)
-        .await?
-        .scripts;
+    let hosts = request.hosts.len();
+    let scripts = request.script_names();
     let plan = render::render_plan(
         &request.script_group,
         &request.server_group,
@@ -1072,11 +1030,11 @@ async fn task_run(
     } else {
         done(ctx, &plan).await?;
     }
-    let run_id = data.engine.create(&actor(ctx), &request, true).await?;
-    data.tracker.start(
+    let run_id = data.drover.start_run(&actor(ctx), &request).await?.run_id;
+    data.tracker.track(
         ctx.serenity_context().http.clone(),
         run_id,
-        ctx.channel_id(),
+        Some(ctx.channel_id()),
     );
     Ok(())
 }
@@ -1100,7 +1058,7 @@ pub async fn run(_ctx: Context<'_>) -> Result {
 
 #[poise::command(slash_command, rename = "list")]
 async fn run_list(ctx: Context<'_>) -> Result {
-    let runs = ctx.data().drover.store.list_runs(20).await?;
+    let runs = ctx.data().drover.recent_runs(20).await?;
     let text: Vec<String> = runs
         .iter()
         .map(|r| {
@@ -1123,7 +1081,7 @@ async fn run_list(ctx: Context<'_>) -> Result {
 #[poise::command(slash_command, rename = "status")]
 async fn run_status(ctx: Context<'_>, #[autocomplete = "ac_run"] id: i64) -> Result {
     let data = ctx.data();
-    let snapshot = data.drover.store.run_snapshot(id).await?;
+    let snapshot = data.drover.run_snapshot(id).await?;
     let view = render::render_progress(&snapshot, &data.redactor);
     let mut reply = poise::CreateReply::default()
         .content(view.content.clone())
@@ -1161,16 +1119,11 @@ async fn cancel(
     actor: &crate::domain::Actor,
     id: i64,
 ) -> std::result::Result<(), crate::error::Error> {
-    data.drover.store.request_cancel(actor, id).await?;
-    let engine = data.engine.clone();
-    tokio::spawn(async move {
-        // The live controller of the run carries the cancel out; if there is
-        // none, this process takes the run over and does (drive refuses
-        // quietly when another process holds the run).
-        if let Err(e) = engine.drive(id).await {
-            tracing::debug!(run_id = id, error = %e, "cancel handled by the run's controller");
-        }
-    });
+    // The one cancel path: the run's driver carries it out (this process
+    // adopts the run first if its controller is gone).
+    data.drover
+        .cancel_run(actor, id, CancelWait::Requested)
+        .await?;
     Ok(())
 }
 
@@ -1199,8 +1152,8 @@ async fn rerun(
     channel: serenity::ChannelId,
 ) -> std::result::Result<i64, crate::error::Error> {
     let request = data.drover.plan_rerun_failed(id).await?;
-    let new_id = data.engine.create(actor, &request, true).await?;
-    data.tracker.start(http, new_id, channel);
+    let new_id = data.drover.start_run(actor, &request).await?.run_id;
+    data.tracker.track(http, new_id, Some(channel));
     Ok(new_id)
 }
 
@@ -1319,8 +1272,7 @@ pub async fn on_event(ctx: &serenity::Context, event: &serenity::FullEvent, data
     };
     if let Err(e) = data
         .drover
-        .store
-        .audit(
+        .record(
             &actor,
             &format!("discord button {action}"),
             &run_id.to_string(),

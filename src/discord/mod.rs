@@ -1,8 +1,8 @@
 //! The Discord front end (poise on serenity): slash commands mirroring the
 //! CLI tree name for name, authorisation by role/user levels, audit of every
 //! invocation, and live progress messages for runs. The only module that
-//! imports serenity/poise; the work itself goes through `ops`, `remote_ops`
-//! and the engine, exactly as for the CLI.
+//! imports serenity/poise; the work itself goes through the application
+//! layer (`app`), exactly as for the CLI.
 
 mod commands;
 mod dashboard;
@@ -16,14 +16,12 @@ use poise::serenity_prelude as serenity;
 
 use crate::app::App;
 use crate::domain::Actor;
-use crate::engine::Engine;
 pub use permissions::Level;
 use permissions::Permissions;
 
 /// Everything a command handler needs.
 pub struct Data {
     pub drover: App,
-    pub engine: Engine,
     /// Key files given to `drover bot -i`, for commands that connect.
     pub identities: Vec<std::path::PathBuf>,
     pub permissions: Permissions,
@@ -77,20 +75,10 @@ impl Data {
     }
 }
 
-/// Runs the bot until SIGINT/SIGTERM. Runs it started go on remotely and
-/// are reattached on the next start.
+/// Runs the bot until SIGINT/SIGTERM, on an app the process may share with
+/// its other front ends (`drover serve`: one engine, one database pool).
+/// Runs it started go on remotely and are reattached on the next start.
 pub async fn run_bot(drover: App, identities: &[std::path::PathBuf]) -> Result<(), StartError> {
-    let engine = drover.engine(identities);
-    run_bot_with(drover, engine, identities).await
-}
-
-/// Like [`run_bot`], on an engine the process shares with its other front
-/// ends (`drover serve`: one engine, one database pool).
-pub async fn run_bot_with(
-    drover: App,
-    engine: Engine,
-    identities: &[std::path::PathBuf],
-) -> Result<(), StartError> {
     let config = drover.config.clone();
     let token = config.discord.token.clone().ok_or(StartError::NoToken)?;
     let permissions =
@@ -100,7 +88,6 @@ pub async fn run_bot_with(
     let data = Data {
         tracker: progress::Tracker::new(
             drover.clone(),
-            engine.clone(),
             progress::Pacing {
                 edit_every: config.discord.edit_interval,
                 handover_after: config.discord.message_handover,
@@ -108,7 +95,6 @@ pub async fn run_bot_with(
             progress::Editor::new(config.discord.api_url.as_deref(), &token),
         ),
         drover,
-        engine,
         identities: identities.to_vec(),
         permissions,
         redactor,

@@ -12,8 +12,7 @@ use poise::serenity_prelude as serenity;
 
 use super::render::{self, ButtonStyle, ProgressView};
 use super::Http;
-use crate::app::App;
-use crate::engine::Engine;
+use crate::app::{Adoption, App};
 use crate::state::{RunSnapshot, RunState};
 
 /// Most files attached to one message, and the size of each.
@@ -33,11 +32,10 @@ pub struct Pacing {
     pub handover_after: Duration,
 }
 
-/// Drives and tracks the runs this bot shows.
+/// Tracks the runs this bot shows (the app drives them).
 #[derive(Clone)]
 pub struct Tracker {
     drover: App,
-    engine: Engine,
     pacing: Pacing,
     tracked: Arc<Mutex<HashSet<i64>>>,
     editor: Editor,
@@ -232,7 +230,7 @@ struct Shown {
 
 impl Shown {
     /// The message recorded for a run (a restarted bot goes on editing it).
-    fn stored(m: &crate::store::runs::RunMessage) -> Result<Shown, String> {
+    fn stored(m: &crate::app::RunMessage) -> Result<Shown, String> {
         let id = |raw: &str| {
             raw.parse::<u64>()
                 .ok()
@@ -249,25 +247,13 @@ impl Shown {
 }
 
 impl Tracker {
-    pub fn new(drover: App, engine: Engine, pacing: Pacing, editor: Editor) -> Tracker {
+    pub fn new(drover: App, pacing: Pacing, editor: Editor) -> Tracker {
         Tracker {
             drover,
-            engine,
             pacing,
             tracked: Arc::new(Mutex::new(HashSet::new())),
             editor,
         }
-    }
-
-    /// Drives `run_id` in this process and shows it in `channel`.
-    pub fn start(&self, http: Http, run_id: i64, channel: serenity::ChannelId) {
-        let engine = self.engine.clone();
-        tokio::spawn(async move {
-            if let Err(e) = engine.drive(run_id).await {
-                tracing::error!(run_id, error = %e, "run driver stopped");
-            }
-        });
-        self.track(http, run_id, Some(channel));
     }
 
     /// Shows a run (started here or taken over) until it ends.
@@ -293,24 +279,13 @@ impl Tracker {
 
     /// Takes over runs whose controller died, and resumes their messages.
     pub async fn adopt_orphans(&self, http: Http) {
-        let orphans = match self.engine.orphaned_runs().await {
-            Ok(o) => o,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot look for orphaned runs");
-                return;
-            }
-        };
-        for run_id in orphans {
-            let engine = self.engine.clone();
-            tokio::spawn(async move {
-                if let Err(e) = engine.drive(run_id).await {
-                    tracing::warn!(run_id, error = %e, "cannot take the run over");
-                }
-            });
+        // The one adoption path, driving here: the bot lives long.
+        if let Err(e) = self.drover.adopt_orphans(Adoption::DriveHere).await {
+            tracing::error!(error = %e, "cannot adopt orphaned runs");
         }
         // Every running run with a message shows its progress, whichever
         // process drives it (one taken over here, or driven elsewhere).
-        match self.drover.store.running_runs_with_messages().await {
+        match self.drover.running_runs_with_messages().await {
             Ok(runs) => {
                 for run_id in runs {
                     self.track(http.clone(), run_id, None);
@@ -341,9 +316,9 @@ impl Tracker {
         channel: Option<serenity::ChannelId>,
     ) -> Result<(), super::BotError> {
         let redactor = render::Redactor::new(&self.drover.config.logs.redact).unwrap_or_default();
-        let first = self.drover.store.run_snapshot(run_id).await?;
+        let first = self.drover.run_snapshot(run_id).await?;
         let mut view = render::render_progress(&first, &redactor);
-        let messages = self.drover.store.run_messages(run_id).await?;
+        let messages = self.drover.run_messages(run_id).await?;
         let mut shown = match (channel, messages.last()) {
             (_, Some(m)) => {
                 let mut shown = Shown::stored(m).map_err(super::BotError::BadInput)?;
@@ -359,7 +334,7 @@ impl Tracker {
         };
         let last = loop {
             tokio::time::sleep(self.pacing.edit_every).await;
-            let snapshot = self.drover.store.run_snapshot(run_id).await?;
+            let snapshot = self.drover.run_snapshot(run_id).await?;
             let finished = snapshot.state != RunState::Running;
             let next = render::render_progress(&snapshot, &redactor);
             let age_ms = u128::try_from(crate::domain::now_ms() - shown.posted_ms).unwrap_or(0);
@@ -400,7 +375,6 @@ impl Tracker {
             }
         };
         self.drover
-            .store
             .record_run_message(
                 run_id,
                 &channel.get().to_string(),

@@ -30,7 +30,8 @@ use crate::domain::{now_ms, Actor, Host, RunOptions};
 use crate::error::{Error, Result};
 use crate::ssh::SshSettings;
 use crate::state::{HostState, RunState};
-use crate::store::runs::{NewRun, RunHost, RunRecord, RunScripts, StoredRun};
+pub use crate::store::runs::RunScripts;
+use crate::store::runs::{NewRun, RunHost, RunRecord, StoredRun};
 use crate::store::Store;
 use controller::{controller_id, owner_is_dead_local_process};
 pub use handover::{Handover, Orphaned};
@@ -80,19 +81,32 @@ pub struct RunEvent {
     pub at: i64,
 }
 
-/// A run to start.
+/// A run to start, every name looked up once: what front ends show before
+/// starting it is what runs.
 #[derive(Debug, Clone)]
-pub struct RunRequest {
+pub struct RunPlan {
     pub task: Option<String>,
     pub script_group: String,
     pub server_group: String,
     pub options: RunOptions,
-    /// `Some(run)`: exactly the scripts that earlier run ran (a rerun);
-    /// `None`: the current versions of the script group's scripts.
-    pub scripts_of_run: Option<i64>,
-    /// Hosts; `None` takes the server group's current hosts.
-    pub hosts: Option<Vec<Host>>,
+    /// The scripts: the versions current when planned, or exactly those an
+    /// earlier run ran (a rerun).
+    pub scripts: RunScripts,
+    pub hosts: Vec<Host>,
     pub env: crate::run_env::EnvVars,
+}
+
+impl RunPlan {
+    /// The names of the scripts, in order (none listed for a rerun, which
+    /// runs the scripts of the earlier run).
+    pub fn script_names(&self) -> Vec<String> {
+        match &self.scripts {
+            RunScripts::Versions(versions) => {
+                versions.iter().map(|(name, _)| name.clone()).collect()
+            }
+            RunScripts::SameAs(_) => Vec::new(),
+        }
+    }
 }
 
 /// Drives runs. Cheap to clone.
@@ -148,10 +162,6 @@ impl Engine {
         }
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
     pub fn log_root(&self) -> &PathBuf {
         &self.log_root
     }
@@ -164,46 +174,31 @@ impl Engine {
 
     /// Records a new run. With `hold_lease` this process drives it next;
     /// without, any process may take it (detach).
-    pub async fn create(
-        &self,
-        actor: &Actor,
-        request: &RunRequest,
-        hold_lease: bool,
-    ) -> Result<i64> {
-        let scripts = match request.scripts_of_run {
-            Some(run) => RunScripts::SameAs(run),
-            None => {
-                let current = self.current_scripts(&request.script_group).await?;
-                if current.is_empty() {
-                    return Err(Error::Refused(format!(
-                        "script group '{}' has no scripts; add some with `drover scriptgroup add`",
-                        request.script_group
-                    )));
-                }
-                RunScripts::Versions(current)
-            }
-        };
-        let hosts = match &request.hosts {
-            Some(h) => h.clone(),
-            None => self.store.server_group_hosts(&request.server_group).await?,
-        };
+    pub async fn create(&self, actor: &Actor, plan: &RunPlan, hold_lease: bool) -> Result<i64> {
+        if matches!(&plan.scripts, RunScripts::Versions(v) if v.is_empty()) {
+            return Err(Error::Refused(format!(
+                "script group '{}' has no scripts; add some with `drover scriptgroup add`",
+                plan.script_group
+            )));
+        }
+        let hosts = plan.hosts.clone();
         if hosts.is_empty() {
             return Err(Error::Refused(format!(
                 "server group '{}' has no hosts; add some with `drover group add`",
-                request.server_group
+                plan.server_group
             )));
         }
         let routes = self.routes_of(&hosts).await?;
         let new = NewRun {
             routes,
-            task: request.task.clone(),
-            script_group: request.script_group.clone(),
-            server_group: request.server_group.clone(),
-            options: request.options.clone(),
-            scripts,
+            task: plan.task.clone(),
+            script_group: plan.script_group.clone(),
+            server_group: plan.server_group.clone(),
+            options: plan.options.clone(),
+            scripts: plan.scripts.clone(),
             hosts,
             default_user: self.default_user.clone(),
-            env: request.env.clone(),
+            env: plan.env.clone(),
             nonce: random_nonce(),
             identities: self.settings.identity_files.clone(),
         };
@@ -229,16 +224,6 @@ impl Engine {
                 Ok(Some((resolved.route.target.user.clone(), json)))
             })
             .collect()
-    }
-
-    async fn current_scripts(&self, script_group: &str) -> Result<Vec<(String, i64)>> {
-        let group = self.store.script_group(script_group).await?;
-        let mut scripts = Vec::with_capacity(group.scripts.len());
-        for name in group.scripts {
-            let script = self.store.script(&name, None).await?;
-            scripts.push((name, script.version));
-        }
-        Ok(scripts)
     }
 
     /// Takes the lease of a run: free, expired, ours, or held by a dead
@@ -606,24 +591,20 @@ impl Engine {
         Ok(state)
     }
 
-    /// Requests cancellation; the controller of the run carries it out. If
-    /// no live controller holds the run, this process drives it to the end
-    /// (cancelling every host).
-    pub async fn cancel(&self, actor: &Actor, run_id: i64) -> Result<RunState> {
-        self.store.request_cancel(actor, run_id).await?;
-        if self.take_lease(run_id).await? {
-            self.store.release_lease(run_id, &self.owner).await?;
-            return self.drive(run_id).await;
-        }
-        // Another process drives it: wait (bounded) for it to finish.
-        for _ in 0..240 {
-            let state = self.store.run_state(run_id).await?;
-            if state != RunState::Running {
-                return Ok(state);
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-        self.store.run_state(run_id).await
+    /// Whether this process drives `run_id` now.
+    pub fn is_driving(&self, run_id: i64) -> bool {
+        self.driving
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&run_id)
+    }
+
+    /// Lets go of a run whose driver this process stopped (shutting down):
+    /// its lease is released, so that another process takes it over at
+    /// once; the remote runs go on.
+    pub async fn release(&self, run_id: i64) -> Result<()> {
+        self.unlock_driving(run_id);
+        self.store.release_lease(run_id, &self.owner).await
     }
 
     /// Runs whose controller is gone.
