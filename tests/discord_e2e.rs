@@ -735,19 +735,56 @@ async fn sigterm_stops_the_bot_cleanly() {
     let drover = setup_inventory(&fleet);
     let sim = DiscordSim::start().await;
     let mut bot = start_bot(&sim, &drover).await;
+    stop_with_sigterm(&mut bot).await;
+}
+
+/// Sends SIGTERM to the bot and waits (bounded) for it to exit cleanly.
+async fn stop_with_sigterm(bot: &mut Bot) {
     let pid = libc::pid_t::try_from(bot.child.id()).expect("pid");
     // SAFETY: sending a signal to our own child process.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    let mut status = None;
     for _ in 0..100 {
-        if let Some(s) = bot.child.try_wait().expect("wait") {
-            status = Some(s);
-            break;
+        if let Some(status) = bot.child.try_wait().expect("wait") {
+            assert!(status.success(), "clean exit: {status:?}");
+            return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let status = status.expect("the bot exits within 10 s of SIGTERM");
-    assert!(status.success(), "clean exit: {status:?}");
+    panic!("the bot did not exit within 10 s of SIGTERM");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_bot_releases_its_runs_which_the_next_one_finishes() {
+    let fleet = SshFleet::start(176, 2);
+    let mut drover = common::Drover::with_config(&config());
+    drover.add_fleet(&fleet, "s", "stop-group");
+    drover.script(
+        "slow",
+        "for i in 1 2 3 4 5 6 7 8; do echo tick-$i; sleep 0.4; done\n",
+        &[],
+    );
+    drover.ok(&["scriptgroup", "create", "slow-group", "slow"]);
+    let sim = DiscordSim::start().await;
+    let mut bot = start_bot(&sim, &drover).await;
+    task_run(&sim, &operator(), "slow-group", "stop-group").await;
+    eventually(|| drover.step_log(1, "s-1", 1).starts_with(b"tick-1\n")).await;
+    assert!(
+        lease_owner(&drover, 1).await.is_some(),
+        "the bot holds the run's lease while it drives it"
+    );
+    stop_with_sigterm(&mut bot).await;
+    // Released, not left to expire: the next drover takes the run at once.
+    assert_eq!(lease_owner(&drover, 1).await, None);
+    let _bot = start_bot(&sim, &drover).await;
+    wait_final(&sim, "succeeded").await;
+    let expected: String = (1..=8).map(|i| format!("tick-{i}\n")).collect();
+    for host in ["s-1", "s-2"] {
+        assert_eq!(
+            String::from_utf8_lossy(&drover.step_log(1, host, 1)),
+            expected,
+            "{host}: the remote run went on while no bot drove it"
+        );
+    }
 }
 
 /// Sends a slash command and waits until it is acknowledged (deferred).
