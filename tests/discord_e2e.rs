@@ -460,17 +460,36 @@ async fn scripts_come_from_attachments_and_show_as_code() {
     assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restarted_bot_takes_its_runs_over_and_finishes_the_message() {
-    let fleet = SshFleet::start(151, 2);
+/// The fleet as `PREFIX-1..n` in `server_group`, and script group
+/// `slow-group`: one script printing `tick-1` to `tick-8` over about 3 s.
+fn slow_inventory(fleet: &SshFleet, prefix: &str, server_group: &str) -> common::Drover {
     let mut drover = common::Drover::with_config(&config());
-    drover.add_fleet(&fleet, "r", "restart-group");
+    drover.add_fleet(fleet, prefix, server_group);
     drover.script(
         "slow",
         "for i in 1 2 3 4 5 6 7 8; do echo tick-$i; sleep 0.4; done\n",
         &[],
     );
     drover.ok(&["scriptgroup", "create", "slow-group", "slow"]);
+    drover
+}
+
+/// Every tick of run 1's slow script is in each host's log, once, in order.
+fn assert_every_tick_logged(drover: &common::Drover, hosts: &[&str]) {
+    let expected: String = (1..=8).map(|i| format!("tick-{i}\n")).collect();
+    for host in hosts {
+        assert_eq!(
+            String::from_utf8_lossy(&drover.step_log(1, host, 1)),
+            expected,
+            "{host}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_bot_takes_its_runs_over_and_finishes_the_message() {
+    let fleet = SshFleet::start(151, 2);
+    let drover = slow_inventory(&fleet, "r", "restart-group");
     let sim = DiscordSim::start().await;
     let bot = start_bot(&sim, &drover).await;
     task_run(&sim, &operator(), "slow-group", "restart-group").await;
@@ -486,14 +505,7 @@ async fn a_restarted_bot_takes_its_runs_over_and_finishes_the_message() {
     let _bot = start_bot(&sim, &drover).await;
     let last = wait_final(&sim, "succeeded").await;
     assert_eq!(last.id, first.id, "the same message is edited to the end");
-    let expected: String = (1..=8).map(|i| format!("tick-{i}\n")).collect();
-    for host in ["r-1", "r-2"] {
-        assert_eq!(
-            String::from_utf8_lossy(&drover.step_log(1, host, 1)),
-            expected,
-            "{host}"
-        );
-    }
+    assert_every_tick_logged(&drover, &["r-1", "r-2"]);
     assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
 }
 
@@ -756,14 +768,7 @@ async fn stop_with_sigterm(bot: &mut Bot) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_bot_releases_its_runs_which_the_next_one_finishes() {
     let fleet = SshFleet::start(176, 2);
-    let mut drover = common::Drover::with_config(&config());
-    drover.add_fleet(&fleet, "s", "stop-group");
-    drover.script(
-        "slow",
-        "for i in 1 2 3 4 5 6 7 8; do echo tick-$i; sleep 0.4; done\n",
-        &[],
-    );
-    drover.ok(&["scriptgroup", "create", "slow-group", "slow"]);
+    let drover = slow_inventory(&fleet, "s", "stop-group");
     let sim = DiscordSim::start().await;
     let mut bot = start_bot(&sim, &drover).await;
     task_run(&sim, &operator(), "slow-group", "stop-group").await;
@@ -777,14 +782,8 @@ async fn a_stopped_bot_releases_its_runs_which_the_next_one_finishes() {
     assert_eq!(lease_owner(&drover, 1).await, None);
     let _bot = start_bot(&sim, &drover).await;
     wait_final(&sim, "succeeded").await;
-    let expected: String = (1..=8).map(|i| format!("tick-{i}\n")).collect();
-    for host in ["s-1", "s-2"] {
-        assert_eq!(
-            String::from_utf8_lossy(&drover.step_log(1, host, 1)),
-            expected,
-            "{host}: the remote run went on while no bot drove it"
-        );
-    }
+    // The remote runs went on while no bot drove them.
+    assert_every_tick_logged(&drover, &["s-1", "s-2"]);
 }
 
 /// Sends a slash command and waits until it is acknowledged (deferred).
