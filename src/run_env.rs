@@ -1,7 +1,7 @@
 //! The run environment (`--env KEY=VALUE`, Discord `env:`): the type that
 //! carries it, whose `Debug` shows keys and never values, and the policy of
 //! which keys a run may set. Pure data and rules; the one check that applies
-//! the policy is in `ops` (`App::check_run_env`), so every front end
+//! the policy is in `app` (`App::check_run_env`), so every front end
 //! refuses alike.
 //!
 //! # Why keys are refused

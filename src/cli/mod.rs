@@ -1,5 +1,5 @@
 //! The `drover` command line: clap definitions and dispatch onto the
-//! operations layer. The command tree is the one the chat front end mirrors.
+//! application layer (`app`). The command tree is the one the chat front end mirrors.
 
 pub mod console;
 mod inventory;

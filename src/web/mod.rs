@@ -3,7 +3,7 @@
 //! CDN, no template directory). It owns HTTP concerns only: login first
 //! (every route but the login page, its POST, login links and static assets
 //! needs a session), CSRF checks, login rate limiting, security headers and
-//! rendering. Accounts, sessions and data come from the operations layer.
+//! rendering. Accounts, sessions and data come from the application layer (`app`).
 
 mod assets;
 mod guard;

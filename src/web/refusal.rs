@@ -43,7 +43,7 @@ pub fn forbidden(path: &str, why: &str) -> Response {
     for_path(path, StatusCode::FORBIDDEN, "Request refused", why)
 }
 
-/// A refusal of the operations layer is shown as it is (400); anything
+/// A refusal of the application layer is shown as it is (400); anything
 /// else is logged and shown as an internal error (500).
 pub fn internal(path: &str, error: &crate::error::Error) -> Response {
     if error.is_refusal() {
