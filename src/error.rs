@@ -109,6 +109,16 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A state name in the database that this version does not know (a
+    /// newer drover wrote it, or someone edited the file).
+    #[error(
+        "the database holds an unknown {of} state '{value}'; this version of drover knows {known}"
+    )]
+    UnknownStoredState {
+        of: &'static str,
+        value: String,
+        known: String,
+    },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
@@ -154,7 +164,10 @@ impl Error {
     pub fn is_refusal(&self) -> bool {
         !matches!(
             self,
-            Error::Database(_) | Error::Migrate(_) | Error::Io { .. }
+            Error::Database(_)
+                | Error::Migrate(_)
+                | Error::Io { .. }
+                | Error::UnknownStoredState { .. }
         )
     }
 }

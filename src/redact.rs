@@ -75,7 +75,9 @@ impl Redactor {
         }
         for host in &mut snapshot.hosts {
             host.excerpt = self.redact(&host.excerpt);
-            host.reason = host.reason.as_deref().map(|r| self.redact(r));
+            if let Some(reason) = host.state.reason_mut() {
+                *reason = self.redact(reason);
+            }
         }
         snapshot
     }

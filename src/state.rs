@@ -1,7 +1,13 @@
 //! Run and host states: enums carrying their data, shared by every front
-//! end, and the run snapshot that front ends render.
+//! end, and the run snapshot that front ends render. States become
+//! snake_case names only at the edges: the database (here, where an unknown
+//! stored name is an error) and JSON (serde, here too).
 
-use serde::Serialize;
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+
+use crate::error::{Error, Result};
 
 /// Where a host stands in a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +43,21 @@ pub enum HostState {
 }
 
 impl HostState {
+    /// Every stored name, in the order of the variants.
+    pub const NAMES: [&'static str; 10] = [
+        "queued",
+        "connecting",
+        "running",
+        "succeeded",
+        "failed",
+        "unreachable",
+        "cancelled",
+        "timed_out",
+        "lost",
+        "skipped",
+    ];
+
+    /// The snake_case name the database and JSON documents use.
     pub fn name(&self) -> &'static str {
         match self {
             HostState::Queued => "queued",
@@ -49,6 +70,14 @@ impl HostState {
             HostState::TimedOut { .. } => "timed_out",
             HostState::Lost { .. } => "lost",
             HostState::Skipped => "skipped",
+        }
+    }
+
+    /// The name as people read it (`timed out`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            HostState::TimedOut { .. } => "timed out",
+            other => other.name(),
         }
     }
 
@@ -87,27 +116,37 @@ impl HostState {
         }
     }
 
-    pub fn reason(&self) -> Option<String> {
+    /// Why the host ended so: the reason it carries, or a fixed one.
+    pub fn reason(&self) -> Option<&str> {
         match self {
-            HostState::Failed { reason, .. } if !reason.is_empty() => Some(reason.clone()),
-            HostState::Unreachable { reason } | HostState::Lost { reason, .. } => {
-                Some(reason.clone())
-            }
-            HostState::TimedOut { .. } => Some("script timed out".into()),
-            HostState::Skipped => Some("too many hosts failed".into()),
+            HostState::Failed { reason, .. } if !reason.is_empty() => Some(reason),
+            HostState::Unreachable { reason } | HostState::Lost { reason, .. } => Some(reason),
+            HostState::TimedOut { .. } => Some("script timed out"),
+            HostState::Skipped => Some("too many hosts failed"),
             _ => None,
         }
     }
 
-    /// Rebuilds a state from its stored columns.
+    /// The reason the state carries (host or connection output), to redact.
+    pub fn reason_mut(&mut self) -> Option<&mut String> {
+        match self {
+            HostState::Failed { reason, .. }
+            | HostState::Unreachable { reason }
+            | HostState::Lost { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// Rebuilds a state from its stored columns; a name this version does
+    /// not know is an error naming it.
     pub fn from_columns(
         name: &str,
         step: Option<u32>,
         exit_code: Option<i32>,
         reason: Option<String>,
-    ) -> HostState {
+    ) -> Result<HostState> {
         let reason_text = reason.unwrap_or_default();
-        match name {
+        Ok(match name {
             "queued" => HostState::Queued,
             "connecting" => HostState::Connecting,
             "running" => HostState::Running {
@@ -126,12 +165,34 @@ impl HostState {
             "timed_out" => HostState::TimedOut {
                 step: step.unwrap_or(1),
             },
-            "skipped" => HostState::Skipped,
-            _ => HostState::Lost {
+            "lost" => HostState::Lost {
                 step,
                 reason: reason_text,
             },
-        }
+            "skipped" => HostState::Skipped,
+            unknown => return Err(unknown_stored_state("host", unknown, &HostState::NAMES)),
+        })
+    }
+}
+
+impl fmt::Display for HostState {
+    /// The name; width and alignment apply (`{:<11}`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+impl Serialize for HostState {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+fn unknown_stored_state(of: &'static str, value: &str, known: &[&str]) -> Error {
+    Error::UnknownStoredState {
+        of,
+        value: value.to_string(),
+        known: known.join(", "),
     }
 }
 
@@ -155,13 +216,18 @@ impl RunState {
         }
     }
 
-    pub fn parse(raw: &str) -> RunState {
-        match raw {
-            "succeeded" => RunState::Succeeded,
-            "failed" => RunState::Failed,
-            "cancelled" => RunState::Cancelled,
-            _ => RunState::Running,
-        }
+    /// Reads a stored name; a name this version does not know is an error
+    /// naming it.
+    pub fn parse(raw: &str) -> Result<RunState> {
+        const ALL: [RunState; 4] = [
+            RunState::Running,
+            RunState::Succeeded,
+            RunState::Failed,
+            RunState::Cancelled,
+        ];
+        ALL.into_iter()
+            .find(|state| state.as_str() == raw)
+            .ok_or_else(|| unknown_stored_state("run", raw, &ALL.map(RunState::as_str)))
     }
 
     /// The overall state once every host is final.
@@ -183,23 +249,79 @@ impl RunState {
     }
 }
 
-/// One host in a snapshot.
-#[derive(Debug, Clone, Serialize)]
+impl fmt::Display for RunState {
+    /// The name; width and alignment apply.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// One host in a snapshot. Its state carries the step, exit code and
+/// reason; JSON documents show them as fields of their own.
+#[derive(Debug, Clone)]
 pub struct HostSnapshot {
     pub host: String,
-    pub state: String,
-    pub step: Option<u32>,
+    pub state: HostState,
     pub steps: u32,
+    /// The script of the state's step.
     pub script: Option<String>,
-    pub exit_code: Option<i32>,
-    pub reason: Option<String>,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
     /// Milliseconds spent so far (or in all, once final).
     pub elapsed_ms: Option<i64>,
     /// Tail of the current or last step's output.
-    #[serde(skip_serializing_if = "String::is_empty")]
     pub excerpt: String,
+}
+
+impl HostSnapshot {
+    pub fn step(&self) -> Option<u32> {
+        self.state.step()
+    }
+
+    pub fn exit_code(&self) -> Option<i32> {
+        self.state.exit_code()
+    }
+
+    pub fn reason(&self) -> Option<&str> {
+        self.state.reason()
+    }
+}
+
+/// A host of a snapshot as JSON documents show it: the state's data as
+/// fields of their own, in this order.
+#[derive(Serialize)]
+struct HostSnapshotJson<'a> {
+    host: &'a str,
+    state: &'a HostState,
+    step: Option<u32>,
+    steps: u32,
+    script: Option<&'a str>,
+    exit_code: Option<i32>,
+    reason: Option<&'a str>,
+    started_at: Option<&'a str>,
+    finished_at: Option<&'a str>,
+    elapsed_ms: Option<i64>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    excerpt: &'a str,
+}
+
+impl Serialize for HostSnapshot {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        HostSnapshotJson {
+            host: &self.host,
+            state: &self.state,
+            step: self.step(),
+            steps: self.steps,
+            script: self.script.as_deref(),
+            exit_code: self.exit_code(),
+            reason: self.reason(),
+            started_at: self.started_at.as_deref(),
+            finished_at: self.finished_at.as_deref(),
+            elapsed_ms: self.elapsed_ms,
+            excerpt: &self.excerpt,
+        }
+        .serialize(serializer)
+    }
 }
 
 /// A whole run, as front ends see it.
@@ -220,15 +342,90 @@ pub struct RunSnapshot {
 
 impl RunSnapshot {
     /// Hosts per state name, in a stable order.
-    pub fn counts(&self) -> Vec<(String, usize)> {
-        let mut counts: Vec<(String, usize)> = Vec::new();
+    pub fn counts(&self) -> Vec<(&'static str, usize)> {
+        let mut counts: Vec<(&'static str, usize)> = Vec::new();
         for h in &self.hosts {
-            match counts.iter_mut().find(|(s, _)| *s == h.state) {
+            let name = h.state.name();
+            match counts.iter_mut().find(|(s, _)| *s == name) {
                 Some((_, n)) => *n += 1,
-                None => counts.push((h.state.clone(), 1)),
+                None => counts.push((name, 1)),
             }
         }
         counts.sort();
         counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_stored_host_state_name_reads_back_as_itself() {
+        for name in HostState::NAMES {
+            let state = HostState::from_columns(name, Some(2), Some(1), Some("why".into()))
+                .expect("a known name");
+            assert_eq!(state.name(), name);
+        }
+    }
+
+    #[test]
+    fn an_unknown_stored_state_is_an_error_naming_it() {
+        let err = HostState::from_columns("exploded", Some(1), None, Some("boom".into()))
+            .expect_err("unknown host state");
+        let text = err.to_string();
+        assert!(text.contains("unknown host state 'exploded'"), "{text}");
+        assert!(text.contains("queued, connecting, running"), "{text}");
+        assert!(
+            !err.is_refusal(),
+            "a broken database is not the user's input"
+        );
+
+        let err = RunState::parse("paused").expect_err("unknown run state");
+        let text = err.to_string();
+        assert!(text.contains("unknown run state 'paused'"), "{text}");
+        assert!(
+            text.contains("running, succeeded, failed, cancelled"),
+            "{text}"
+        );
+        assert_eq!(RunState::parse("cancelled").ok(), Some(RunState::Cancelled));
+    }
+
+    #[test]
+    fn a_host_snapshot_shows_its_state_data_as_fields_of_their_own() {
+        let host = HostSnapshot {
+            host: "web-1".into(),
+            state: HostState::Failed {
+                step: Some(2),
+                exit_code: Some(3),
+                reason: "sudo wants a password".into(),
+            },
+            steps: 3,
+            script: Some("deploy".into()),
+            started_at: Some("2024-01-01T00:00:00Z".into()),
+            finished_at: None,
+            elapsed_ms: Some(4_100),
+            excerpt: String::new(),
+        };
+        assert_eq!(
+            serde_json::to_string(&host).expect("json"),
+            r#"{"host":"web-1","state":"failed","step":2,"steps":3,"script":"deploy","exit_code":3,"reason":"sudo wants a password","started_at":"2024-01-01T00:00:00Z","finished_at":null,"elapsed_ms":4100}"#
+        );
+        let timed_out = HostSnapshot {
+            state: HostState::TimedOut { step: 1 },
+            excerpt: "tail".into(),
+            ..host
+        };
+        assert_eq!(
+            serde_json::to_string(&timed_out).expect("json"),
+            r#"{"host":"web-1","state":"timed_out","step":1,"steps":3,"script":"deploy","exit_code":null,"reason":"script timed out","started_at":"2024-01-01T00:00:00Z","finished_at":null,"elapsed_ms":4100,"excerpt":"tail"}"#
+        );
+    }
+
+    #[test]
+    fn state_names_take_width_and_alignment() {
+        assert_eq!(format!("[{:<11}]", HostState::Succeeded), "[succeeded  ]");
+        assert_eq!(format!("[{:>9}]", RunState::Failed), "[   failed]");
+        assert_eq!(HostState::TimedOut { step: 1 }.label(), "timed out");
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::app::RunEvent;
-use crate::state::{HostSnapshot, RunSnapshot};
+use crate::state::{HostSnapshot, HostState, RunSnapshot};
 
 /// At most this many live host lines (the rest are counted in the summary).
 const MAX_LIVE_LINES: usize = 20;
@@ -57,9 +57,9 @@ impl LiveView {
             .unwrap_or(0);
         let mut hidden = 0;
         for host in &snapshot.hosts {
-            match host.state.as_str() {
-                "queued" => {}
-                "connecting" | "running" => {
+            match host.state {
+                HostState::Queued => {}
+                HostState::Connecting | HostState::Running { .. } => {
                     let line = host_line(host, self.host_width);
                     if let Some(bar) = self.live.get(&host.host) {
                         bar.set_message(line);
@@ -108,22 +108,24 @@ impl LiveView {
 /// and again when its job ends; a reattach reports the open step again).
 #[derive(Default)]
 pub struct PlainLines {
-    shown: HashMap<String, (String, Option<u32>)>,
+    /// Per host, the kind of state and the step last shown.
+    shown: HashMap<String, (std::mem::Discriminant<HostState>, Option<u32>)>,
 }
 
 impl PlainLines {
     /// The line for `event`, or `None` when it changes nothing shown
     /// (connection attempts are not shown).
     pub fn line(&mut self, event: &RunEvent) -> Option<String> {
-        if event.state == "connecting" {
+        if event.state == HostState::Connecting {
             return None;
         }
-        let now = (event.state.clone(), event.step);
+        let step = event.state.step();
+        let now = (std::mem::discriminant(&event.state), step);
         if self.shown.get(&event.host) == Some(&now) {
             return None;
         }
         self.shown.insert(event.host.clone(), now);
-        let step = event.step.map(|s| format!(" step {s}")).unwrap_or_default();
+        let step = step.map(|s| format!(" step {s}")).unwrap_or_default();
         Some(format!(
             "run {} {} {}{step}",
             event.run_id, event.host, event.state
@@ -134,9 +136,9 @@ impl PlainLines {
 /// `web-1  running    2/3 setup-mysql  4.1s`, with exit code or reason
 /// once final.
 pub fn host_line(h: &HostSnapshot, host_width: usize) -> String {
-    let step = match h.step {
+    let step = match h.step() {
         Some(s) => format!("{s}/{}", h.steps),
-        None if h.state == "succeeded" => format!("{0}/{0}", h.steps),
+        None if h.state == HostState::Succeeded => format!("{0}/{0}", h.steps),
         None => "-".to_string(),
     };
     let mut line = format!(
@@ -147,10 +149,10 @@ pub fn host_line(h: &HostSnapshot, host_width: usize) -> String {
         h.script.as_deref().unwrap_or("-"),
         super::runs::elapsed(h.elapsed_ms),
     );
-    if let Some(code) = h.exit_code.filter(|c| *c != 0) {
+    if let Some(code) = h.exit_code().filter(|c| *c != 0) {
         line.push_str(&format!("  exit {code}"));
     }
-    if let Some(reason) = h.reason.as_deref().filter(|r| !r.is_empty()) {
+    if let Some(reason) = h.reason().filter(|r| !r.is_empty()) {
         line.push_str(&format!("  {reason}"));
     }
     line
@@ -160,20 +162,12 @@ pub fn host_line(h: &HostSnapshot, host_width: usize) -> String {
 mod tests {
     use super::*;
 
-    fn host(
-        state: &str,
-        step: Option<u32>,
-        exit: Option<i32>,
-        reason: Option<&str>,
-    ) -> HostSnapshot {
+    fn host(state: HostState) -> HostSnapshot {
         HostSnapshot {
             host: "web-1".into(),
-            state: state.into(),
-            step,
+            script: state.step().map(|_| "setup-mysql".to_string()),
+            state,
             steps: 3,
-            script: step.map(|_| "setup-mysql".to_string()),
-            exit_code: exit,
-            reason: reason.map(str::to_string),
             started_at: None,
             finished_at: None,
             elapsed_ms: Some(4_100),
@@ -184,38 +178,41 @@ mod tests {
     #[test]
     fn host_lines_show_state_step_script_elapsed_and_why() {
         assert_eq!(
-            host_line(&host("succeeded", None, Some(0), None), 5),
+            host_line(&host(HostState::Succeeded), 5),
             "web-1  succeeded     3/3 -  4.1s"
         );
         assert_eq!(
-            host_line(&host("running", Some(2), None, None), 6),
+            host_line(&host(HostState::Running { step: 2 }), 6),
             "web-1   running       2/3 setup-mysql  4.1s"
         );
         assert_eq!(
-            host_line(&host("failed", Some(2), Some(3), None), 5),
+            host_line(
+                &host(HostState::Failed {
+                    step: Some(2),
+                    exit_code: Some(3),
+                    reason: String::new(),
+                }),
+                5
+            ),
             "web-1  failed        2/3 setup-mysql  4.1s  exit 3"
         );
         assert_eq!(
             host_line(
-                &host(
-                    "unreachable",
-                    None,
-                    None,
-                    Some("refused: connection refused")
-                ),
+                &host(HostState::Unreachable {
+                    reason: "refused: connection refused".into(),
+                }),
                 5
             ),
             "web-1  unreachable     - -  4.1s  refused: connection refused"
         );
     }
 
-    fn event(host: &str, state: &str, step: Option<u32>) -> RunEvent {
+    fn event(host: &str, state: HostState) -> RunEvent {
         RunEvent {
             run_id: 3,
             run_host_id: 1,
             host: host.into(),
-            state: state.into(),
-            step,
+            state,
             at: 0,
         }
     }
@@ -224,13 +221,13 @@ mod tests {
     fn plain_lines_show_each_change_once() {
         let mut plain = PlainLines::default();
         let shown: Vec<String> = [
-            event("db-1", "connecting", None),
-            event("db-1", "running", Some(1)),
-            event("db-1", "running", Some(1)),
-            event("db-2", "running", Some(1)),
-            event("db-1", "running", Some(2)),
-            event("db-1", "succeeded", None),
-            event("db-1", "succeeded", None),
+            event("db-1", HostState::Connecting),
+            event("db-1", HostState::Running { step: 1 }),
+            event("db-1", HostState::Running { step: 1 }),
+            event("db-2", HostState::Running { step: 1 }),
+            event("db-1", HostState::Running { step: 2 }),
+            event("db-1", HostState::Succeeded),
+            event("db-1", HostState::Succeeded),
         ]
         .iter()
         .filter_map(|e| plain.line(e))

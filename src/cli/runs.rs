@@ -42,13 +42,13 @@ pub fn render_snapshot(s: &RunSnapshot) -> String {
     for h in &s.hosts {
         table.row(vec![
             h.host.clone(),
-            h.state.clone(),
-            h.step
+            h.state.to_string(),
+            h.step()
                 .map_or_else(|| "-".into(), |st| format!("{st}/{}", h.steps)),
             h.script.clone().unwrap_or_else(|| "-".into()),
-            h.exit_code.map_or_else(|| "-".into(), |c| c.to_string()),
+            h.exit_code().map_or_else(|| "-".into(), |c| c.to_string()),
             elapsed(h.elapsed_ms),
-            h.reason.clone().unwrap_or_default(),
+            h.reason().unwrap_or_default().to_string(),
         ]);
     }
     out.push_str(&table.render());
@@ -237,7 +237,7 @@ pub async fn run(ctx: &Context, cmd: RunCmd) -> Result<RunOutput> {
             for r in runs {
                 table.row(vec![
                     r.id.to_string(),
-                    r.state,
+                    r.state.to_string(),
                     r.task.unwrap_or_else(|| "-".into()),
                     r.script_group,
                     r.server_group,

@@ -13,7 +13,7 @@ use poise::serenity_prelude as serenity;
 use super::render::{self, ButtonStyle, ProgressView};
 use super::Http;
 use crate::app::{Adoption, App};
-use crate::state::{RunSnapshot, RunState};
+use crate::state::{HostState, RunSnapshot, RunState};
 
 /// Most files attached to one message, and the size of each.
 pub const MAX_FILES: usize = 10;
@@ -452,7 +452,7 @@ impl Tracker {
     async fn attach_logs(&self, http: &Http, channel: serenity::ChannelId, snapshot: &RunSnapshot) {
         let redactor = render::Redactor::new(&self.drover.config.logs.redact).unwrap_or_default();
         let mut hosts: Vec<&crate::state::HostSnapshot> = snapshot.hosts.iter().collect();
-        hosts.sort_by_key(|h| if h.state == "succeeded" { 1 } else { 0 });
+        hosts.sort_by_key(|h| h.state == HostState::Succeeded);
         let mut files = Vec::new();
         let mut left_out = Vec::new();
         for host in hosts {

@@ -13,7 +13,7 @@
 use std::iter::Peekable;
 use std::str::Chars;
 
-use crate::engine::state::{HostSnapshot, RunSnapshot, RunState};
+use crate::engine::state::{HostSnapshot, HostState, RunSnapshot, RunState};
 
 /// A rendered progress message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,92 +94,36 @@ const COLOR_SUCCEEDED: u32 = 0x2ECC71;
 const COLOR_FAILED: u32 = 0xE74C3C;
 const COLOR_CANCELLED: u32 = 0x95A5A6;
 
-/// One host state as shown: in display priority order (failures first).
-struct StateInfo {
-    name: &'static str,
-    label: &'static str,
-    symbol: &'static str,
-    failure: bool,
-    /// Its log tail is shown.
-    excerpt: bool,
+/// How many host states there are (rows of [`count_states`]).
+const STATE_COUNT: usize = 10;
+
+/// A host state's place in display priority order (failures first,
+/// successes last) and its symbol.
+fn state_rank(state: &HostState) -> (usize, &'static str) {
+    match state {
+        HostState::Failed { .. } => (0, "❌"),
+        HostState::TimedOut { .. } => (1, "⌛"),
+        HostState::Lost { .. } => (2, "❓"),
+        HostState::Unreachable { .. } => (3, "🚫"),
+        HostState::Running { .. } => (4, "🔄"),
+        HostState::Connecting => (5, "🔌"),
+        HostState::Queued => (6, "⏳"),
+        HostState::Cancelled { .. } => (7, "⏹️"),
+        HostState::Skipped => (8, "⏭️"),
+        HostState::Succeeded => (9, "✅"),
+    }
 }
 
-const STATES: [StateInfo; 10] = [
-    StateInfo {
-        name: "failed",
-        label: "failed",
-        symbol: "❌",
-        failure: true,
-        excerpt: true,
-    },
-    StateInfo {
-        name: "timed_out",
-        label: "timed out",
-        symbol: "⌛",
-        failure: true,
-        excerpt: true,
-    },
-    StateInfo {
-        name: "lost",
-        label: "lost",
-        symbol: "❓",
-        failure: true,
-        excerpt: true,
-    },
-    StateInfo {
-        name: "unreachable",
-        label: "unreachable",
-        symbol: "🚫",
-        failure: true,
-        excerpt: false,
-    },
-    StateInfo {
-        name: "running",
-        label: "running",
-        symbol: "🔄",
-        failure: false,
-        excerpt: false,
-    },
-    StateInfo {
-        name: "connecting",
-        label: "connecting",
-        symbol: "🔌",
-        failure: false,
-        excerpt: false,
-    },
-    StateInfo {
-        name: "queued",
-        label: "queued",
-        symbol: "⏳",
-        failure: false,
-        excerpt: false,
-    },
-    StateInfo {
-        name: "cancelled",
-        label: "cancelled",
-        symbol: "⏹️",
-        failure: false,
-        excerpt: false,
-    },
-    StateInfo {
-        name: "skipped",
-        label: "skipped",
-        symbol: "⏭️",
-        failure: false,
-        excerpt: false,
-    },
-    StateInfo {
-        name: "succeeded",
-        label: "succeeded",
-        symbol: "✅",
-        failure: false,
-        excerpt: false,
-    },
-];
+fn state_symbol(state: &HostState) -> &'static str {
+    state_rank(state).1
+}
 
-/// Index into [`STATES`]; unknown names count as lost, as the store reads them.
-fn state_index(name: &str) -> usize {
-    STATES.iter().position(|s| s.name == name).unwrap_or(2)
+/// A host whose log tail is shown.
+fn shows_excerpt(state: &HostState) -> bool {
+    matches!(
+        state,
+        HostState::Failed { .. } | HostState::TimedOut { .. } | HostState::Lost { .. }
+    )
 }
 
 fn run_style(state: RunState) -> (&'static str, u32) {
@@ -443,29 +387,49 @@ pub fn render_plan(
     truncate_head(&text, CONTENT_MAX)
 }
 
-/// Counts per state, indexed like [`STATES`].
-fn count_states(hosts: &[&HostSnapshot]) -> [usize; 10] {
-    let mut counts = [0; 10];
+/// Hosts in one state: its symbol and label, and how many.
+#[derive(Clone, Copy)]
+struct StateCount {
+    symbol: &'static str,
+    label: &'static str,
+    hosts: usize,
+}
+
+impl StateCount {
+    fn text(&self) -> String {
+        format!("{} {} {}", self.symbol, self.hosts, self.label)
+    }
+}
+
+/// Counts of the states present, indexed by display priority.
+fn count_states(hosts: &[&HostSnapshot]) -> [Option<StateCount>; STATE_COUNT] {
+    let mut counts: [Option<StateCount>; STATE_COUNT] = [None; STATE_COUNT];
     for h in hosts {
-        counts[state_index(&h.state)] += 1;
+        let (rank, symbol) = state_rank(&h.state);
+        counts[rank]
+            .get_or_insert(StateCount {
+                symbol,
+                label: h.state.label(),
+                hosts: 0,
+            })
+            .hosts += 1;
     }
     counts
 }
 
 /// `✅ 8 succeeded · ❌ 1 failed · …`, succeeded first, then by priority.
-fn counts_line(counts: &[usize; 10]) -> String {
-    let succeeded = STATES.len() - 1;
+fn counts_line(counts: &[Option<StateCount>; STATE_COUNT]) -> String {
+    let succeeded = state_rank(&HostState::Succeeded).0;
     std::iter::once(succeeded)
-        .chain(0..succeeded)
-        .filter(|&i| counts[i] > 0)
-        .map(|i| format!("{} {} {}", STATES[i].symbol, counts[i], STATES[i].label))
+        .chain((0..STATE_COUNT).filter(|&i| i != succeeded))
+        .filter_map(|i| counts[i].map(|c| c.text()))
         .collect::<Vec<_>>()
         .join(" · ")
 }
 
 /// `2/3 deploy`, or `3/3` for a host that finished all its steps.
 fn step_text(h: &HostSnapshot, redactor: &Redactor) -> Option<String> {
-    match h.step {
+    match h.step() {
         Some(step) => Some(match &h.script {
             Some(script) => format!(
                 "{step}/{} {}",
@@ -474,7 +438,7 @@ fn step_text(h: &HostSnapshot, redactor: &Redactor) -> Option<String> {
             ),
             None => format!("{step}/{}", h.steps),
         }),
-        None if h.state == "succeeded" && h.steps > 0 => Some(format!("{0}/{0}", h.steps)),
+        None if h.state == HostState::Succeeded && h.steps > 0 => Some(format!("{0}/{0}", h.steps)),
         None => None,
     }
 }
@@ -482,11 +446,10 @@ fn step_text(h: &HostSnapshot, redactor: &Redactor) -> Option<String> {
 /// `exit 1: reason`, `exit 1`, or the reason.
 fn exit_text(h: &HostSnapshot, redactor: &Redactor) -> Option<String> {
     let reason = h
-        .reason
-        .as_deref()
+        .reason()
         .map(|r| inline_text(r, redactor, REASON_MAX))
         .filter(|r| !r.is_empty());
-    match (h.exit_code, reason) {
+    match (h.exit_code(), reason) {
         (Some(code), Some(reason)) => Some(format!("exit {code}: {reason}")),
         (Some(code), None) => Some(format!("exit {code}")),
         (None, reason) => reason,
@@ -495,10 +458,9 @@ fn exit_text(h: &HostSnapshot, redactor: &Redactor) -> Option<String> {
 
 /// `❌ **web-1** · 2/3 deploy · exit 1: reason · 4s`
 fn host_line(h: &HostSnapshot, redactor: &Redactor) -> String {
-    let info = &STATES[state_index(&h.state)];
     let mut parts = vec![format!(
         "{} **{}**",
-        info.symbol,
+        state_symbol(&h.state),
         inline_text(&h.host, redactor, NAME_MAX)
     )];
     parts.extend(step_text(h, redactor));
@@ -509,10 +471,10 @@ fn host_line(h: &HostSnapshot, redactor: &Redactor) -> String {
 
 /// `…and 950 more: ❌ 3 failed · ⏳ 947 queued`
 fn more_line(rest: &[&HostSnapshot]) -> String {
-    let counts = count_states(rest);
-    let by_state = (0..STATES.len())
-        .filter(|&i| counts[i] > 0)
-        .map(|i| format!("{} {} {}", STATES[i].symbol, counts[i], STATES[i].label))
+    let by_state = count_states(rest)
+        .iter()
+        .flatten()
+        .map(StateCount::text)
         .collect::<Vec<_>>()
         .join(" · ");
     format!("{ELLIPSIS}and {} more: {by_state}", rest.len())
@@ -550,7 +512,7 @@ fn excerpt_embed(order: &[&HostSnapshot], redactor: &Redactor, budget: usize) ->
     let candidates: Vec<&HostSnapshot> = order
         .iter()
         .copied()
-        .filter(|h| STATES[state_index(&h.state)].excerpt && !h.excerpt.trim().is_empty())
+        .filter(|h| shows_excerpt(&h.state) && !h.excerpt.trim().is_empty())
         .collect();
     if candidates.is_empty() {
         return None;
@@ -560,10 +522,9 @@ fn excerpt_embed(order: &[&HostSnapshot], redactor: &Redactor, budget: usize) ->
         .iter()
         .take(EXCERPTS_MAX)
         .map(|h| {
-            let info = &STATES[state_index(&h.state)];
             let mut parts = vec![format!(
                 "{} {}",
-                info.symbol,
+                state_symbol(&h.state),
                 inline_text(&h.host, redactor, NAME_MAX)
             )];
             parts.extend(step_text(h, redactor));
@@ -629,7 +590,7 @@ fn embed_chars(e: &EmbedView) -> usize {
 /// Renders a run's progress message.
 pub fn render_progress(snapshot: &RunSnapshot, redactor: &Redactor) -> ProgressView {
     let mut order: Vec<&HostSnapshot> = snapshot.hosts.iter().collect();
-    order.sort_by_key(|h| state_index(&h.state));
+    order.sort_by_key(|h| state_rank(&h.state).0);
     let counts = count_states(&order);
     let (run_symbol, color) = run_style(snapshot.state);
     let state = snapshot.state.as_str();
@@ -689,7 +650,7 @@ pub fn render_progress(snapshot: &RunSnapshot, redactor: &Redactor) -> ProgressV
     }];
     embeds.extend(excerpts);
 
-    let finished = counts[..4].iter().sum::<usize>() + counts[7..].iter().sum::<usize>();
+    let finished = order.iter().filter(|h| h.state.is_final()).count();
     let content = truncate_head(
         &format!(
             "{run_symbol} **Run {}** {state} · {finished}/{} hosts finished",
@@ -700,7 +661,7 @@ pub fn render_progress(snapshot: &RunSnapshot, redactor: &Redactor) -> ProgressV
     );
 
     let is_final = snapshot.state != RunState::Running;
-    let any_failure = order.iter().any(|h| STATES[state_index(&h.state)].failure);
+    let any_failure = order.iter().any(|h| h.state.is_failure());
     let id = snapshot.id;
     let buttons = vec![
         ButtonView {
@@ -805,65 +766,60 @@ mod tests {
         name
     }
 
-    const CYCLE: [&str; 10] = [
-        "succeeded",
-        "failed",
-        "running",
-        "queued",
-        "timed_out",
-        "unreachable",
-        "connecting",
-        "lost",
-        "cancelled",
-        "skipped",
-    ];
+    /// A host state of each of the ten kinds (`kind` 0..10, cycling), with
+    /// the data hosts of a run carry; `i` varies the step.
+    fn state_of(kind: usize, i: usize) -> HostState {
+        let step = (i % 3) as u32 + 1;
+        match kind % 10 {
+            0 => HostState::Succeeded,
+            1 => HostState::Failed {
+                step: Some(step),
+                exit_code: Some(2),
+                reason: format!("sudo: a password is required @everyone password={SECRET}"),
+            },
+            2 => HostState::Running { step },
+            3 => HostState::Queued,
+            4 => HostState::TimedOut { step },
+            5 => HostState::Unreachable {
+                reason: "connection refused <@&1>\n\u{0}".to_string(),
+            },
+            6 => HostState::Connecting,
+            7 => HostState::Lost {
+                step: Some(step),
+                reason: "connection lost".to_string(),
+            },
+            8 => HostState::Cancelled { step: Some(step) },
+            _ => HostState::Skipped,
+        }
+    }
 
-    fn host(i: usize, state: &str) -> HostSnapshot {
-        let steps = 3;
-        let step = match state {
-            "queued" | "connecting" | "unreachable" | "skipped" | "succeeded" => None,
-            _ => Some((i % 3) as u32 + 1),
-        };
+    /// The failed state of host `i`.
+    fn failed(i: usize) -> HostState {
+        state_of(1, i)
+    }
+
+    fn host(i: usize, state: HostState) -> HostSnapshot {
         HostSnapshot {
             host: host_name(i),
-            state: state.to_string(),
-            step,
-            steps,
-            script: step.map(|s| format!("script-{s}-``` @here password={SECRET}")),
-            exit_code: (state == "failed").then_some(2),
-            reason: match state {
-                "failed" => Some(format!(
-                    "sudo: a password is required @everyone password={SECRET}"
-                )),
-                "unreachable" => Some("connection refused <@&1>\n\u{0}".to_string()),
-                "lost" => Some("connection lost".to_string()),
-                "timed_out" => Some("script timed out".to_string()),
-                "skipped" => Some("too many hosts failed".to_string()),
-                _ => None,
-            },
+            steps: 3,
+            script: state
+                .step()
+                .map(|s| format!("script-{s}-``` @here password={SECRET}")),
             started_at: Some("2024-01-01T00:00:00Z".into()),
             finished_at: None,
             elapsed_ms: Some(i as i64 * 1_234),
-            excerpt: if matches!(state, "queued" | "connecting") {
+            excerpt: if matches!(state, HostState::Queued | HostState::Connecting) {
                 String::new()
             } else {
                 hostile_excerpt(i)
             },
+            state,
         }
     }
 
     fn snapshot(n: usize, state: RunState) -> RunSnapshot {
         let hosts = (0..n)
-            .map(|i| {
-                host(
-                    i,
-                    if n == 1 {
-                        "failed"
-                    } else {
-                        CYCLE[i % CYCLE.len()]
-                    },
-                )
-            })
+            .map(|i| host(i, if n == 1 { failed(i) } else { state_of(i, i) }))
             .collect();
         RunSnapshot {
             id: 42,
@@ -980,9 +936,10 @@ mod tests {
             .lines()
             .filter(|l| l.contains(" **"))
             .map(|l| {
-                let idx = STATES
-                    .iter()
-                    .position(|s| l.starts_with(s.symbol))
+                let idx = (0..STATE_COUNT)
+                    .map(|kind| state_rank(&state_of(kind, 0)))
+                    .find(|(_, symbol)| l.starts_with(symbol))
+                    .map(|(rank, _)| rank)
                     .unwrap_or_else(|| panic!("no symbol: {l}"));
                 (idx, l.to_string())
             })
@@ -1079,12 +1036,11 @@ mod tests {
         let mut snap = snapshot(22, RunState::Running);
         for (i, h) in snap.hosts.iter_mut().enumerate() {
             h.state = match i {
-                0..8 => "succeeded",
-                8 => "failed",
-                9..12 => "running",
-                _ => "queued",
-            }
-            .to_string();
+                0..8 => HostState::Succeeded,
+                8 => failed(i),
+                9..12 => HostState::Running { step: 1 },
+                _ => HostState::Queued,
+            };
         }
         let view = render_progress(&snap, &redactor());
         let e = &view.embeds[0];
@@ -1140,7 +1096,7 @@ mod tests {
 
         let mut ok = snapshot(10, RunState::Succeeded);
         for h in &mut ok.hosts {
-            h.state = "succeeded".into();
+            h.state = HostState::Succeeded;
         }
         let ok = render_progress(&ok, &r);
         assert!(find(&ok, "cancel").disabled);
@@ -1150,7 +1106,11 @@ mod tests {
         // Only skipped and cancelled: nothing to rerun.
         let mut cancelled = snapshot(10, RunState::Cancelled);
         for (i, h) in cancelled.hosts.iter_mut().enumerate() {
-            h.state = if i % 2 == 0 { "skipped" } else { "cancelled" }.into();
+            h.state = if i % 2 == 0 {
+                HostState::Skipped
+            } else {
+                HostState::Cancelled { step: None }
+            };
         }
         let cancelled = render_progress(&cancelled, &r);
         assert!(find(&cancelled, "rerun").disabled);

@@ -70,15 +70,39 @@ pub enum Update {
     Stored(tokio::sync::oneshot::Sender<()>),
 }
 
-/// A change front ends can show.
-#[derive(Debug, Clone, Serialize)]
+/// A change front ends can show. JSON shows the state's name and step.
+#[derive(Debug, Clone)]
 pub struct RunEvent {
     pub run_id: i64,
     pub run_host_id: i64,
     pub host: String,
-    pub state: String,
-    pub step: Option<u32>,
+    pub state: HostState,
     pub at: i64,
+}
+
+/// A run event as JSON documents show it.
+#[derive(Serialize)]
+struct RunEventJson<'a> {
+    run_id: i64,
+    run_host_id: i64,
+    host: &'a str,
+    state: &'a HostState,
+    step: Option<u32>,
+    at: i64,
+}
+
+impl Serialize for RunEvent {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        RunEventJson {
+            run_id: self.run_id,
+            run_host_id: self.run_host_id,
+            host: &self.host,
+            state: &self.state,
+            step: self.state.step(),
+            at: self.at,
+        }
+        .serialize(serializer)
+    }
 }
 
 /// A run to start, every name looked up once: what front ends show before
@@ -531,8 +555,7 @@ impl Engine {
                 run_id,
                 run_host_id: *run_host_id,
                 host: names.get(run_host_id).cloned().unwrap_or_default(),
-                state: state.name().to_string(),
-                step: state.step(),
+                state: state.clone(),
                 at: *at,
             });
         }

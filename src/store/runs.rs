@@ -139,7 +139,7 @@ pub enum RunRecord {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunSummary {
     pub id: i64,
-    pub state: String,
+    pub state: RunState,
     pub task: Option<String>,
     pub script_group: String,
     pub server_group: String,
@@ -347,7 +347,7 @@ impl Store {
             scripts,
             hosts,
             cancel_requested: row.try_get::<i64, _>("cancel_requested")? != 0,
-            state: RunState::parse(&state),
+            state: RunState::parse(&state)?,
             env: serde_json::from_str(&row.try_get::<String, _>("env")?).unwrap_or_default(),
             identities: serde_json::from_str(&row.try_get::<String, _>("identities")?)
                 .unwrap_or_default(),
@@ -446,7 +446,7 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
         let state = state.ok_or_else(|| self.unknown_run(run_id))?;
-        if RunState::parse(&state) == RunState::Running {
+        if RunState::parse(&state)? == RunState::Running {
             return Ok(Vec::new());
         }
         let hosts: Vec<String> = sqlx::query_scalar(
@@ -497,7 +497,7 @@ impl Store {
             .bind(run_id)
             .fetch_optional(&mut *tx)
             .await?;
-        let state = RunState::parse(&state.ok_or_else(|| self.unknown_run(run_id))?);
+        let state = RunState::parse(&state.ok_or_else(|| self.unknown_run(run_id))?)?;
         if state != RunState::Running {
             return Err(Error::Refused(format!(
                 "run {run_id} is already {}; only running runs can be cancelled",
@@ -527,9 +527,7 @@ impl Store {
             .bind(run_id)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(RunState::parse(
-            &state.ok_or_else(|| self.unknown_run(run_id))?,
-        ))
+        RunState::parse(&state.ok_or_else(|| self.unknown_run(run_id))?)
     }
 
     /// The run as front ends show it.
@@ -560,17 +558,14 @@ impl Store {
             let state = host_state_of(r)?;
             let started: Option<i64> = r.try_get("started_at")?;
             let finished: Option<i64> = r.try_get("finished_at")?;
-            let step = state.step();
             hosts.push(HostSnapshot {
                 host: r.try_get("host_name")?,
-                state: state.name().to_string(),
-                step,
-                steps,
-                script: step
+                script: state
+                    .step()
                     .and_then(|s| (s as usize).checked_sub(1))
                     .and_then(|i| scripts.get(i).cloned()),
-                exit_code: state.exit_code(),
-                reason: state.reason(),
+                state,
+                steps,
                 started_at: started.map(format_ms),
                 finished_at: finished.map(format_ms),
                 elapsed_ms: started.map(|s| finished.unwrap_or(now) - s),
@@ -584,7 +579,7 @@ impl Store {
         let state: String = run.try_get("state")?;
         Ok(RunSnapshot {
             id: run_id,
-            state: RunState::parse(&state),
+            state: RunState::parse(&state)?,
             task: run.try_get("task_name")?,
             started_by: run.try_get("started_by")?,
             script_group: run.try_get("script_group")?,
@@ -611,7 +606,7 @@ impl Store {
             .map(|r| {
                 Ok(RunSummary {
                     id: r.try_get("id")?,
-                    state: r.try_get("state")?,
+                    state: RunState::parse(&r.try_get::<String, _>("state")?)?,
                     task: r.try_get("task_name")?,
                     script_group: r.try_get("script_group")?,
                     server_group: r.try_get("server_group")?,
@@ -630,7 +625,7 @@ impl Store {
         Ok(snapshot
             .hosts
             .into_iter()
-            .filter(|h| states.contains(&h.state.as_str()))
+            .filter(|h| states.contains(&h.state.name()))
             .map(|h| h.host)
             .collect())
     }
@@ -685,12 +680,12 @@ fn host_state_of(r: &sqlx::sqlite::SqliteRow) -> Result<HostState> {
     let state: String = r.try_get("state")?;
     let step: Option<i64> = r.try_get("current_step")?;
     let exit: Option<i64> = r.try_get("exit_code")?;
-    Ok(HostState::from_columns(
+    HostState::from_columns(
         &state,
         step.and_then(|s| u32::try_from(s).ok()),
         exit.and_then(|e| i32::try_from(e).ok()),
         r.try_get("reason")?,
-    ))
+    )
 }
 
 async fn apply_record(tx: &mut super::Tx<'_>, record: &RunRecord) -> Result<()> {
@@ -916,4 +911,79 @@ pub(super) async fn audit_takeover(
         "ok",
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store with one run of one host, both in the given stored states.
+    async fn store_with_run(run_state: &str, host_state: &str) -> (tempfile::TempDir, Store, i64) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("drover.db"))
+            .await
+            .expect("open");
+        let run_id: i64 = sqlx::query_scalar(
+            "INSERT INTO runs (script_group, server_group, started_by, state, parallel, on_failure, created_at)
+             VALUES ('lamp', 'web', 'cli:tester', ?, 1, 'stop', 0) RETURNING id",
+        )
+        .bind(run_state)
+        .fetch_one(&store.pool)
+        .await
+        .expect("run");
+        sqlx::query(
+            "INSERT INTO run_hosts (run_id, position, host_name, address, port, user, state, reason)
+             VALUES (?, 0, 'web-1', '192.0.2.1', 22, 'deploy', ?, 'connection reset')",
+        )
+        .bind(run_id)
+        .bind(host_state)
+        .execute(&store.pool)
+        .await
+        .expect("host");
+        (dir, store, run_id)
+    }
+
+    #[tokio::test]
+    async fn an_unknown_stored_host_state_is_an_error_naming_it() {
+        let (_dir, store, run_id) = store_with_run("running", "exploded").await;
+        for err in [
+            store.run_snapshot(run_id).await.expect_err("snapshot"),
+            store.stored_run(run_id).await.expect_err("stored run"),
+        ] {
+            let text = err.to_string();
+            assert!(
+                text.contains("unknown host state 'exploded'"),
+                "names the stored value: {text}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_stored_run_state_is_an_error_naming_it() {
+        let (_dir, store, run_id) = store_with_run("paused", "succeeded").await;
+        let snapshot = store.run_snapshot(run_id).await.expect_err("snapshot");
+        let listed = store.list_runs(10).await.expect_err("list");
+        let state = store.run_state(run_id).await.expect_err("state");
+        for err in [snapshot, listed, state] {
+            let text = err.to_string();
+            assert!(
+                text.contains("unknown run state 'paused'"),
+                "names the stored value: {text}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn known_stored_states_read_back_typed() {
+        let (_dir, store, run_id) = store_with_run("failed", "lost").await;
+        let snapshot = store.run_snapshot(run_id).await.expect("snapshot");
+        assert_eq!(snapshot.state, RunState::Failed);
+        assert_eq!(
+            snapshot.hosts[0].state,
+            HostState::Lost {
+                step: None,
+                reason: "connection reset".into()
+            }
+        );
+    }
 }
