@@ -757,3 +757,141 @@ async fn log_fetch_and_host_check_connect_with_the_bots_keys() {
     let text = followup_text(&sim, &check, "web-1").await;
     assert!(text.contains("web-1: ok"), "{text}");
 }
+
+/// The message with the run's logs attached, once posted (10 s at most).
+async fn logs_message(sim: &DiscordSim) -> Option<SimMessage> {
+    let mut found = None;
+    eventually(|| {
+        found = sim
+            .messages(CHANNEL)
+            .into_iter()
+            .find(|m| !m.attachments.is_empty());
+        found.is_some()
+    })
+    .await;
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn final_logs_fit_one_message_and_name_the_rest() {
+    let fleet = SshFleet::start(181, 12);
+    let mut drover = common::Drover::with_config(&config());
+    drover.add_fleet(&fleet, "x", "big-logs");
+    // about 3.3 MB a host: ten hosts' logs are far over Discord's 25 MiB
+    // per request; x-11 and x-12 fail.
+    drover.script(
+        "chatty",
+        "yes 'filler line of a chatty script, long enough to add up quickly' | head -n 50000\n\
+         echo \"last line of $DROVER_HOST\"\n\
+         case $DROVER_HOST in x-11|x-12) exit 3;; esac\n",
+        &[],
+    );
+    drover.ok(&["scriptgroup", "create", "chatty-group", "chatty"]);
+    let sim = DiscordSim::start().await;
+    let _bot = start_bot(&sim, &drover).await;
+    task_run(&sim, &operator(), "chatty-group", "big-logs").await;
+    let last = wait_final(&sim, "failed").await;
+    let logs = logs_message(&sim).await.expect("the logs are posted");
+    let sizes: usize = logs.attachments.iter().map(|(_, size)| size).sum();
+    assert!(
+        sizes <= 9 * 1024 * 1024,
+        "one message stays within the limit: {sizes} bytes"
+    );
+    let names: Vec<&str> = logs.attachments.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.len(), 10, "{names:?}");
+    assert_eq!(
+        names[..2],
+        ["run-1-x-11.log", "run-1-x-12.log"],
+        "failed hosts first"
+    );
+    for name in &names {
+        let host = name.trim_start_matches("run-1-").trim_end_matches(".log");
+        let body = sim.uploaded_file(name).expect("uploaded");
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            text.starts_with(&format!(
+                "[earlier output left out; `drover run logs 1 {host}` prints all of it]\n"
+            )),
+            "{name} says where the rest is: {:?}",
+            &text[..text.len().min(200)]
+        );
+        assert!(
+            text.ends_with(&format!("last line of {host}\n")),
+            "{name} keeps the end of the logs"
+        );
+    }
+    let left_out: Vec<String> = (1..=10)
+        .map(|i| format!("x-{i}"))
+        .filter(|h| !names.contains(&format!("run-1-{h}.log").as_str()))
+        .collect();
+    assert_eq!(left_out.len(), 2);
+    for host in &left_out {
+        assert!(logs.content.contains(host.as_str()), "{}", logs.content);
+    }
+    assert!(
+        logs.content.contains("`drover run logs 1 HOST`"),
+        "{}",
+        logs.content
+    );
+
+    // The Logs button: the last lines of the failed host, and where the rest is.
+    let click = sim
+        .click_button(&operator(), CHANNEL, last.id, "drover:logs:1")
+        .await;
+    let answer = sim.wait_response(&click, TIMEOUT).await.expect("answered");
+    let content = answer["data"]["content"].as_str().unwrap_or_default();
+    assert_eq!(answer["data"]["flags"], 64, "ephemeral: {answer}");
+    assert!(
+        content.contains("last line of x-11") && content.contains("`drover run logs 1 x-11`"),
+        "{content}"
+    );
+    assert!(content.chars().count() <= 2000);
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_edits_come_at_most_once_per_edit_interval() {
+    let fleet = SshFleet::start(221, 2);
+    let mut drover = common::Drover::with_config(&config());
+    drover.add_fleet(&fleet, "p", "paced");
+    let steps: Vec<String> = (1..=8).map(|i| format!("step-{i}")).collect();
+    for step in &steps {
+        drover.script(step, "sleep 0.15; echo done\n", &[]);
+    }
+    let mut create = vec!["scriptgroup", "create", "steps"];
+    create.extend(steps.iter().map(String::as_str));
+    drover.ok(&create);
+    let sim = DiscordSim::start().await;
+    // A bucket roomy enough that only the bot's own pacing spaces the edits
+    // (Discord's 5 per 5 s would space them by itself).
+    sim.set_route_limit(
+        "PATCH",
+        "/channels/{channel_id}/messages/{id}",
+        100,
+        Duration::from_secs(1),
+    );
+    let _bot = start_bot(&sim, &drover).await;
+    task_run(&sim, &operator(), "steps", "paced").await;
+    let last = wait_final(&sim, "succeeded").await;
+    let path = format!("/api/v10/channels/{CHANNEL}/messages/{}", last.id);
+    let edits: Vec<std::time::Instant> = sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.path == path)
+        .map(|r| r.time)
+        .collect();
+    assert!(
+        edits.len() >= 3,
+        "the run changed often: {} edits",
+        edits.len()
+    );
+    // edit_interval is 500 ms; 50 ms of slack for request latency.
+    for pair in edits.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= Duration::from_millis(450),
+            "two edits {gap:?} apart, under edit_interval"
+        );
+    }
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}

@@ -4,7 +4,7 @@
 use poise::serenity_prelude as serenity;
 
 use super::permissions::{required_level, Level};
-use super::{render, BotError, Context, Data};
+use super::{render, run_logs, BotError, Context, Data};
 use crate::error::Kind;
 use crate::ops::{HostAdd, HostEditArgs, RunOverrides, ScriptArgs, TaskCreate};
 
@@ -14,8 +14,6 @@ type Result<T = ()> = std::result::Result<T, BotError>;
 const INLINE_MAX: usize = 1900;
 /// Log bytes `/run logs` attaches (Discord's upload limit is 10 MiB).
 const LOGS_ATTACHMENT_MAX: usize = 8 * 1024 * 1024;
-/// Log bytes the Logs button reads from the end; it shows the last lines.
-const LOGS_BUTTON_MAX: usize = 16 * 1024;
 /// Largest attachment `say` sends (Discord's upload limit is 10 MiB).
 const ATTACHMENT_MAX: usize = 9 * 1024 * 1024;
 
@@ -1291,22 +1289,18 @@ pub async fn on_event(ctx: &serenity::Context, event: &serenity::FullEvent, data
         let outcome = format!("denied: {refusal}");
         (refusal, outcome)
     } else {
-        let result = match action {
-            "cancel" => cancel(data, &actor, run_id)
-                .await
-                .map(|_| format!("cancelling run {run_id} on every host")),
-            "rerun" => rerun(data, &actor, ctx.http.clone(), run_id, press.channel_id)
-                .await
-                .map(|new| format!("rerunning the failed hosts of run {run_id} as run {new}")),
-            _ => data
-                .drover
-                .run_logs_text(run_id, None, None, LOGS_BUTTON_MAX)
-                .await
-                .map(|t| {
-                    let clean = render::sanitize(&t, &data.redactor);
-                    render::code_block(&clean, INLINE_MAX)
+        let result =
+            match action {
+                "cancel" => cancel(data, &actor, run_id)
+                    .await
+                    .map(|_| format!("cancelling run {run_id} on every host")),
+                "rerun" => rerun(data, &actor, ctx.http.clone(), run_id, press.channel_id)
+                    .await
+                    .map(|new| format!("rerunning the failed hosts of run {run_id} as run {new}")),
+                _ => data.drover.store.run_snapshot(run_id).await.map(|run| {
+                    run_logs::button_text(&data.drover, &run, &data.redactor, INLINE_MAX)
                 }),
-        };
+            };
         press_outcome(result)
     };
     if let Err(e) = data
