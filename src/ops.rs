@@ -377,9 +377,14 @@ impl Drover {
         })
     }
 
-    /// A new run of a past run's failed hosts, with the same script versions.
+    /// A new run of a past run's failed hosts, with the same script
+    /// versions. Refused while an earlier rerun of the run is still
+    /// running (checked again, atomically, when the rerun is created).
     pub async fn plan_rerun_failed(&self, run_id: i64) -> Result<crate::engine::RunRequest> {
         let run = self.store.stored_run(run_id).await?;
+        if let Some(rerun) = self.store.live_rerun(run_id).await? {
+            return Err(crate::error::Error::RerunLive { run: run_id, rerun });
+        }
         let hosts = crate::engine::hosts_of(&run, &["failed", "unreachable", "timed_out", "lost"]);
         if hosts.is_empty() {
             return Err(crate::error::Error::Refused(format!(

@@ -849,6 +849,209 @@ async fn final_logs_fit_one_message_and_name_the_rest() {
     assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
 }
 
+/// An inventory whose hosts fail their first run and succeed, 3 s later,
+/// when run again: `rerun-group` of hosts `rr-1..n` with script group
+/// `flaky-group`.
+fn flaky_inventory(fleet: &SshFleet, config: &str) -> common::Drover {
+    let mut drover = common::Drover::with_config(config);
+    drover.add_fleet(fleet, "rr", "rerun-group");
+    let marks = drover.dir.path().join("marks");
+    std::fs::create_dir_all(&marks).expect("marks dir");
+    drover.script(
+        "flaky",
+        &format!(
+            "m='{}'/\"$DROVER_HOST\"\nif [ -e \"$m\" ]; then sleep 3; echo again; exit 0; fi\n\
+             touch \"$m\"; echo first; exit 4\n",
+            marks.display()
+        ),
+        &[],
+    );
+    drover.ok(&["scriptgroup", "create", "flaky-group", "flaky"]);
+    drover
+}
+
+/// The content of an interaction's answer.
+fn content_of(answer: &Value) -> String {
+    answer["data"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_double_click_on_rerun_starts_one_rerun() {
+    let fleet = SshFleet::start(201, 2);
+    let drover = flaky_inventory(&fleet, &config());
+    let sim = DiscordSim::start().await;
+    let _bot = start_bot(&sim, &drover).await;
+    task_run(&sim, &operator(), "flaky-group", "rerun-group").await;
+    let failed = wait_final(&sim, "failed").await;
+    let first = sim
+        .click_button(&operator(), CHANNEL, failed.id, "drover:rerun:1")
+        .await;
+    let second = sim
+        .click_button(&admin(), CHANNEL, failed.id, "drover:rerun:1")
+        .await;
+    let mut answers = Vec::new();
+    for click in [&first, &second] {
+        let answer = sim.wait_response(click, TIMEOUT).await.expect("answered");
+        assert_eq!(answer["data"]["flags"], 64, "ephemeral: {answer}");
+        answers.push(content_of(&answer));
+    }
+    answers.sort();
+    assert_eq!(
+        answers,
+        [
+            "rerunning the failed hosts of run 1 as run 2",
+            "run 1 is already being rerun as run 2, which is still running; wait for it to end \
+             (drover run status 2) or cancel it (drover run cancel 2)"
+        ],
+        "one rerun; the other press is refused naming it"
+    );
+    let runs = drover.json(&["run", "list"]);
+    assert_eq!(runs.as_array().map(Vec::len), Some(2), "{runs:#}");
+    let last = wait_final(&sim, "succeeded").await;
+    assert!(embed_text(&last).contains("rr-2"));
+    let audit = drover.ok(&["audit"]);
+    let presses: Vec<&str> = audit
+        .lines()
+        .filter(|l| l.contains("discord button rerun"))
+        .collect();
+    assert_eq!(presses.len(), 2, "{audit}");
+    assert!(
+        presses
+            .iter()
+            .any(|l| l.contains("error: run 1 is already being rerun as run 2")),
+        "{audit}"
+    );
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}
+
+/// The message an interaction was answered with (the original response),
+/// its content and its id, once it exists.
+async fn answer_message(sim: &DiscordSim, interaction: &SimInteraction) -> (String, u64) {
+    let mut message = Value::Null;
+    eventually(|| {
+        message = sim
+            .followups(interaction)
+            .into_iter()
+            .next()
+            .unwrap_or(Value::Null);
+        message["id"].is_string()
+    })
+    .await;
+    let id = message["id"]
+        .as_str()
+        .and_then(|i| i.parse().ok())
+        .expect("message id");
+    (content_of(&json!({"data": message})), id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_reruns_ask_for_confirmation_like_runs() {
+    let fleet = SshFleet::start(211, 2);
+    let config = config().replace("confirm_above = 50", "confirm_above = 1");
+    let drover = flaky_inventory(&fleet, &config);
+    let sim = DiscordSim::start().await;
+    let _bot = start_bot(&sim, &drover).await;
+    let run = sim
+        .slash_command(
+            &operator(),
+            CHANNEL,
+            "task",
+            &["run"],
+            vec![
+                ("task_or_script_group", json!("flaky-group")),
+                ("server_group", json!("rerun-group")),
+            ],
+        )
+        .await;
+    sim.wait_response(&run, TIMEOUT).await.expect("asked");
+    let (_, question) = answer_message(&sim, &run).await;
+    press(&sim, question, &format!("drover:confirm:{}", run.id)).await;
+    let failed = wait_final(&sim, "failed").await;
+
+    // The Rerun button asks first; called off, nothing runs.
+    let click = sim
+        .click_button(&operator(), CHANNEL, failed.id, "drover:rerun:1")
+        .await;
+    let asked = sim.wait_response(&click, TIMEOUT).await.expect("answered");
+    assert!(
+        content_of(&asked).contains("This runs on 2 hosts. Confirm?"),
+        "{asked}"
+    );
+    assert_eq!(asked["data"]["flags"], 64, "ephemeral: {asked}");
+    let (_, question) = answer_message(&sim, &click).await;
+    press(&sim, question, &format!("drover:abort:{}", click.id)).await;
+    let (text, _) = answer_message(&sim, &click).await;
+    assert!(text.ends_with("Cancelled; nothing ran."), "{text}");
+    assert_eq!(
+        drover.json(&["run", "list"]).as_array().map(Vec::len),
+        Some(1)
+    );
+
+    // Confirmed, it reruns.
+    let click = sim
+        .click_button(&operator(), CHANNEL, failed.id, "drover:rerun:1")
+        .await;
+    sim.wait_response(&click, TIMEOUT).await.expect("answered");
+    let (_, question) = answer_message(&sim, &click).await;
+    press(&sim, question, &format!("drover:confirm:{}", click.id)).await;
+    let (text, _) = answer_message(&sim, &click).await;
+    assert!(
+        text.ends_with("rerunning the failed hosts of run 1 as run 2"),
+        "{text}"
+    );
+    wait_final(&sim, "succeeded").await;
+
+    // /run rerun asks too.
+    let rerun = sim
+        .slash_command(
+            &operator(),
+            CHANNEL,
+            "run",
+            &["rerun"],
+            vec![("id", json!(1))],
+        )
+        .await;
+    sim.wait_response(&rerun, TIMEOUT).await.expect("asked");
+    let (text, question) = answer_message(&sim, &rerun).await;
+    assert!(
+        text.contains("Rerun of run 1") && text.contains("Confirm?"),
+        "{text}"
+    );
+    press(&sim, question, &format!("drover:abort:{}", rerun.id)).await;
+    let mut records = Vec::new();
+    eventually(|| {
+        records = drover
+            .ok(&["audit"])
+            .lines()
+            .filter(|l| l.contains("discord /run rerun") || l.contains("discord button rerun"))
+            .map(str::to_string)
+            .collect();
+        records.len() == 3
+    })
+    .await;
+    assert!(
+        records[0]
+            .trim_end()
+            .ends_with("cancelled at confirmation; nothing ran"),
+        "{records:#?}"
+    );
+    assert!(records[1].trim_end().ends_with("ok"), "{records:#?}");
+    assert!(
+        records[2]
+            .trim_end()
+            .ends_with("cancelled at confirmation; nothing ran"),
+        "{records:#?}"
+    );
+    assert_eq!(
+        drover.json(&["run", "list"]).as_array().map(Vec::len),
+        Some(2)
+    );
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn progress_edits_come_at_most_once_per_edit_interval() {
     let fleet = SshFleet::start(221, 2);
