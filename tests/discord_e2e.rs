@@ -287,12 +287,17 @@ async fn unauthorised_users_are_refused_and_nothing_runs() {
         .await;
     let answer = sim.wait_response(&add, TIMEOUT).await.expect("answered");
     assert!(answer.to_string().contains("admin level"), "{answer}");
-    // DMs are refused
+    // DMs are refused, in the user's eyes only, and the refusal is recorded
     let dm = sim
         .slash_command(&SimUser::dm(1001), CHANNEL + 100, "run", &["list"], vec![])
         .await;
-    let _ = sim.wait_response(&dm, TIMEOUT).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let answer = sim.wait_response(&dm, TIMEOUT).await.expect("answered");
+    assert_eq!(answer["type"], 4, "{answer}");
+    assert_eq!(answer["data"]["flags"], 64, "ephemeral: {answer}");
+    assert_eq!(
+        answer["data"]["content"], "drover commands work only in a server channel, not in DMs",
+        "{answer}"
+    );
     let runs = drover.json(&["run", "list"]);
     assert_eq!(runs, Value::Array(vec![]), "nothing ran");
     assert!(!drover.ok(&["group", "list"]).contains("new-group"));
@@ -304,6 +309,12 @@ async fn unauthorised_users_are_refused_and_nothing_runs() {
     // the record names the variables, never their values
     assert!(audit.contains("env:API_TOKEN=*** REGION=***"), "{audit}");
     assert!(!audit.contains("s3cr3t"), "{audit}");
+    assert!(
+        audit.lines().any(|l| l.contains("discord:1001")
+            && l.contains("discord /run list")
+            && l.contains("denied: drover commands work only in a server channel, not in DMs")),
+        "{audit}"
+    );
     let strangers = audit.lines().filter(|l| l.contains("discord:2002")).count();
     assert_eq!(
         strangers, 1,

@@ -53,11 +53,14 @@ pub async fn authorise(ctx: Context<'_>) -> Result<bool> {
     }
 }
 
+/// The refusal of a command or button used in a DM.
+const NOT_IN_DMS: &str = "drover commands work only in a server channel, not in DMs";
+
 /// Why a command or button is refused where it was used: in a DM, or in a
 /// server that `discord.guilds` does not list. `None` when the place is fine.
 fn place_refusal(guilds: &[u64], guild: Option<serenity::GuildId>) -> Option<&'static str> {
     let Some(guild) = guild else {
-        return Some("drover commands work only in a server channel, not in DMs");
+        return Some(NOT_IN_DMS);
     };
     if !guilds.is_empty() && !guilds.contains(&guild.get()) {
         return Some("drover is not enabled in this server");
@@ -137,6 +140,12 @@ pub async fn on_error(error: poise::FrameworkError<'_, Data, BotError>) {
         poise::FrameworkError::Command { error, ctx, .. } => {
             audit(ctx, &format!("error: {}", error.user_message())).await;
             tell(ctx, &error.user_message()).await;
+        }
+        poise::FrameworkError::GuildOnly { ctx, .. } if !is_autocomplete(ctx) => {
+            // poise refuses guild-only commands in DMs before the check runs:
+            // the same refusal and audit record as the check's.
+            audit(ctx, &format!("denied: {NOT_IN_DMS}")).await;
+            tell(ctx, NOT_IN_DMS).await;
         }
         poise::FrameworkError::CommandCheckFailed { ctx, .. } if is_autocomplete(ctx) => {
             // The check runs on every keystroke of an autocomplete too: a
