@@ -17,6 +17,7 @@ pub struct Config {
     pub ssh: SshConfig,
     pub logs: LogsConfig,
     pub discord: DiscordConfig,
+    pub web: WebConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -114,6 +115,121 @@ impl Default for DiscordConfig {
             permissions: Permissions::default(),
         }
     }
+}
+
+/// The web dashboard (`drover serve`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Socket address the server listens on.
+    pub listen: String,
+    /// The address users open (behind a reverse proxy, the proxy's); an
+    /// https one makes session cookies Secure. Needed by Discord's /dashboard.
+    pub public_url: Option<String>,
+    /// A session unused this long ends.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// A session ends this long after login, however active.
+    #[serde(with = "humantime_serde")]
+    pub session_lifetime: Duration,
+    /// How long a /dashboard login link stays usable.
+    #[serde(with = "humantime_serde")]
+    pub login_link_ttl: Duration,
+    /// Take the client address from the last X-Forwarded-For entry (set only
+    /// when a reverse proxy in front of drover overwrites that header).
+    pub trust_forwarded_for: bool,
+}
+
+/// Where `drover serve` listens unless `web.listen` says otherwise.
+pub const DEFAULT_WEB_LISTEN: &str = "127.0.0.1:8080";
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            listen: DEFAULT_WEB_LISTEN.to_string(),
+            public_url: None,
+            idle_timeout: Duration::from_secs(12 * 60 * 60),
+            session_lifetime: Duration::from_secs(7 * 24 * 60 * 60),
+            login_link_ttl: Duration::from_secs(5 * 60),
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+impl WebConfig {
+    /// The listen address (validated when the configuration was loaded).
+    pub fn listen_address(&self) -> Result<std::net::SocketAddr> {
+        parse_listen(&self.listen).map_err(|why| Error::Config(format!("key 'web.listen': {why}")))
+    }
+
+    /// The public URL without a trailing slash, e.g. `https://drover.example.org`.
+    pub fn public_base(&self) -> Option<&str> {
+        self.public_url.as_deref().map(|u| u.trim_end_matches('/'))
+    }
+
+    /// Session cookies are Secure when users reach drover over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+    }
+
+    fn validate(&self, bad: &dyn Fn(&str, String) -> Error) -> Result<()> {
+        parse_listen(&self.listen).map_err(|why| bad("web.listen", why))?;
+        if let Some(url) = &self.public_url {
+            check_public_url(url).map_err(|why| bad("web.public_url", why))?;
+        }
+        if self.idle_timeout < Duration::from_secs(1) {
+            return Err(bad("web.idle_timeout", "must be at least 1s".into()));
+        }
+        if self.session_lifetime < self.idle_timeout {
+            return Err(bad(
+                "web.session_lifetime",
+                "must be at least web.idle_timeout".into(),
+            ));
+        }
+        if self.login_link_ttl < Duration::from_secs(1)
+            || self.login_link_ttl > Duration::from_secs(60 * 60)
+        {
+            return Err(bad(
+                "web.login_link_ttl",
+                "must be between 1s and 1h".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn parse_listen(raw: &str) -> std::result::Result<std::net::SocketAddr, String> {
+    raw.parse().map_err(|_| {
+        format!("'{raw}' is not a socket address; expected IP:PORT such as 127.0.0.1:8080 or [::1]:8080")
+    })
+}
+
+/// A public URL: http(s), a host, no credentials, path, query or fragment.
+fn check_public_url(url: &str) -> std::result::Result<(), String> {
+    let expected = "expected the origin users open, such as https://drover.example.org";
+    let shown = mask_url_password(url);
+    let url = shown.as_str();
+    let parsed =
+        reqwest::Url::parse(url).map_err(|e| format!("'{url}' is not a URL ({e}); {expected}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(format!(
+            "'{url}': not an http:// or https:// URL; {expected}"
+        ));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(format!(
+            "'{}': a public URL carries no credentials; {expected}",
+            parsed.origin().ascii_serialization()
+        ));
+    }
+    if parsed.path() != "/" || parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(format!(
+            "'{url}': drover serves at the root of its address, so no path, query or fragment; {expected}"
+        ));
+    }
+    Ok(())
 }
 
 /// Discord principals (`role:ID` or `user:ID`) per level.
@@ -254,6 +370,7 @@ impl Config {
                 "must be longer than discord.edit_interval and at most 1h".into(),
             ));
         }
+        self.web.validate(&bad)?;
         let levels = [
             ("discord.permissions.admin", &self.discord.permissions.admin),
             (
@@ -408,6 +525,47 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("discord.permissions.admin"), "{err}");
+    }
+
+    #[test]
+    fn web_settings_are_checked_and_https_makes_cookies_secure() {
+        let config = parse("").unwrap();
+        assert_eq!(config.web.listen, DEFAULT_WEB_LISTEN);
+        assert!(!config.web.secure_cookies());
+        let config =
+            parse("[web]\nlisten = \"[::1]:9000\"\npublic_url = \"https://d.example.org/\"\n")
+                .unwrap();
+        assert_eq!(config.web.listen_address().unwrap().port(), 9000);
+        assert_eq!(config.web.public_base(), Some("https://d.example.org"));
+        assert!(config.web.secure_cookies());
+        for (text, key) in [
+            ("[web]\nlisten = \"8080\"\n", "web.listen"),
+            (
+                "[web]\npublic_url = \"drover.example.org\"\n",
+                "web.public_url",
+            ),
+            (
+                "[web]\npublic_url = \"https://u:p@d.example.org\"\n",
+                "web.public_url",
+            ),
+            (
+                "[web]\npublic_url = \"https://d.example.org/?a=1\"\n",
+                "web.public_url",
+            ),
+            ("[web]\nsession_lifetime = \"1s\"\n", "web.session_lifetime"),
+            ("[web]\nlogin_link_ttl = \"2h\"\n", "web.login_link_ttl"),
+            ("[web]\ncolour = 1\n", "web.colour"),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(
+                err.contains(key) && err.contains("/etc/drover.toml"),
+                "{text}: {err}"
+            );
+        }
+        let err = parse("[web]\npublic_url = \"https://u:hunter2@d.example.org\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]

@@ -330,6 +330,8 @@ pub enum Actor {
     Cli(String),
     /// A Discord user, by id.
     Discord(u64),
+    /// A web dashboard account, by name.
+    Web(String),
     /// drover itself (e.g. the engine finishing a run).
     System,
 }
@@ -339,6 +341,7 @@ impl fmt::Display for Actor {
         match self {
             Actor::Cli(user) => write!(f, "cli:{user}"),
             Actor::Discord(id) => write!(f, "discord:{id}"),
+            Actor::Web(name) => write!(f, "web:{name}"),
             Actor::System => f.write_str("drover"),
         }
     }

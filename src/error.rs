@@ -12,6 +12,7 @@ pub enum Kind {
     ScriptGroup,
     Task,
     Run,
+    WebUser,
 }
 
 impl fmt::Display for Kind {
@@ -23,6 +24,7 @@ impl fmt::Display for Kind {
             Kind::ScriptGroup => "script group",
             Kind::Task => "task",
             Kind::Run => "run",
+            Kind::WebUser => "web user",
         })
     }
 }
@@ -92,6 +94,13 @@ pub enum Error {
     Config(String),
     #[error("import of {path}: {message}")]
     Import { path: String, message: String },
+    /// A refused line of an imported file: `inventory.ini:12: ...`.
+    #[error("{file}:{line}: {message}")]
+    ImportAt {
+        file: String,
+        line: usize,
+        message: String,
+    },
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -147,5 +156,30 @@ impl Error {
         )
     }
 }
+
+impl Error {
+    /// True for a store failure that may pass if tried again: the database
+    /// locked (busy) beyond the busy timeout, a full disk, an I/O error, a
+    /// file that could not be opened, or no connection free in time.
+    /// Anything else (a refused change, a broken schema) fails the same way
+    /// every time.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Database(sqlx::Error::Database(e)) => e
+                .code()
+                .and_then(|code| code.parse::<i32>().ok())
+                .is_some_and(|code| TRANSIENT_SQLITE_CODES.contains(&(code & 0xff))),
+            Error::Database(
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed,
+            ) => true,
+            Error::Io { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// SQLite's primary result codes of failures that may pass: BUSY, LOCKED,
+/// IOERR, FULL, CANTOPEN, PROTOCOL.
+const TRANSIENT_SQLITE_CODES: [i32; 6] = [5, 6, 10, 13, 14, 15];
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use drover::cli::console;
 
 fn main() -> ExitCode {
     let cli = drover::cli::Cli::parse();
@@ -13,7 +14,15 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        // A diagnostic that cannot be written (stderr closed) is dropped,
+        // not reported with a panicking eprintln!.
+        .log_internal_errors(false)
         .init();
+    // Hundreds of hosts at once need as many open files: take all the
+    // system allows this process (runs stay within it, see fd_limit).
+    if let Err(e) = drover::engine::fd_limit::raise_to_hard_limit() {
+        tracing::warn!(error = %e, "cannot raise the open-files limit");
+    }
     // One thread: the work is I/O bound, and a run's hundreds of SSH
     // sessions wake each other less on one thread than across several
     // (measured: about 15% less controller CPU at 500 hosts).
@@ -23,14 +32,18 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            console::note(&format!("error: cannot start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(drover::cli::run(cli)) {
         Ok(outcome) => {
             if !outcome.text.is_empty() {
-                println!("{}", outcome.text.trim_end_matches('\n'));
+                // A reader that went away (`| head`) is not an error.
+                if let Err(e) = console::print(outcome.text.trim_end_matches('\n')) {
+                    console::note(&format!("error: cannot write the output: {e}"));
+                    return ExitCode::FAILURE;
+                }
             }
             if outcome.success {
                 ExitCode::SUCCESS
@@ -39,7 +52,7 @@ fn main() -> ExitCode {
             }
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            console::note(&format!("error: {e}"));
             ExitCode::FAILURE
         }
     }

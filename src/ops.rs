@@ -213,6 +213,13 @@ impl Drover {
     }
 }
 
+impl Drover {
+    /// The newest runs, newest first (`run list`, the web's runs page).
+    pub async fn recent_runs(&self, limit: u32) -> Result<Vec<crate::store::runs::RunSummary>> {
+        self.store.list_runs(limit).await
+    }
+}
+
 /// Overrides given on `task run`.
 #[derive(Debug, Clone, Default)]
 pub struct RunOverrides {
@@ -262,7 +269,9 @@ impl Drover {
         crate::ssh::SshSettings {
             identity_files,
             use_agent: true,
-            known_hosts: self.config.ssh.known_hosts.clone(),
+            known_hosts: crate::ssh::KnownHostsFiles::new(
+                self.config.ssh.known_hosts.iter().cloned().collect(),
+            ),
             host_key_policy: self.config.ssh.host_key_policy,
             connect_timeout: self.config.ssh.connect_timeout,
             keepalive_interval: self.config.ssh.keepalive_interval,

@@ -7,10 +7,12 @@ use globset::{Glob, GlobSetBuilder};
 use serde::Serialize;
 
 use crate::domain::{Actor, Host};
+use crate::engine::host_keys::{open_pinning, OpenError, PinTo};
 use crate::engine::remote::sh_quote;
 use crate::error::{Error, Result};
 use crate::ops::Drover;
 use crate::ssh::{self, Connection, SshSettings, Target};
+use crate::store::host_keys::KeyPin;
 
 /// Largest tail `log fetch` returns.
 pub const FETCH_MAX_BYTES: usize = 1024 * 1024;
@@ -42,15 +44,31 @@ impl Drover {
         host: &Host,
         settings: Arc<SshSettings>,
     ) -> Result<Connection> {
-        let conn = Connection::open(&self.target(host), settings)
-            .await
-            .map_err(|e| Error::Refused(format!("host '{}' is unreachable: {e}", host.name)))?;
-        if let Some(key) = &conn.learned_key {
-            self.store
-                .set_host_key(actor, &host.name, Some(key))
-                .await?;
+        match self.open_pinning(actor, host, settings).await {
+            Ok((conn, _)) => Ok(conn),
+            Err(OpenError::Connect(e)) => Err(Error::Refused(format!(
+                "host '{}' is unreachable: {e}",
+                host.name
+            ))),
+            Err(OpenError::Pin(e)) => Err(e),
         }
-        Ok(conn)
+    }
+
+    /// Connects to an inventory host and verifies its key; a key learned
+    /// now is pinned first (true: pinned now), only if the host is still
+    /// unpinned.
+    async fn open_pinning(
+        &self,
+        actor: &Actor,
+        host: &Host,
+        settings: Arc<SshSettings>,
+    ) -> std::result::Result<(Connection, bool), OpenError> {
+        let pin_to = PinTo::Inventory {
+            store: &self.store,
+            actor,
+        };
+        let (conn, pin) = open_pinning(&self.target(host), settings, pin_to).await?;
+        Ok((conn, pin == Some(KeyPin::Pinned)))
     }
 
     /// Connects to each host, verifies its key, authenticates, runs `true`.
@@ -68,29 +86,10 @@ impl Drover {
         let checks = hosts.into_iter().map(|host| {
             let settings = settings.clone();
             async move {
-                match Connection::open(&self.target(&host), settings).await {
-                    Ok(conn) => {
+                match self.open_pinning(actor, &host, settings).await {
+                    Ok((conn, pinned_now)) => {
                         let fp =
                             ssh::parse_public_key(&conn.host_key).map(|k| ssh::fingerprint(&k));
-                        let pinned_now = match &conn.learned_key {
-                            Some(key) => {
-                                self.store.set_host_key(actor, &host.name, Some(key)).await
-                            }
-                            None => Ok(()),
-                        };
-                        let pinned_now = match pinned_now {
-                            Ok(()) => conn.learned_key.is_some(),
-                            Err(e) => {
-                                conn.close().await;
-                                return HostCheck {
-                                    host: host.name,
-                                    ok: false,
-                                    fingerprint: fp,
-                                    pinned_now: false,
-                                    message: format!("the host key could not be pinned: {e}"),
-                                };
-                            }
-                        };
                         let ran = conn.run("true", &[], 0).await;
                         conn.close().await;
                         let (ok, message) = match ran {
@@ -111,7 +110,10 @@ impl Drover {
                         ok: false,
                         fingerprint: None,
                         pinned_now: false,
-                        message: e.to_string(),
+                        message: match e {
+                            OpenError::Connect(e) => e.to_string(),
+                            OpenError::Pin(e) => format!("the host key could not be pinned: {e}"),
+                        },
                     },
                 }
             }

@@ -301,7 +301,7 @@ fn import_of_a_missing_path_is_refused() {
     assert_eq!(
         message,
         format!(
-            "import of {}: no such file or directory; give the commands/ directory or an inventory .toml file",
+            "import of {}: no such file or directory; give the commands/ directory or an inventory file",
             missing.display()
         )
     );

@@ -89,6 +89,23 @@ async fn task_run(
         .expect("the command is answered")
 }
 
+/// An operator types `la` as `/task run`'s first option; the answer.
+async fn operator_types_la(sim: &DiscordSim) -> Value {
+    let typed = sim
+        .autocomplete(
+            &operator(),
+            CHANNEL,
+            "task",
+            &["run"],
+            vec![("task_or_script_group", json!("la"))],
+            "task_or_script_group",
+        )
+        .await;
+    sim.wait_response(&typed, TIMEOUT)
+        .await
+        .expect("autocomplete answered")
+}
+
 fn operator() -> SimUser {
     SimUser::member(1001, GUILD, &[OPERATOR_ROLE])
 }
@@ -177,20 +194,7 @@ async fn task_run_from_slash_command_to_final_embed_with_logs() {
     }
 
     // autocomplete answers with matching names
-    let ac = sim
-        .autocomplete(
-            &operator(),
-            CHANNEL,
-            "task",
-            &["run"],
-            vec![("task_or_script_group", json!("la"))],
-            "task_or_script_group",
-        )
-        .await;
-    let choices = sim
-        .wait_response(&ac, TIMEOUT)
-        .await
-        .expect("autocomplete answered");
+    let choices = operator_types_la(&sim).await;
     assert_eq!(choices["type"], 8, "{choices}");
     assert_eq!(choices["data"]["choices"][0]["name"], "lamp", "{choices}");
 
@@ -258,7 +262,10 @@ async fn unauthorised_users_are_refused_and_nothing_runs() {
         )
         .await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The bot has handled them once an operator's keystroke typed after
+    // them is answered (a refused one gets no answer to wait for).
+    let choices = operator_types_la(&sim).await;
+    assert_eq!(choices["data"]["choices"][0]["name"], "lamp", "{choices}");
     let run = sim
         .slash_command(
             &stranger,
@@ -291,6 +298,7 @@ async fn unauthorised_users_are_refused_and_nothing_runs() {
     let dm = sim
         .slash_command(&SimUser::dm(1001), CHANNEL + 100, "run", &["list"], vec![])
         .await;
+    // (answered after its audit record is written)
     let answer = sim.wait_response(&dm, TIMEOUT).await.expect("answered");
     assert_eq!(answer["type"], 4, "{answer}");
     assert_eq!(answer["data"]["flags"], 64, "ephemeral: {answer}");
@@ -379,13 +387,7 @@ async fn cancel_button_ends_remote_processes_and_gateway_resumes() {
     assert!(answer.to_string().contains("cancelling run 1"), "{answer}");
     let last = wait_final(&sim, "cancelled").await;
     assert!(embed_text(&last).contains("slow-1"));
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(
-        common::processes_matching(&child).is_empty(),
-        "{:?}",
-        common::processes_matching(&child)
-    );
-    assert!(common::processes_matching(&main).is_empty());
+    common::assert_gone(&[&child, &main], "the cancel button");
     assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
     let audit = drover.ok(&["audit"]);
     let presses: Vec<&str> = audit
@@ -486,7 +488,12 @@ async fn a_restarted_bot_takes_its_runs_over_and_finishes_the_message() {
     task_run(&sim, &operator(), "slow-group", "restart-group").await;
     eventually(|| progress_message(&sim).is_some()).await;
     let first = progress_message(&sim).expect("progress message posted");
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    eventually(|| {
+        drover
+            .step_log(1, "r-1", 1)
+            .starts_with(b"tick-1\ntick-2\n")
+    })
+    .await;
     drop(bot); // SIGKILL mid-run
     let _bot = start_bot(&sim, &drover).await;
     let last = wait_final(&sim, "succeeded").await;
@@ -498,6 +505,88 @@ async fn a_restarted_bot_takes_its_runs_over_and_finishes_the_message() {
             expected,
             "{host}"
         );
+    }
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}
+
+/// The lease owner of run `id` (`None`: nobody holds it).
+async fn lease_owner(drover: &common::Drover, id: i64) -> Option<String> {
+    use sqlx::ConnectOptions;
+    let mut db = format!("sqlite://{}", drover.db().display())
+        .parse::<sqlx::sqlite::SqliteConnectOptions>()
+        .expect("sqlite url")
+        .connect()
+        .await
+        .expect("open the database");
+    sqlx::query_scalar::<_, Option<String>>("SELECT lease_owner FROM runs WHERE id = ?")
+        .bind(id)
+        .fetch_one(&mut db)
+        .await
+        .expect("lease owner")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bot_adopts_a_run_whose_controller_dies_while_it_runs() {
+    let fleet = SshFleet::start(161, 2);
+    let mut drover = common::Drover::with_config(&config());
+    drover.add_fleet(&fleet, "a", "adopt-group");
+    let gate = drover.dir.path().join("go");
+    drover.script(
+        "gated",
+        &format!(
+            "echo tick-1\nwhile [ ! -e {} ]; do sleep 0.1; done\necho tick-2\n",
+            gate.display()
+        ),
+        &[],
+    );
+    drover.ok(&["scriptgroup", "create", "gated-group", "gated"]);
+    let sim = DiscordSim::start().await;
+    let bot = start_bot(&sim, &drover).await;
+    task_run(&sim, &operator(), "gated-group", "adopt-group").await;
+    eventually(|| progress_message(&sim).is_some()).await;
+    let first = progress_message(&sim).expect("progress message posted");
+    eventually(|| drover.step_log(1, "a-2", 1).starts_with(b"tick-1")).await;
+    drop(bot); // SIGKILL
+               // A CLI process takes the run over and drives it while a bot starts...
+    let mut cli = drover
+        .command()
+        .args(["run", "resume", "1", "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run resume");
+    let cli_pid = format!("/{}/", cli.id());
+    let mut owner = None;
+    for _ in 0..200 {
+        owner = lease_owner(&drover, 1).await;
+        if owner.as_deref().is_some_and(|o| o.contains(&cli_pid)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        owner.as_deref().is_some_and(|o| o.contains(&cli_pid)),
+        "the CLI drives the run: {owner:?}"
+    );
+    // It registers its commands (a second time: the first bot did too),
+    // then looks for orphaned runs: this one is not one yet.
+    let registrations = || {
+        sim.requests()
+            .iter()
+            .filter(|r| r.method == "PUT" && r.path.ends_with("/commands"))
+            .count()
+    };
+    let _bot = start_bot(&sim, &drover).await;
+    eventually(|| registrations() == 2).await;
+    assert_eq!(registrations(), 2, "the second bot registered its commands");
+    // ...and dies with the run unfinished, after the bot started.
+    cli.kill().expect("SIGKILL the CLI");
+    let _ = cli.wait();
+    std::fs::write(&gate, "").expect("open the gate");
+    let last = wait_final(&sim, "succeeded").await;
+    assert_eq!(last.id, first.id, "the same message is edited to the end");
+    for host in ["a-1", "a-2"] {
+        assert_eq!(drover.step_log(1, host, 1), b"tick-1\ntick-2\n", "{host}");
     }
     assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
 }

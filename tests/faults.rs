@@ -34,7 +34,8 @@ fn host_that_vanishes_mid_run_is_lost_and_its_runner_goes_on() {
     let far = Netns::new("far");
     let far_link = common::veth_pair(&controller, "10.204.0.1/30", &far, "10.204.0.2/30");
     let fleet = SshFleet::start_in_netns(&far, "10.204.0.2", 2222);
-    let mut drover = common::Drover::new();
+    // (each attempt to reconnect to the vanished host waits this timeout)
+    let mut drover = common::Drover::with_connect_timeout("8s", "");
     drover.netns = Some(controller.name.clone());
     let hosts = drover.add_fleet(&fleet, "far", "far-group");
     let host = hosts[0].as_str();

@@ -12,6 +12,9 @@ command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v ps >/dev/null 2>&1 || need_apt+=(procps)
 command -v sudo >/dev/null 2>&1 || need_apt+=(sudo)
 command -v script >/dev/null 2>&1 || need_apt+=(bsdutils)
+# The web tests drive a real headless browser through chromedriver.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "installing: ${need_apt[*]}"
     if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi

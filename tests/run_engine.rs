@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{host_doc, SshFleet};
+use common::{assert_gone, host_doc, SshFleet};
 
 const APACHE: &str = "#!/bin/sh\necho \"apache on $DROVER_HOST run $DROVER_RUN_ID script $DROVER_SCRIPT\"\necho to-stderr >&2\n";
 const MYSQL: &str = "#!/bin/bash\necho \"mysql $((6*7))\"\n";
@@ -268,7 +268,8 @@ fn reason_of(run: &serde_json::Value, host: &str, state: &str) -> String {
 #[test]
 fn unreachable_hosts_are_reported_with_their_reason() {
     let fleet = SshFleet::start(31, 1);
-    let mut drover = common::Drover::new();
+    // (the silent host is waited for until this timeout)
+    let mut drover = common::Drover::with_connect_timeout("10s", "");
     drover.add_fleet(&fleet, "ok", "mixed");
     // a closed port: refused
     let closed = common::free_port().to_string();
@@ -623,15 +624,6 @@ fn wait_for_state(drover: &common::Drover, id: &str, host: &str, state: &str) {
     });
 }
 
-/// Asserts that no process runs any of `commands` (300 ms after `after`).
-fn assert_gone(commands: &[&str], after: &str) {
-    std::thread::sleep(Duration::from_millis(300));
-    for command in commands {
-        let left = common::processes_matching(command);
-        assert!(left.is_empty(), "left after {after}: {left:?}");
-    }
-}
-
 #[test]
 fn cancel_ends_every_remote_process() {
     let fleet = SshFleet::start(61, 2);
@@ -691,7 +683,10 @@ fn killed_controller_is_resumed_without_losing_output() {
         &["task", "run", "counting", "resume", "--quiet"],
     );
     wait_for_state(&drover, "1", "r-1", "running");
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // killed mid-step, with part of the output stored
+    common::eventually("r-1 is halfway through its output", || {
+        String::from_utf8_lossy(&drover.step_log(1, "r-1", 1)).contains("line-10\n")
+    });
     child.kill().expect("SIGKILL the controller");
     let _ = child.wait();
     let mid = drover.json(&["run", "status", "1"]);
@@ -769,7 +764,12 @@ fn controller_killed_before_storing_the_end_leaves_the_host_its_files() {
         assert!(Instant::now() < deadline, "the output never arrived");
         std::thread::sleep(Duration::from_millis(50));
     }
-    std::thread::sleep(Duration::from_millis(500));
+    // The runner has finished and its follower has sent the whole output
+    // (`tail` ends once the runner is gone): the end is on its way to the
+    // controller, which holds it 5 s before storing it.
+    common::eventually("the host has sent everything", || {
+        runner_finished_and_sent_all(1, host)
+    });
     child.kill().expect("SIGKILL the controller");
     let _ = child.wait();
     // Not acknowledged: the host kept the run's files for a takeover.
@@ -790,6 +790,20 @@ fn controller_killed_before_storing_the_end_leaves_the_host_its_files() {
         resumed.len() == 1 && resumed[0].contains("cli:") && resumed[0].contains(" ok"),
         "{audit}"
     );
+}
+
+/// True when the runner of `run` on `host` (the test hosts share this
+/// machine) recorded its end and no `tail` follows its output any more.
+fn runner_finished_and_sent_all(run: i64, host: &str) -> bool {
+    let runs = common::login_home().join(".drover/runs");
+    let files = common::remote_run_files(run, host);
+    let file = |suffix: &str| files.iter().find(|f| f.ends_with(suffix)).cloned();
+    let (Some(ctl), Some(out)) = (file(".ctl"), file(".out")) else {
+        return false;
+    };
+    let done = std::fs::read_to_string(runs.join(ctl))
+        .is_ok_and(|ctl| ctl.lines().any(|line| line == "done"));
+    done && common::processes_matching(&out).is_empty()
 }
 
 #[test]
@@ -856,31 +870,20 @@ fn a_takeover_that_cannot_read_a_step_again_keeps_its_log() {
 /// that took the run over after this one failed to renew in time would hold
 /// it, for `valid_ms` (negative: already expired).
 fn give_lease_away(drover: &common::Drover, run: i64, owner: &str, valid_ms: i64) {
-    let url = format!("sqlite://{}", drover.db().display());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        use sqlx::ConnectOptions;
-        let mut db = url
-            .parse::<sqlx::sqlite::SqliteConnectOptions>()
-            .expect("sqlite url")
-            .connect()
-            .await
-            .expect("open the database");
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_millis() as i64;
-        sqlx::query("UPDATE runs SET lease_owner = ?, lease_expires_at = ? WHERE id = ?")
-            .bind(owner)
-            .bind(now + valid_ms)
-            .bind(run)
-            .execute(&mut db)
-            .await
-            .expect("move the lease");
-    });
+    let (runtime, mut db) = drover.open_database();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    runtime
+        .block_on(
+            sqlx::query("UPDATE runs SET lease_owner = ?, lease_expires_at = ? WHERE id = ?")
+                .bind(owner)
+                .bind(now + valid_ms)
+                .bind(run)
+                .execute(&mut db),
+        )
+        .expect("move the lease");
 }
 
 #[test]

@@ -1,12 +1,14 @@
-//! Live progress of a run in a terminal: one line per active host (state,
+//! Progress of a run. In a terminal: one live line per active host (state,
 //! script i/n, elapsed) above a summary line; each host's final line is
 //! printed for good when it finishes, so the scrollback keeps every host.
+//! Elsewhere: one plain line per change of a host's state.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::engine::RunEvent;
 use crate::state::{HostSnapshot, RunSnapshot};
 
 /// At most this many live host lines (the rest are counted in the summary).
@@ -100,6 +102,35 @@ impl LiveView {
     }
 }
 
+/// Progress as plain lines (`run 3 db-1 running step 2`): one per change
+/// of a host's state or step. The engine may report a state more than once
+/// (a host's final state is recorded before the host is told to clean up,
+/// and again when its job ends; a reattach reports the open step again).
+#[derive(Default)]
+pub struct PlainLines {
+    shown: HashMap<String, (String, Option<u32>)>,
+}
+
+impl PlainLines {
+    /// The line for `event`, or `None` when it changes nothing shown
+    /// (connection attempts are not shown).
+    pub fn line(&mut self, event: &RunEvent) -> Option<String> {
+        if event.state == "connecting" {
+            return None;
+        }
+        let now = (event.state.clone(), event.step);
+        if self.shown.get(&event.host) == Some(&now) {
+            return None;
+        }
+        self.shown.insert(event.host.clone(), now);
+        let step = event.step.map(|s| format!(" step {s}")).unwrap_or_default();
+        Some(format!(
+            "run {} {} {}{step}",
+            event.run_id, event.host, event.state
+        ))
+    }
+}
+
 /// `web-1  running    2/3 setup-mysql  4.1s`, with exit code or reason
 /// once final.
 pub fn host_line(h: &HostSnapshot, host_width: usize) -> String {
@@ -175,6 +206,43 @@ mod tests {
                 5
             ),
             "web-1  unreachable     - -  4.1s  refused: connection refused"
+        );
+    }
+
+    fn event(host: &str, state: &str, step: Option<u32>) -> RunEvent {
+        RunEvent {
+            run_id: 3,
+            run_host_id: 1,
+            host: host.into(),
+            state: state.into(),
+            step,
+            at: 0,
+        }
+    }
+
+    #[test]
+    fn plain_lines_show_each_change_once() {
+        let mut plain = PlainLines::default();
+        let shown: Vec<String> = [
+            event("db-1", "connecting", None),
+            event("db-1", "running", Some(1)),
+            event("db-1", "running", Some(1)),
+            event("db-2", "running", Some(1)),
+            event("db-1", "running", Some(2)),
+            event("db-1", "succeeded", None),
+            event("db-1", "succeeded", None),
+        ]
+        .iter()
+        .filter_map(|e| plain.line(e))
+        .collect();
+        assert_eq!(
+            shown,
+            [
+                "run 3 db-1 running step 1",
+                "run 3 db-2 running step 1",
+                "run 3 db-1 running step 2",
+                "run 3 db-1 succeeded",
+            ]
         );
     }
 }

@@ -1,9 +1,12 @@
 //! The `drover` command line: clap definitions and dispatch onto the
 //! operations layer. The command tree is the one the chat front end mirrors.
 
+pub mod console;
 mod inventory;
 mod live;
 mod runs;
+mod serve;
+mod web;
 
 use crate::text as output;
 
@@ -15,6 +18,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{default_config_path, Config};
 use crate::domain::Actor;
 use crate::error::Result;
+use crate::library::format::Format;
 use crate::ops::Drover;
 use crate::store::{database_path, default_database_path, Store};
 
@@ -67,13 +71,33 @@ pub enum Command {
     /// Remote log files.
     #[command(subcommand)]
     Log(LogCmd),
-    /// Import the commands/ library (a directory) or an inventory file (TOML).
-    Import { path: PathBuf },
+    /// Import the commands/ library (a directory) or an inventory file
+    /// (drover TOML, Ansible INI or YAML, a host list, an ssh_config).
+    Import {
+        path: PathBuf,
+        /// The file's format (default: by extension, then by content).
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(Format::NAMES))]
+        format: Option<String>,
+        /// Server group every imported host joins (repeatable; created if missing).
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
+    },
+    /// Write the inventory (hosts and server groups) as an inventory TOML file.
+    Export {
+        /// Write to FILE instead of standard output.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
     /// Run the Discord bot (token from DISCORD_TOKEN or discord.token).
     Bot,
+    /// Run the web dashboard (web.listen) and, with a Discord token, the bot.
+    Serve,
+    /// Web dashboard accounts.
+    #[command(subcommand)]
+    Web(web::WebCmd),
     /// The audit trail of changes, newest first.
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -471,12 +495,25 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
                 .map_err(|e| crate::error::Error::Refused(e.to_string()))?;
             Ok(done(String::new()))
         }
+        Command::Serve => serve::serve(ctx).await.map(done),
+        Command::Web(cmd) => web::run(ctx, cmd).await.map(done),
         Command::Host(HostCmd::Inventory(cmd)) => inventory::host(ctx, cmd).await.map(done),
         Command::Group(cmd) => inventory::group(ctx, cmd).await.map(done),
         Command::Script(cmd) => inventory::script(ctx, cmd).await.map(done),
         Command::Scriptgroup(cmd) => inventory::scriptgroup(ctx, cmd).await.map(done),
         Command::Task(TaskCmd::Inventory(cmd)) => inventory::task(ctx, cmd).await.map(done),
-        Command::Import { path } => import(ctx, &path).await.map(done),
+        Command::Import {
+            path,
+            format,
+            groups,
+        } => {
+            let options = crate::library::ImportOptions {
+                format: format.as_deref().and_then(Format::from_name),
+                groups,
+            };
+            import(ctx, &path, &options).await.map(done)
+        }
+        Command::Export { output } => export(ctx, output.as_deref()).await.map(done),
         Command::Config(ConfigCmd::Show) => config_show(ctx).map(done),
         Command::Audit { limit } => audit(ctx, limit).await.map(done),
     }
@@ -496,13 +533,39 @@ fn config_show(ctx: &Context) -> Result<String> {
 }
 
 /// Imports a `commands/` library or an inventory file.
-async fn import(ctx: &Context, path: &std::path::Path) -> Result<String> {
-    let report = crate::library::import(&ctx.drover, &ctx.actor, path).await?;
+async fn import(
+    ctx: &Context,
+    path: &std::path::Path,
+    options: &crate::library::ImportOptions,
+) -> Result<String> {
+    let report = crate::library::import(&ctx.drover, &ctx.actor, path, options).await?;
     Ok(if ctx.json {
         output::json(&report)
     } else {
         report.to_string()
     })
+}
+
+/// The inventory as TOML (or JSON), printed or written to `output`.
+async fn export(ctx: &Context, output: Option<&std::path::Path>) -> Result<String> {
+    use crate::library::export;
+    let inventory = export::inventory(&ctx.drover).await?;
+    let text = if ctx.json {
+        output::json(&inventory)
+    } else {
+        export::to_toml(&inventory)?
+    };
+    let Some(path) = output else {
+        return Ok(text);
+    };
+    std::fs::write(path, &text)
+        .map_err(|e| crate::error::Error::io(format!("cannot write {}", path.display()), e))?;
+    Ok(format!(
+        "exported {} hosts and {} server groups to {}",
+        inventory.hosts.len(),
+        inventory.groups.len(),
+        path.display()
+    ))
 }
 
 /// The newest audit entries.

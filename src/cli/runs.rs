@@ -2,12 +2,12 @@
 //! live progress in a terminal, plain lines otherwise, final tables.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use super::live::LiveView;
+use super::console;
+use super::live::{LiveView, PlainLines};
 use super::{Context, RunCmd};
-use crate::engine::{Engine, RunRequest};
+use crate::engine::{Engine, Handover, Orphaned, RunRequest};
 use crate::error::{Error, Result};
 use crate::ops::RunOverrides;
 use crate::state::{RunSnapshot, RunState};
@@ -78,6 +78,7 @@ async fn drive_with_progress(engine: &Engine, run_id: i64, quiet: bool) -> Resul
     };
     let terminal = std::io::stderr().is_terminal() && !quiet;
     let mut view = terminal.then(LiveView::new);
+    let mut plain = PlainLines::default();
     let store = engine.store().clone();
     let interrupt = tokio::signal::ctrl_c();
     tokio::pin!(interrupt);
@@ -88,21 +89,23 @@ async fn drive_with_progress(engine: &Engine, run_id: i64, quiet: bool) -> Resul
         tokio::select! {
             driven = &mut driver => break driven,
             event = events.recv() => {
-                if let Ok(event) = event {
-                    if view.is_none() && !quiet && event.state != "connecting" {
-                        eprintln!("run {run_id} {} {}{}", event.host, event.state,
-                            event.step.map(|s| format!(" step {s}")).unwrap_or_default());
-                    }
+                if let Some(line) = event.ok().filter(|_| view.is_none() && !quiet)
+                    .and_then(|event| plain.line(&event)) {
+                    console::note(&line);
                 }
             }
             _ = refresh.tick() => {
                 if let Some(view) = &mut view {
-                    view.update(&store.run_snapshot(run_id).await?);
+                    // The view waits out a busy database; the run goes on.
+                    match store.run_snapshot(run_id).await {
+                        Ok(snapshot) => view.update(&snapshot),
+                        Err(e) => tracing::debug!(error = %e, "cannot refresh the progress view"),
+                    }
                 }
             }
             _ = &mut interrupt, if !interrupted => {
                 interrupted = true;
-                eprintln!("interrupted: cancelling run {run_id} on every host...");
+                console::note(&format!("interrupted: cancelling run {run_id} on every host..."));
                 store.request_cancel(&crate::domain::Actor::current_os_user(), run_id).await?;
             }
         }
@@ -127,8 +130,33 @@ fn finish(ctx: &Context, snapshot: &RunSnapshot) -> RunOutput {
     }
 }
 
-/// Starts `drover run resume ID` as a detached background process.
-fn spawn_background_driver(ctx: &Context, run_id: i64, identities: &[PathBuf]) -> Result<()> {
+/// Starts `drover run resume ID` as a detached background process and
+/// hands it the run's lease, which this process holds; returns its pid.
+async fn hand_to_background_driver(
+    ctx: &Context,
+    engine: &Engine,
+    handover: &Handover,
+) -> Result<u32> {
+    let pid = match spawn_background_driver(ctx, handover.run_id) {
+        Ok(pid) => pid,
+        Err(e) => {
+            engine.withdraw(handover).await?;
+            return Err(e);
+        }
+    };
+    if !engine.hand_over(handover, pid).await? {
+        tracing::warn!(
+            run_id = handover.run_id,
+            pid,
+            "the run changed hands before its lease could be handed to the background drover"
+        );
+    }
+    Ok(pid)
+}
+
+/// Starts `drover run resume ID` as a detached background process; returns
+/// its pid.
+fn spawn_background_driver(ctx: &Context, run_id: i64) -> Result<u32> {
     let exe =
         std::env::current_exe().map_err(|e| Error::io("cannot find the drover executable", e))?;
     let log_path = ctx
@@ -151,27 +179,39 @@ fn spawn_background_driver(ctx: &Context, run_id: i64, identities: &[PathBuf]) -
         command.env("DROVER_CONFIG", config);
     }
     command.args(["run", "resume", &run_id.to_string(), "--quiet"]);
-    for identity in identities {
+    for identity in &ctx.identities {
         command.arg("-i").arg(identity);
     }
     use std::os::unix::process::CommandExt;
-    command
+    let driver = command
         .stdin(std::process::Stdio::null())
         .stdout(log)
         .stderr(err)
         .process_group(0)
         .spawn()
         .map_err(|e| Error::io("cannot start the background drover", e))?;
-    Ok(())
+    Ok(driver.id())
 }
 
-/// Hands runs whose controller died to background drivers.
-pub async fn adopt_orphans(ctx: &Context) -> Result<Vec<i64>> {
-    let orphans = ctx.drover.engine(&[]).orphaned_runs().await?;
-    for run_id in &orphans {
-        spawn_background_driver(ctx, *run_id, &ctx.identities)?;
+/// Hands each run whose controller is gone to a background driver, unless
+/// another process claimed it first, and says so on standard error.
+pub async fn adopt_orphans(ctx: &Context) -> Result<()> {
+    let engine = ctx.drover.engine(&[]);
+    for run_id in engine.orphaned_runs().await? {
+        let Some(handover) = engine.claim_orphan(run_id).await? else {
+            continue;
+        };
+        let pid = hand_to_background_driver(ctx, &engine, &handover).await?;
+        let what = match handover.orphaned {
+            Some(Orphaned::LeaseExpired) => {
+                format!("run {run_id}'s controller stopped renewing its lease")
+            }
+            Some(Orphaned::NoController) => format!("run {run_id} had no controller"),
+            Some(Orphaned::ControllerDied) | None => format!("run {run_id}'s controller died"),
+        };
+        console::note(&format!("{what}; resumed by pid {pid}"));
     }
-    Ok(orphans)
+    Ok(())
 }
 
 /// What `task run` prints.
@@ -198,11 +238,9 @@ pub async fn task_run(
 
 async fn start(ctx: &Context, request: &RunRequest, mode: Mode) -> Result<RunOutput> {
     let engine = ctx.drover.engine(&ctx.identities);
-    let run_id = engine
-        .create(&ctx.actor, request, mode != Mode::Detach)
-        .await?;
+    let run_id = engine.create(&ctx.actor, request, true).await?;
     if mode == Mode::Detach {
-        spawn_background_driver(ctx, run_id, &ctx.identities)?;
+        hand_to_background_driver(ctx, &engine, &engine.own_run(run_id)).await?;
         return Ok(RunOutput {
             text: if ctx.json {
                 json(&serde_json::json!({ "id": run_id }))
@@ -229,10 +267,12 @@ fn print_logs(
 ) -> Result<()> {
     use std::io::Write;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    ctx.drover
-        .write_logs(snapshot, host, script, &mut out)
-        .and_then(|()| out.flush())
-        .map_err(|e| Error::io("cannot print the run's logs", e))
+    console::unless_reader_gone(
+        ctx.drover
+            .write_logs(snapshot, host, script, &mut out)
+            .and_then(|()| out.flush()),
+    )
+    .map_err(|e| Error::io("cannot print the run's logs", e))
 }
 
 pub async fn run(ctx: &Context, cmd: RunCmd) -> Result<RunOutput> {
@@ -314,6 +354,18 @@ pub async fn run(ctx: &Context, cmd: RunCmd) -> Result<RunOutput> {
         }
         RunCmd::Resume { id } => {
             let engine = ctx.drover.engine(&ctx.identities);
+            // Started by a process that hands this one the run (`--detach`,
+            // an adopted orphan): wait for the lease to arrive.
+            engine.await_handover(id).await?;
+            // A run that is over is opened again for the hosts it lost:
+            // their runs' files stayed on them.
+            let reopened = engine.reopen_lost(&ctx.actor, id).await?;
+            if !reopened.is_empty() && !ctx.quiet {
+                console::note(&format!(
+                    "run {id}: reattaching to its lost hosts {}",
+                    reopened.join(", ")
+                ));
+            }
             let driven = drive_with_progress(&engine, id, ctx.quiet).await;
             let outcome = match &driven {
                 Ok(_) => "ok".to_string(),

@@ -26,6 +26,7 @@ pub fn all() -> Vec<poise::Command<Data, BotError>> {
         task(),
         run(),
         log(),
+        super::dashboard::dashboard(),
     ]
 }
 

@@ -6,6 +6,7 @@
 
 mod api;
 mod commands;
+mod dashboard;
 mod permissions;
 mod progress;
 pub mod render;
@@ -85,13 +86,23 @@ impl Data {
 /// Runs the bot until SIGINT/SIGTERM. Runs it started go on remotely and
 /// are reattached on the next start.
 pub async fn run_bot(drover: Drover, identities: &[std::path::PathBuf]) -> Result<(), StartError> {
+    let engine = drover.engine(identities);
+    run_bot_with(drover, engine, identities).await
+}
+
+/// Like [`run_bot`], on an engine the process shares with its other front
+/// ends (`drover serve`: one engine, one database pool).
+pub async fn run_bot_with(
+    drover: Drover,
+    engine: Engine,
+    identities: &[std::path::PathBuf],
+) -> Result<(), StartError> {
     let config = drover.config.clone();
     let token = config.discord.token.clone().ok_or(StartError::NoToken)?;
     let permissions =
         Permissions::from_config(&config.discord.permissions).map_err(StartError::Config)?;
     let redactor = render::Redactor::new(&config.logs.redact)
         .map_err(|e| StartError::Config(e.to_string()))?;
-    let engine = drover.engine(identities);
     let guilds = config.discord.guilds.clone();
     let data = Data {
         tracker: progress::Tracker::new(
@@ -130,7 +141,7 @@ pub async fn run_bot(drover: Drover, identities: &[std::path::PathBuf]) -> Resul
             Box::pin(async move {
                 tracing::info!(user = %ready.user.name, "connected to Discord");
                 register(ctx, &framework.options().commands, &guilds).await?;
-                data.tracker.adopt_orphans(ctx.http.clone()).await;
+                data.tracker.adopt_periodically(ctx.http.clone());
                 Ok(data)
             })
         })
@@ -150,7 +161,7 @@ pub async fn run_bot(drover: Drover, identities: &[std::path::PathBuf]) -> Resul
         .await?;
     let shards = client.shard_manager.clone();
     tokio::spawn(async move {
-        wait_for_shutdown_signal().await;
+        crate::signals::shutdown_requested().await;
         tracing::info!(
             "shutting down: runs keep going on their hosts and are reattached on the next start"
         );
@@ -174,21 +185,6 @@ async fn register(
         }
     }
     Ok(())
-}
-
-async fn wait_for_shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
-    }
 }
 
 /// Shared pieces used by both commands and buttons.

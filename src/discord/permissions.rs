@@ -3,26 +3,7 @@
 
 use crate::config::{parse_principal, Principal};
 
-/// Access levels, lowest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    /// Status and logs.
-    Viewer,
-    /// Run, cancel, rerun, log fetch.
-    Operator,
-    /// Inventory, scripts, tasks.
-    Admin,
-}
-
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Viewer => "viewer",
-            Level::Operator => "operator",
-            Level::Admin => "admin",
-        }
-    }
-}
+pub use crate::access::Level;
 
 /// The permissions table of the configuration, parsed.
 #[derive(Debug, Clone, Default)]
@@ -75,6 +56,7 @@ pub fn required_level(command: &str) -> Level {
         "run list",
         "run status",
         "run logs",
+        "dashboard",
     ];
     const OPERATOR: &[&str] = &[
         "task run",

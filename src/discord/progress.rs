@@ -21,6 +21,9 @@ use crate::state::{RunSnapshot, RunState};
 const FINAL_ATTEMPTS: u32 = 30;
 /// Attempts to post the final logs.
 const LOGS_ATTEMPTS: u32 = 5;
+/// How often the bot looks for runs whose controller is gone (a CLI run
+/// killed, a driver that gave up) while it runs.
+const ADOPT_EVERY: Duration = Duration::from_secs(5);
 
 /// How often a progress message is edited, and how old it gets before the
 /// run moves to a new message.
@@ -222,16 +225,31 @@ impl Tracker {
                     tracing::warn!(run_id, error = %e, "cannot take the run over");
                 }
             });
-            if self
-                .drover
-                .store
-                .run_messages(run_id)
-                .await
-                .is_ok_and(|m| !m.is_empty())
-            {
-                self.track(http.clone(), run_id, None);
-            }
         }
+        // Every running run with a message shows its progress, whichever
+        // process drives it (one taken over here, or driven elsewhere).
+        match self.drover.store.running_runs_with_messages().await {
+            Ok(runs) => {
+                for run_id in runs {
+                    self.track(http.clone(), run_id, None);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot look for runs to show"),
+        }
+    }
+
+    /// Adopts orphaned runs now and every `ADOPT_EVERY` while the bot runs:
+    /// a run whose controller dies after the bot started is taken over too.
+    pub fn adopt_periodically(&self, http: Http) {
+        let tracker = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(ADOPT_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                tracker.adopt_orphans(http.clone()).await;
+            }
+        });
     }
 
     async fn follow(

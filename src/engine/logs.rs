@@ -59,9 +59,62 @@ fn open_private_file(path: &Path, how: Open) -> std::io::Result<File> {
 
 /// Where a step's log lives.
 pub fn step_log_path(root: &Path, run_id: i64, host: &str, step: u32) -> PathBuf {
-    root.join(run_id.to_string())
-        .join(host)
-        .join(format!("{step}.log"))
+    host_log_dir(root, run_id, host).join(format!("{step}.log"))
+}
+
+fn host_log_dir(root: &Path, run_id: i64, host: &str) -> PathBuf {
+    root.join(run_id.to_string()).join(host)
+}
+
+/// Creates the log directories of a run's hosts and syncs the directories
+/// that name them (the run's, the log root and its parent), so that a host's
+/// logs need only their own directory synced to survive a power loss.
+pub fn prepare_run_dirs<'a>(
+    root: &Path,
+    run_id: i64,
+    hosts: impl IntoIterator<Item = &'a str>,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true).mode(0o700);
+    for host in hosts {
+        builder.create(host_log_dir(root, run_id, host))?;
+    }
+    let run_dir = root.join(run_id.to_string());
+    builder.create(&run_dir)?;
+    sync_dir(&run_dir)?;
+    sync_dir(root)?;
+    match root.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => sync_dir(parent),
+        None => Ok(()),
+    }
+}
+
+/// Syncs a host's step logs (steps `1..=steps`, those that exist) and their
+/// directory to disk; on failure, the step and path that failed.
+pub fn sync_host_logs(
+    root: &Path,
+    run_id: i64,
+    host: &str,
+    steps: u32,
+) -> Result<(), (u32, PathBuf, std::io::Error)> {
+    for step in 1..=steps {
+        let path = step_log_path(root, run_id, host, step);
+        match File::open(&path).and_then(|f| f.sync_all()) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err((step, path, e)),
+            _ => {}
+        }
+    }
+    let dir = host_log_dir(root, run_id, host);
+    match sync_dir(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err((steps, dir, e)),
+        _ => Ok(()),
+    }
+}
+
+/// Syncs a directory's entries to disk.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
 }
 
 /// A bounded ring of the last bytes seen.

@@ -1,12 +1,19 @@
 //! The run engine: drives a run's hosts over SSH with bounded fan-out,
-//! records every change through the store (batched, one writer), publishes
-//! run events to front ends, and holds a lease so that exactly one drover
-//! process drives a run; a process that finds an expired lease (or a dead
-//! owner on this machine) takes the run over and reattaches to its hosts.
+//! records every change through the store (batched, one writer; failures
+//! that may pass are retried), publishes run events to front ends, and holds
+//! a lease so that exactly one drover process drives a run; a process that
+//! finds an expired lease (or a dead owner on this machine) takes the run
+//! over, reads it under the lease, reattaches to its hosts and removes the
+//! files hosts were left with by a controller that died.
 
+mod controller;
+pub mod fd_limit;
+mod handover;
 pub mod host;
+pub mod host_keys;
 pub mod logs;
 pub mod remote;
+mod retry;
 /// Run and host states live in the domain layer; re-exported for front ends.
 pub use crate::state;
 
@@ -25,6 +32,8 @@ use crate::ssh::SshSettings;
 use crate::state::{HostState, RunState};
 use crate::store::runs::{NewRun, RunHost, RunRecord, RunScripts, StoredRun};
 use crate::store::Store;
+use controller::{controller_id, owner_is_dead_local_process};
+pub use handover::{Handover, Orphaned};
 use host::HostJob;
 use remote::RemoteStep;
 
@@ -56,10 +65,6 @@ fn store_delays() -> (Duration, Duration) {
 #[derive(Debug)]
 pub enum Update {
     Record(RunRecord),
-    PinKey {
-        host: String,
-        key: String,
-    },
     /// Answered once every update sent before it is in the store.
     Stored(tokio::sync::oneshot::Sender<()>),
 }
@@ -101,28 +106,12 @@ pub struct Engine {
     events: broadcast::Sender<RunEvent>,
     /// Runs this process is driving now (a lease is per process).
     driving: Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
-}
-
-/// `hostname/pid`: identifies this controller process in leases.
-fn controller_id() -> String {
-    format!("{}/{}", local_hostname(), std::process::id())
-}
-
-fn local_hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into())
-}
-
-/// True when `owner` is a process of this machine that no longer exists.
-fn owner_is_dead_local_process(owner: &str) -> bool {
-    let Some((host, pid)) = owner.rsplit_once('/') else {
-        return false;
-    };
-    host == local_hostname()
-        && pid
-            .parse::<u32>()
-            .is_ok_and(|pid| !PathBuf::from(format!("/proc/{pid}")).exists())
+    /// Hosts this process may drive at once, whatever the runs: what its
+    /// open-files limit allows.
+    host_slots: Arc<Semaphore>,
+    host_slots_total: u32,
+    /// The open-files limit they come from (`None`: unlimited).
+    files_limit: Option<u64>,
 }
 
 fn random_nonce() -> String {
@@ -141,6 +130,8 @@ impl Engine {
         default_user: String,
     ) -> Engine {
         let (events, _) = broadcast::channel(4096);
+        let files_limit = fd_limit::open_files_limit();
+        let host_slots_total = fd_limit::hosts_within(files_limit);
         Engine {
             store,
             settings: Arc::new(settings),
@@ -149,6 +140,11 @@ impl Engine {
             owner: controller_id(),
             events,
             driving: Arc::default(),
+            host_slots: Arc::new(Semaphore::new(
+                usize::try_from(host_slots_total).unwrap_or(Semaphore::MAX_PERMITS),
+            )),
+            host_slots_total,
+            files_limit,
         }
     }
 
@@ -246,31 +242,70 @@ impl Engine {
     /// Drives a run to its end (a new run, or one taken over after its
     /// controller died). Returns the final state.
     pub async fn drive(&self, run_id: i64) -> Result<RunState> {
-        let run = self.store.stored_run(run_id).await?;
-        if run.state != RunState::Running {
-            return Ok(run.state);
+        let state = self.store.run_state(run_id).await?;
+        if state != RunState::Running {
+            return Ok(state);
         }
         if !self.lock_driving(run_id) {
             return Err(Error::Refused(format!(
                 "run {run_id} is already driven by this process"
             )));
         }
+        let result = self.drive_under_lease(run_id).await;
+        self.unlock_driving(run_id);
+        result
+    }
+
+    /// Takes the run's lease, then reads the run: what a slow earlier
+    /// controller stored up to then is seen, and after that it can store
+    /// nothing more. A driver that gives up releases the lease.
+    async fn drive_under_lease(&self, run_id: i64) -> Result<RunState> {
+        test_takeover_gate().await;
         if !self.take_lease(run_id).await? {
-            self.unlock_driving(run_id);
+            let state = self.store.run_state(run_id).await?;
+            if state != RunState::Running {
+                return Ok(state);
+            }
             return Err(Error::Refused(format!(
                 "run {run_id} is driven by another drover process; it will finish there"
             )));
         }
-        let result = self.drive_hosts(run).await;
-        self.unlock_driving(run_id);
-        if result.is_err() {
-            let _ = self.store.release_lease(run_id, &self.owner).await;
+        let result = match self.store.stored_run(run_id).await {
+            Ok(run) => self.drive_hosts(run).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = &result {
+            tracing::error!(run_id, error = %e, "giving the run up");
+            let released =
+                retry::with_retries("release the run's lease", LEASE_RELEASE_TRIES, || {
+                    self.store.release_lease(run_id, &self.owner)
+                })
+                .await;
+            if let Err(e) = released {
+                tracing::warn!(run_id, error = %e, "cannot release the run's lease; it expires in {} s", LEASE_MS / 1000);
+            }
         }
         result
     }
 
+    /// Opens a run that is over again for the hosts it lost, whose runs'
+    /// files stay on the hosts (`run resume`); returns those hosts.
+    pub async fn reopen_lost(&self, actor: &Actor, run_id: i64) -> Result<Vec<String>> {
+        self.store.reopen_lost_hosts(actor, run_id).await
+    }
+
     async fn drive_hosts(&self, run: StoredRun) -> Result<RunState> {
         let run_id = run.id;
+        self.prepare_log_dirs(&run).await;
+        if run.options.parallel > self.host_slots_total {
+            let (at_once, limit) = (self.host_slots_total, self.files_limit.unwrap_or(0));
+            let hosts = if at_once == 1 { "host" } else { "hosts" };
+            tracing::warn!(
+                run_id,
+                "--parallel {} is above what the open-files limit of this process ({limit}, `ulimit -n`) allows: running {at_once} {hosts} at a time",
+                run.options.parallel,
+            );
+        }
         let (cancel_tx, cancel_rx) = watch::channel(run.cancel_requested);
         let (updates_tx, mut updates_rx) = mpsc::unbounded_channel();
         let failures = Arc::new(AtomicU32::new(
@@ -289,40 +324,39 @@ impl Engine {
         );
         let env = Arc::new(run.env.clone());
         let settings = self.settings_for(&run);
-        // Keys pinned now, read once for the whole run (a host removed from
-        // the inventory since the run began has none).
-        let mut pinned_keys: HashMap<String, String> = self
-            .store
-            .hosts()
-            .await?
-            .into_iter()
-            .filter_map(|h| Some((h.name, h.host_key?)))
-            .collect();
+        // Each host is verified against the key recorded with the run; the
+        // inventory is not read.
+        let keys = host_keys::RunKeys::new(self.store.clone(), run_id, self.owner.clone());
         // Dropped on the way out: a controller that stops driving (its lease
         // lost, its store gone) stops its host jobs with it. The remote runs
         // go on for the controller that takes over.
         let mut jobs = tokio::task::JoinSet::new();
-        for host in run.hosts.iter().filter(|h| !h.state.is_final()) {
-            let pinned_key = pinned_keys.remove(&host.name);
-            let job = HostJob {
-                run_id,
-                host: host.clone(),
-                pinned_key,
-                steps: steps.clone(),
-                env: env.clone(),
-                nonce: run.nonce.clone(),
-                continue_on_error: run.options.on_failure == crate::domain::OnFailure::Continue,
-                settings: settings.clone(),
-                log_root: self.log_root.clone(),
-                updates: updates_tx.clone(),
-                cancel: cancel_rx.clone(),
-            };
-            jobs.spawn(run_host(
-                job,
-                semaphore.clone(),
-                failures.clone(),
-                run.options.max_failed_hosts,
-            ));
+        let job_of = |host: &RunHost| HostJob {
+            run_id,
+            host: host.clone(),
+            pinned_key: host.host_key.clone(),
+            keys: keys.clone(),
+            steps: steps.clone(),
+            env: env.clone(),
+            nonce: run.nonce.clone(),
+            continue_on_error: run.options.on_failure == crate::domain::OnFailure::Continue,
+            settings: settings.clone(),
+            log_root: self.log_root.clone(),
+            updates: updates_tx.clone(),
+            cancel: cancel_rx.clone(),
+        };
+        for host in &run.hosts {
+            let slots = (semaphore.clone(), self.host_slots.clone());
+            if !host.state.is_final() {
+                jobs.spawn(run_host(
+                    job_of(host),
+                    slots,
+                    failures.clone(),
+                    run.options.max_failed_hosts,
+                ));
+            } else if files_left_behind(host) {
+                jobs.spawn(remove_left_files(job_of(host), slots));
+            }
         }
         drop(updates_tx);
         let names: HashMap<i64, String> =
@@ -349,6 +383,26 @@ impl Engine {
         Arc::new(settings)
     }
 
+    /// Creates the log directories of the run's hosts, synced, so that a
+    /// host's logs need only their own directory synced before the host is
+    /// told to remove its files. A failure shows when a host writes its log.
+    async fn prepare_log_dirs(&self, run: &StoredRun) {
+        let (root, run_id) = (self.log_root.clone(), run.id);
+        let hosts: Vec<String> = run
+            .hosts
+            .iter()
+            .filter(|h| !h.state.is_final())
+            .map(|h| h.name.clone())
+            .collect();
+        let prepared = tokio::task::spawn_blocking(move || {
+            logs::prepare_run_dirs(&root, run_id, hosts.iter().map(String::as_str))
+        })
+        .await;
+        if !matches!(prepared, Ok(Ok(()))) {
+            tracing::warn!(run_id, "cannot prepare the run's log directories");
+        }
+    }
+
     fn lock_driving(&self, run_id: i64) -> bool {
         self.driving
             .lock()
@@ -369,7 +423,10 @@ impl Engine {
     /// lease and watches for cancel requests meanwhile. A batch lost to a
     /// crash costs nothing: a host keeps a run's files until its final state
     /// is stored (`Update::Stored`), and a taken-over run re-reads each open
-    /// step from its start.
+    /// step from its start. A batch that cannot be written for a while (the
+    /// database locked, a full disk) is kept and written again with backoff,
+    /// while the hosts that wait for it wait; the run is given up when it
+    /// fails for good or for longer than `STORE_GIVE_UP`.
     async fn coordinate(
         &self,
         run_id: i64,
@@ -377,11 +434,17 @@ impl Engine {
         updates: &mut mpsc::UnboundedReceiver<Update>,
         cancel: &watch::Sender<bool>,
     ) -> Result<()> {
+        use tokio::time::{Instant, MissedTickBehavior};
         let mut renew = tokio::time::interval(LEASE_RENEW);
+        renew.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut cancel_poll = tokio::time::interval(CANCEL_POLL);
+        cancel_poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let (flush_after, flush_soon) = store_delays();
         // When the pending updates are written next (`None`: nothing pending).
-        let mut write_at: Option<tokio::time::Instant> = None;
+        let mut write_at: Option<Instant> = None;
+        // After a failed write, not again before then.
+        let mut retry_at: Option<Instant> = None;
+        let mut backoff = retry::Backoff::new(retry::STORE_GIVE_UP);
         let mut pending = Vec::new();
         loop {
             let write_due = async {
@@ -399,27 +462,53 @@ impl Engine {
                         _ => flush_after,
                     };
                     pending.push(update);
-                    let due = tokio::time::Instant::now() + wait;
+                    let due = (Instant::now() + wait).max(retry_at.unwrap_or_else(Instant::now));
                     write_at = Some(write_at.map_or(due, |at| at.min(due)));
                 }
                 _ = write_due => {
                     write_at = None;
-                    self.write_updates(run_id, &mut pending).await?;
+                    match self.write_updates(run_id, &mut pending).await {
+                        Ok(()) => {
+                            backoff.succeeded();
+                            retry_at = None;
+                        }
+                        Err(e) => {
+                            retry_at = Some(Instant::now() + retry_after(run_id, &mut backoff, e)?);
+                            write_at = retry_at;
+                        }
+                    }
                 }
-                _ = renew.tick() => {
-                    if !self.store.acquire_lease(run_id, &self.owner, LEASE_MS).await? {
+                _ = renew.tick() => match self.store.acquire_lease(run_id, &self.owner, LEASE_MS).await {
+                    Ok(true) => {}
+                    Ok(false) => {
                         tracing::warn!(run_id, "lost the lease of the run: stopping");
                         return Err(crate::store::runs::lease_lost(run_id));
                     }
-                }
-                _ = cancel_poll.tick(), if !*cancel.borrow() => {
-                    if self.store.cancel_requested(run_id).await? {
-                        let _ = cancel.send(true);
+                    Err(e) if e.is_transient() => {
+                        tracing::warn!(run_id, error = %e, "cannot renew the run's lease; trying again");
                     }
-                }
+                    Err(e) => return Err(e),
+                },
+                _ = cancel_poll.tick(), if !*cancel.borrow() => match self.store.cancel_requested(run_id).await {
+                    Ok(requested) => {
+                        if requested {
+                            let _ = cancel.send(true);
+                        }
+                    }
+                    Err(e) if e.is_transient() => {
+                        tracing::warn!(run_id, error = %e, "cannot read the run's cancel request; trying again");
+                    }
+                    Err(e) => return Err(e),
+                },
             }
         }
-        self.write_updates(run_id, &mut pending).await
+        // Every host job is done: the last batch.
+        loop {
+            match self.write_updates(run_id, &mut pending).await {
+                Ok(()) => return Ok(()),
+                Err(e) => tokio::time::sleep(retry_after(run_id, &mut backoff, e)?).await,
+            }
+        }
     }
 
     /// Tells front ends about a host's new state.
@@ -442,63 +531,56 @@ impl Engine {
         }
     }
 
-    /// Writes pending updates (records in one transaction, pinned keys each
-    /// through the inventory, audited), then answers those waiting for them.
+    /// Writes pending updates (records in one transaction), then answers
+    /// those waiting for them. On failure they stay pending, to be written
+    /// again.
     async fn write_updates(&self, run_id: i64, pending: &mut Vec<Update>) -> Result<()> {
-        let mut records = Vec::with_capacity(pending.len());
-        let mut waiting = Vec::new();
-        for update in pending.drain(..) {
-            match update {
-                Update::Record(record) => records.push(record),
-                Update::Stored(reply) => waiting.push(reply),
-                Update::PinKey { host, key } => {
-                    if let Err(e) = self
-                        .store
-                        .set_host_key(&Actor::System, &host, Some(&key))
-                        .await
-                    {
-                        tracing::warn!(host, error = %e, "cannot pin the host key");
-                    }
-                }
-            }
-        }
+        let records: Vec<RunRecord> = pending
+            .iter()
+            .filter_map(|update| match update {
+                Update::Record(record) => Some(record.clone()),
+                _ => None,
+            })
+            .collect();
         self.store
             .apply_run_records(run_id, &self.owner, &records)
             .await?;
-        for reply in waiting {
-            let _ = reply.send(());
+        for update in pending.drain(..) {
+            if let Update::Stored(reply) = update {
+                let _ = reply.send(());
+            }
         }
         Ok(())
     }
 
     async fn finish_run(&self, run_id: i64) -> Result<RunState> {
-        let run = self.store.stored_run(run_id).await?;
+        let limit = retry::STORE_GIVE_UP;
+        let run =
+            retry::with_retries("read the run", limit, || self.store.stored_run(run_id)).await?;
         let state = RunState::from_hosts(run.hosts.iter().map(|h| &h.state), run.cancel_requested);
         let state = if state == RunState::Running {
             RunState::Failed
         } else {
             state
         };
-        self.store
-            .apply_run_records(
-                run_id,
-                &self.owner,
-                &[RunRecord::RunFinished {
-                    run_id,
-                    state,
-                    at: now_ms(),
-                }],
-            )
-            .await?;
-        self.store
-            .audit(
-                &Actor::System,
-                "run.finish",
-                &run_id.to_string(),
-                state.as_str(),
-                "ok",
-            )
-            .await?;
+        let finished = [RunRecord::RunFinished {
+            run_id,
+            state,
+            at: now_ms(),
+        }];
+        retry::with_retries("store the run's end", limit, || {
+            self.store.apply_run_records(run_id, &self.owner, &finished)
+        })
+        .await?;
+        let target = run_id.to_string();
+        let audited = retry::with_retries("audit the run's end", limit, || {
+            self.store
+                .audit(&Actor::System, "run.finish", &target, state.as_str(), "ok")
+        })
+        .await;
+        if let Err(e) = audited {
+            tracing::warn!(run_id, error = %e, "cannot audit the run's end");
+        }
         Ok(state)
     }
 
@@ -534,14 +616,47 @@ impl Engine {
     }
 }
 
-/// A host's job under the fan-out limit and the failed-hosts limit.
-async fn run_host(
-    job: HostJob,
-    semaphore: Arc<Semaphore>,
-    failures: Arc<AtomicU32>,
-    max_failed: Option<u32>,
-) {
-    let Ok(_permit) = semaphore.acquire_owned().await else {
+/// The run's fan-out limit and this process's host slots (its open-files
+/// limit), both held while a host is driven.
+type Slots = (Arc<Semaphore>, Arc<Semaphore>);
+
+/// Waits for a place under both limits.
+async fn acquire(
+    (run, process): Slots,
+) -> Option<(
+    tokio::sync::OwnedSemaphorePermit,
+    tokio::sync::OwnedSemaphorePermit,
+)> {
+    let run = run.acquire_owned().await.ok()?;
+    let process = process.acquire_owned().await.ok()?;
+    Some((run, process))
+}
+
+/// A host whose final state is stored but that never confirmed it removed
+/// the run's files: its controller died between storing the state and the
+/// acknowledgement. (Lost hosts keep them for `run resume`; unreachable and
+/// skipped ones never had any.)
+fn files_left_behind(host: &RunHost) -> bool {
+    host.state.is_final()
+        && host.remote_dir.is_some()
+        && !host.files_removed
+        && !matches!(
+            host.state,
+            HostState::Lost { .. } | HostState::Unreachable { .. } | HostState::Skipped
+        )
+}
+
+/// Removes the files a host was left with, under the fan-out limits.
+async fn remove_left_files(job: HostJob, slots: Slots) {
+    let Some(_permits) = acquire(slots).await else {
+        return;
+    };
+    job.remove_left_files().await;
+}
+
+/// A host's job under the fan-out limits and the failed-hosts limit.
+async fn run_host(job: HostJob, slots: Slots, failures: Arc<AtomicU32>, max_failed: Option<u32>) {
+    let Some(_permits) = acquire(slots).await else {
         return;
     };
     let never_started = job.host.remote_dir.is_none();
@@ -560,8 +675,39 @@ async fn run_host(
     }
 }
 
+/// After a failed write of a run's records: how long to wait before writing
+/// them again, or the error to give the run up with.
+fn retry_after(run_id: i64, backoff: &mut retry::Backoff, error: Error) -> Result<Duration> {
+    let delay = backoff.failed(&error).ok_or(error)?;
+    tracing::warn!(
+        run_id,
+        ?delay,
+        "cannot store the run's records; trying again"
+    );
+    Ok(delay)
+}
+
+/// How long a driver that gives a run up tries to release its lease.
+const LEASE_RELEASE_TRIES: Duration = Duration::from_secs(30);
+
+/// `DROVER_TEST_TAKEOVER_GATE=PATH`: a test hook that holds a driver between
+/// its first look at the run and taking its lease (it creates
+/// `PATH.reached`, then waits up to 60 s for `PATH` to exist), to show that
+/// what a slow earlier controller stores meanwhile is read under the lease.
+async fn test_takeover_gate() {
+    let Ok(gate) = std::env::var("DROVER_TEST_TAKEOVER_GATE") else {
+        return;
+    };
+    let gate = PathBuf::from(gate);
+    let _ = std::fs::write(format!("{}.reached", gate.display()), b"");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !gate.exists() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Hosts of a past run in the given states, as inventory-like hosts (the
-/// addresses the run used).
+/// addresses the run used, and the keys it verified them against).
 pub fn hosts_of(run: &StoredRun, states: &[&str]) -> Vec<Host> {
     run.hosts
         .iter()
@@ -572,7 +718,7 @@ pub fn hosts_of(run: &StoredRun, states: &[&str]) -> Vec<Host> {
             port: h.port,
             user: Some(h.user.clone()),
             description: String::new(),
-            host_key: None,
+            host_key: h.host_key.clone(),
             use_sudo: h.use_sudo,
             groups: Vec::new(),
         })

@@ -229,11 +229,15 @@ const READ_CTL: &str = "r=; rt=; s=; st=; w=; wt=; d=\nwhile read -r k v t; do c
 /// `tail --pid` sees it gone at once. Without GNU tail it polls once a
 /// second. A runner that has finished, or whose pid now names another
 /// process, is not followed: the rest of the output is printed once.
-/// Once the runner has finished, the controller acknowledges with
-/// `ok` on standard input after it received everything, and only then the
-/// run's files are removed; without the acknowledgement (connection lost)
-/// they stay for a reattach. Needs [`PROCESS_IDENTITY`].
-fn follower(prefix: &str, offset: u64, steps: usize) -> String {
+///
+/// Then it prints the end-of-output line (see [`end_of_output`]), so that
+/// the controller knows it has everything, whatever the output holds.
+/// Once the runner has finished or the run was cancelled, the controller
+/// acknowledges with `ok` on standard input after it has stored everything,
+/// and only then the run's files are removed; without the acknowledgement
+/// (connection lost, controller killed, output it could not store) they stay
+/// for a reattach. Needs [`PROCESS_IDENTITY`].
+fn follower(prefix: &str, nonce: &str, offset: u64, steps: usize) -> String {
     format!(
         concat!(
             "R={prefix}\n",
@@ -255,16 +259,36 @@ fn follower(prefix: &str, offset: u64, steps: usize) -> String {
             "  fi\n",
             "fi\n",
             "{read_ctl}",
-            "if [ \"$d\" = done ] && read -r ack && [ \"$ack\" = ok ]; then exec rm -f {files}; fi\n",
+            "{end}",
+            "if {{ [ \"$d\" = done ] || [ -e \"$R.cancel\" ]; }} && read -r ack && [ \"$ack\" = ok ]; then exec rm -f {files}; fi\n",
             "exit 0\n",
         ),
         prefix = sh_quote(prefix),
         read_ctl = READ_CTL,
+        end = end_of_output(nonce),
         files = run_files(steps),
         start = offset + 1,
         offset = offset,
     )
 }
+
+/// The line a follower prints once it has printed all of `PREFIX.out` it
+/// will print: a marker with the run's nonce, `eof`, and `done` when
+/// `PREFIX.ctl` says the runner finished (`d`, from [`READ_CTL`]). It is not
+/// part of the file, so it moves no offset. A runner that finished without
+/// its own end marker reaching the file (a full disk on the host, a file
+/// changed under it) is told apart from a runner still going.
+fn end_of_output(nonce: &str) -> String {
+    format!(
+        "printf '\\n\\036DROVER %s eof %s\\n' {} \"$d\"\n",
+        sh_quote(nonce)
+    )
+}
+
+/// Waits (up to 2 s) for `PREFIX.ctl` when `PREFIX.out` exists without it:
+/// a launch under way (the bootstrap creates the output file, then records
+/// the runner), seen by a controller that took the run over at that moment.
+const AWAIT_LAUNCH: &str = "if [ -e \"$R.out\" ] && [ ! -s \"$R.ctl\" ]; then i=0; while [ $i -lt 40 ] && [ ! -s \"$R.ctl\" ]; do sleep 0.05; i=$((i+1)); done; fi\n";
 
 /// The bootstrap: creates the output file (refusing a second launch of the
 /// same run on the host), starts the runner in the background (its scripts
@@ -301,7 +325,12 @@ fn bootstrap(spec: &LaunchSpec) -> String {
         runner_script(spec, &sources)
     );
     s.push_str("p=$!; started \"$p\"; echo \"r $p $got\" >> \"$R.ctl\"\n");
-    s.push_str(&follower(&spec.remote_dir, 0, spec.steps.len()));
+    s.push_str(&follower(
+        &spec.remote_dir,
+        &spec.nonce,
+        0,
+        spec.steps.len(),
+    ));
     s
 }
 
@@ -311,11 +340,25 @@ fn bootstrap(spec: &LaunchSpec) -> String {
 /// later on standard input is left for the follower's `read`.
 pub fn launch_or_attach(spec: &LaunchSpec, offset: u64) -> String {
     format!(
-        "{{\n{identity}if [ -s {prefix}.ctl ]; then\n{follow}fi\n{boot}}}\n",
+        "{{\n{identity}R={prefix}\n{await_launch}if [ -s \"$R.ctl\" ]; then\n{follow}fi\n{boot}}}\n",
         identity = PROCESS_IDENTITY,
         prefix = sh_quote(&spec.remote_dir),
-        follow = follower(&spec.remote_dir, offset, spec.steps.len()),
+        await_launch = AWAIT_LAUNCH,
+        follow = follower(&spec.remote_dir, &spec.nonce, offset, spec.steps.len()),
         boot = bootstrap(spec),
+    )
+}
+
+/// Attaches to the output of a run whose runner was launched on the host
+/// before (its output was read): never launches it again. Exits 92 when the
+/// run's files are gone.
+pub fn attach(spec: &LaunchSpec, offset: u64) -> String {
+    format!(
+        "{{\n{identity}R={prefix}\n{await_launch}{follow}}}\n",
+        identity = PROCESS_IDENTITY,
+        prefix = sh_quote(&spec.remote_dir),
+        await_launch = AWAIT_LAUNCH,
+        follow = follower(&spec.remote_dir, &spec.nonce, offset, spec.steps.len()),
     )
 }
 
@@ -357,53 +400,75 @@ fn stop_processes(use_sudo: bool) -> String {
 
 /// Cancels a run on a host while a follower streams it: leaves the
 /// `cancel` flag (so that no further step starts, also when the launch is
-/// still under way: then it waits a second for the runner to be recorded),
-/// stops the run's processes, then removes the run's files (the follower
-/// keeps its open file). Prints `cancelled` when it found the run.
-pub fn cancel_script(prefix: &str, steps: usize, use_sudo: bool) -> String {
+/// still under way: then it waits a second for the runner to be recorded)
+/// and stops the run's processes. The follower then sees the runner end,
+/// prints the rest and its end-of-output line, and removes the run's files
+/// once the controller acknowledges what it stored. Prints `cancelled` when
+/// it found the run; leaves nothing on a host where the run is gone.
+pub fn cancel_script(prefix: &str, use_sudo: bool) -> String {
     format!(
         concat!(
             "R={prefix}\n",
             "{identity}",
-            "[ -d {runs_dir} ] || exit 0\n",
+            "[ -e \"$R.out\" ] || exit 0\n",
             ": > \"$R.cancel\"\n",
             "[ -s \"$R.ctl\" ] || sleep 1\n",
             "found=; [ -e \"$R.ctl\" ] && found=1\n",
             "{stop}",
-            "rm -f {files}\n",
             "[ -n \"$found\" ] && echo cancelled\n",
             "exit 0\n",
         ),
         prefix = sh_quote(prefix),
         identity = PROCESS_IDENTITY,
-        runs_dir = RUNS_DIR,
         stop = stop_processes(use_sudo),
-        files = run_files(steps),
     )
 }
 
 /// Cancels a run on a host that no follower streams (a run cancelled while
 /// its controller was gone): stops the run's processes, prints the output
 /// from byte `offset` (everything the host printed since the controller
-/// last read), then removes the run's files. Exits 93 when the run was
-/// never launched on the host; nothing is launched.
-pub fn cancel_and_collect(prefix: &str, offset: u64, steps: usize, use_sudo: bool) -> String {
+/// last read) and the end-of-output line, then removes the run's files once
+/// the controller acknowledges. Exits 93 when the run was never launched on
+/// the host; nothing is launched.
+pub fn cancel_and_collect(
+    prefix: &str,
+    nonce: &str,
+    offset: u64,
+    steps: usize,
+    use_sudo: bool,
+) -> String {
     format!(
         concat!(
             "R={prefix}\n",
             "{identity}",
+            "{await_launch}",
             "[ -s \"$R.ctl\" ] || {{ echo 'drover: the run was cancelled before it started here' >&2; exit 93; }}\n",
             ": > \"$R.cancel\"\n",
             "{stop}",
             "tail -c +{start} \"$R.out\"\n",
-            "rm -f {files}\n",
+            "{read_ctl}",
+            "{end}",
+            "if read -r ack && [ \"$ack\" = ok ]; then exec rm -f {files}; fi\n",
             "exit 0\n",
         ),
         prefix = sh_quote(prefix),
         identity = PROCESS_IDENTITY,
+        await_launch = AWAIT_LAUNCH,
         stop = stop_processes(use_sudo),
         start = offset + 1,
+        read_ctl = READ_CTL,
+        end = end_of_output(nonce),
         files = run_files(steps),
+    )
+}
+
+/// Removes a run's files from a host whose follower never ended after a
+/// cancel (the controller stopped waiting for it and stored what it had).
+pub fn remove_run_files(prefix: &str, steps: usize) -> String {
+    format!(
+        "R={prefix}\nrm -f {files}\n",
+        prefix = sh_quote(prefix),
+        files = run_files(steps)
     )
 }
 
@@ -431,6 +496,10 @@ pub enum RemoteEvent {
     SudoRefused,
     /// The runner finished.
     Done,
+    /// The follower printed everything it will print (not part of the
+    /// output file). `runner_done`: the control file says the runner
+    /// finished (even if its done marker never reached the output).
+    EndOfOutput { runner_done: bool },
 }
 
 /// Splits the remote `out` stream into output and markers, across chunk
@@ -479,9 +548,14 @@ impl MarkerParser {
                     let line = String::from_utf8_lossy(&self.pending[body_start..body_start + nl])
                         .into_owned();
                     let marker_end = body_start + nl + 1;
-                    self.offset += (marker_end - (consumed + at)) as u64;
+                    let after = self.offset + (marker_end - (consumed + at)) as u64;
                     consumed = marker_end;
-                    if let Some(event) = parse_marker(&line, self.offset) {
+                    let event = parse_marker(&line, after);
+                    // The follower's own end line is not in the file.
+                    if !matches!(event, Some(RemoteEvent::EndOfOutput { .. })) {
+                        self.offset = after;
+                    }
+                    if let Some(event) = event {
                         events.push(event);
                     }
                 }
@@ -559,6 +633,9 @@ fn parse_marker(line: &str, offset: u64) -> Option<RemoteEvent> {
         }
         "error" if parts.get(1) == Some(&"sudo") => Some(RemoteEvent::SudoRefused),
         "done" => Some(RemoteEvent::Done),
+        "eof" => Some(RemoteEvent::EndOfOutput {
+            runner_done: parts.get(1) == Some(&"done"),
+        }),
         _ => None,
     }
 }
@@ -713,7 +790,9 @@ mod tests {
     }
 
     /// Runs the launch script with the local `sh` in a scratch home, like
-    /// the SSH session would: acknowledges once the done marker arrives.
+    /// the SSH session would: once the follower's end-of-output line
+    /// arrives, acknowledges (or, with `ack` false, closes standard input
+    /// as a controller that stored nothing does).
     fn run_locally(spec: &LaunchSpec, home: &std::path::Path) -> Vec<RemoteEvent> {
         run_locally_acking(spec, home, true)
     }
@@ -764,10 +843,14 @@ mod tests {
                 break;
             }
             parser.feed(&buf[..n], &mut events);
-            if events.contains(&RemoteEvent::Done) {
+            if events
+                .iter()
+                .any(|e| matches!(e, RemoteEvent::EndOfOutput { .. }))
+            {
                 if let Some(mut stdin) = stdin.take() {
                     let answer: &[u8] = if ack { b"ok\n" } else { b"" };
-                    stdin.write_all(answer).expect("ack");
+                    // A follower that does not wait for it has exited.
+                    let _ = stdin.write_all(answer);
                 }
             }
         }
@@ -806,6 +889,7 @@ mod tests {
                 "three\n".into(),
                 "<end 3 Exit(3)>".into(),
                 "<Done>".into(),
+                "<eof done>".into(),
             ]
         );
         let left: Vec<_> = std::fs::read_dir(home.path().join(RUNS_DIR))
@@ -829,6 +913,8 @@ mod tests {
                 RemoteEvent::Output(o) => String::from_utf8_lossy(o).into_owned(),
                 RemoteEvent::Start { step, .. } => format!("<start {step}>"),
                 RemoteEvent::End { step, end, .. } => format!("<end {step} {end:?}>"),
+                RemoteEvent::EndOfOutput { runner_done: true } => "<eof done>".into(),
+                RemoteEvent::EndOfOutput { runner_done: false } => "<eof>".into(),
                 other => format!("<{other:?}>"),
             })
             .collect()
@@ -958,19 +1044,49 @@ mod tests {
         let events = run_locally(&spec, home.path());
         assert_eq!(
             summary(&events),
-            vec!["<start 1>", "kept\n", "<end 1 Exit(0)>", "<Done>"]
+            vec![
+                "<start 1>",
+                "kept\n",
+                "<end 1 Exit(0)>",
+                "<Done>",
+                "<eof done>"
+            ]
         );
         assert_eq!(run_files_left(home.path()), 0, "removed after the ack");
     }
 
     #[test]
-    fn a_runner_whose_pid_now_names_another_process_is_given_up() {
-        let nonce = "d3ad";
-        let out = format!("{}partial\n", marker(nonce, "start 1"));
-        let (home, spec, _decoy) = left_by_reused_pid(nonce, &out, false);
-        let events = run_locally(&spec, home.path());
-        assert_eq!(summary(&events), vec!["<start 1>", "partial\n"]);
-        assert_eq!(run_files_left(home.path()), 2, "kept: never acknowledged");
+    fn a_runner_that_ended_without_its_end_markers_is_told_apart_and_kept() {
+        // Its pid now names another process (given up, not followed); or a
+        // full disk on the host: its last markers never reached the output
+        // file, but the control file says it finished.
+        for (nonce, finished, end) in [("d3ad", false, "<eof>"), ("fu11", true, "<eof done>")] {
+            let out = format!("{}partial\n", marker(nonce, "start 1"));
+            let (home, spec, _decoy) = left_by_reused_pid(nonce, &out, finished);
+            let events = run_locally_acking(&spec, home.path(), false);
+            assert_eq!(summary(&events), vec!["<start 1>", "partial\n", end]);
+            assert_eq!(run_files_left(home.path()), 2, "kept: never acknowledged");
+        }
+    }
+
+    #[test]
+    fn the_end_of_output_line_moves_no_offset() {
+        let n = "abc";
+        let data = format!(
+            "{}out{}{}",
+            marker(n, "start 1"),
+            marker(n, "end 1 0"),
+            marker(n, "eof done")
+        );
+        let mut parser = MarkerParser::new(n, 0);
+        let mut events = Vec::new();
+        parser.feed(data.as_bytes(), &mut events);
+        let file_len = data.len() - marker(n, "eof done").len();
+        assert_eq!(parser.offset(), file_len as u64);
+        assert_eq!(
+            events.last(),
+            Some(&RemoteEvent::EndOfOutput { runner_done: true })
+        );
     }
 
     fn cancel_locally(home: &std::path::Path, spec: &LaunchSpec) -> String {
@@ -982,7 +1098,7 @@ mod tests {
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("sh");
-        let script = cancel_script(&spec.remote_dir, spec.steps.len(), false);
+        let script = cancel_script(&spec.remote_dir, false);
         child
             .stdin
             .take()
@@ -1013,7 +1129,9 @@ mod tests {
                 must_survive,
                 "recorded with its own start time: {recorded_as_itself}"
             );
-            assert_eq!(run_files_left(home.path()), 0);
+            // The follower removes them once the controller has stored
+            // what it collected.
+            assert_eq!(run_files_left(home.path()), 3, "out, ctl and the flag");
         }
     }
 
@@ -1024,11 +1142,10 @@ mod tests {
         let spec = spec("f1ag", &["echo ran > ran.txt\n".into()], false);
         std::fs::create_dir_all(home.path().join(RUNS_DIR)).expect("runs dir");
         std::fs::write(home.path().join(format!("{}.cancel", spec.remote_dir)), "").expect("flag");
-        let events = run_locally_acking(&spec, home.path(), false);
-        assert_eq!(summary(&events), Vec::<String>::new());
+        let events = run_locally(&spec, home.path());
+        assert_eq!(summary(&events), vec!["<eof>"]);
         assert!(!home.path().join("ran.txt").exists(), "the script ran");
-        // The cancel that left the flag then removes the run's files.
-        assert_eq!(cancel_locally(home.path(), &spec).trim(), "cancelled");
+        // A cancelled run's files go once the controller acknowledges.
         assert_eq!(run_files_left(home.path()), 0);
     }
 
@@ -1044,15 +1161,15 @@ mod tests {
         assert!(launch.contains("$4 -TERM $6 -\"$3\""), "{launch}");
         assert!(launch.contains("$4 -KILL $6 -\"$3\""), "{launch}");
         for script in [
-            cancel_script(&sudo.remote_dir, 1, true),
-            cancel_and_collect(&sudo.remote_dir, 0, 1, true),
+            cancel_script(&sudo.remote_dir, true),
+            cancel_and_collect(&sudo.remote_dir, &sudo.nonce, 0, 1, true),
         ] {
             assert!(script.contains("sudo -n kill -$sig -- -\"$s\""), "{script}");
             assert!(script.contains("sudo -n kill -$sig -- -\"$w\""), "{script}");
             assert!(!script.contains("sudo -n kill -$sig -\""), "{script}");
         }
         // The shell's own kill (dash refuses `--`) without sudo.
-        let plain = cancel_script(&sudo.remote_dir, 1, false);
+        let plain = cancel_script(&sudo.remote_dir, false);
         assert!(plain.contains("&& kill -$sig -\"$s\""), "{plain}");
         assert!(
             launch_or_attach(&spec("s3p", &["echo a\n".into()], false), 0)

@@ -1,7 +1,10 @@
 //! SSH: the only module that speaks russh. Connects with key
 //! authentication (identity files and ssh-agent), verifies host keys by
-//! policy (pinned key, known_hosts file, accept-new), and runs commands with
-//! streamed output.
+//! policy (pinned key, known_hosts files, accept-new: `host_key`), and runs
+//! commands with streamed output.
+
+mod host_key;
+pub mod known_hosts;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -14,13 +17,16 @@ use russh::{ChannelMsg, Preferred};
 use std::borrow::Cow;
 
 use crate::config::HostKeyPolicy;
+use host_key::{Accepted, KnownKeys};
+pub use known_hosts::{KnownHostsError, KnownHostsFiles};
 
 /// How to connect; shared by every host of a run.
 #[derive(Debug, Clone)]
 pub struct SshSettings {
     pub identity_files: Vec<PathBuf>,
     pub use_agent: bool,
-    pub known_hosts: Option<PathBuf>,
+    /// OpenSSH known_hosts files, read in order (none: only pinned keys).
+    pub known_hosts: KnownHostsFiles,
     pub host_key_policy: HostKeyPolicy,
     pub connect_timeout: Duration,
     pub keepalive_interval: Duration,
@@ -50,12 +56,18 @@ pub enum ConnectError {
     NoRoute(String),
     #[error("authentication failed for user '{user}': {detail}")]
     Auth { user: String, detail: String },
-    #[error("host key mismatch: expected {expected}, host offered {offered}; nothing was run (use `drover host trust` if the change is legitimate)")]
+    #[error("host key mismatch: expected {expected}, host offered {offered}; nothing was run (if the change is legitimate, re-pin with `drover host trust` or correct the known_hosts file)")]
     HostKeyMismatch { expected: String, offered: String },
     #[error("unknown host key {offered} and host_key_policy is strict; nothing was run (pin it with `drover host trust`)")]
     HostKeyUnknown { offered: String },
-    #[error("cannot read ssh.known_hosts '{path}': {detail}; nothing was run (fix the path, or remove the setting)")]
-    KnownHostsUnreadable { path: String, detail: String },
+    #[error("host key {offered} is marked @revoked in {origin}; nothing was run (the host needs a new key)")]
+    HostKeyRevoked { offered: String, origin: String },
+    #[error("host key {offered} is neither pinned nor listed, and {origin} vouches for this host with @cert-authority, which drover does not verify; nothing was run (check the fingerprint, then pin it with `drover host trust` or list the key in known_hosts)")]
+    HostKeyNeedsCertificate { offered: String, origin: String },
+    #[error("the pinned key of host '{host}' cannot be parsed; nothing was run (re-pin it with `drover host trust`)")]
+    PinnedKeyInvalid { host: String },
+    #[error("{0}; nothing was run (fix the file, or remove it from the settings)")]
+    KnownHosts(KnownHostsError),
     #[error("{0}")]
     Network(String),
 }
@@ -71,8 +83,29 @@ impl ConnectError {
             ConnectError::Auth { .. } => "auth",
             ConnectError::HostKeyMismatch { .. }
             | ConnectError::HostKeyUnknown { .. }
-            | ConnectError::KnownHostsUnreadable { .. } => "host_key",
+            | ConnectError::HostKeyRevoked { .. }
+            | ConnectError::HostKeyNeedsCertificate { .. }
+            | ConnectError::PinnedKeyInvalid { .. }
+            | ConnectError::KnownHosts(_) => "host_key",
             ConnectError::Network(_) => "network",
+        }
+    }
+
+    /// True when the host's key was refused: connecting again cannot help.
+    pub fn is_host_key(&self) -> bool {
+        self.code() == "host_key"
+    }
+
+    /// The refusal of a key accepted on first contact whose pinning lost to
+    /// a key pinned meanwhile (by `host trust`, `host check` or another
+    /// run): a mismatch against that key. Both in OpenSSH one-line form.
+    pub fn pinned_meanwhile(pinned: &str, offered: &str) -> ConnectError {
+        let describe_line = |line: &str| {
+            parse_public_key(line).map_or_else(|| line.to_string(), |k| describe_key(&k))
+        };
+        ConnectError::HostKeyMismatch {
+            expected: format!("{} (pinned meanwhile)", describe_line(pinned)),
+            offered: describe_line(offered),
         }
     }
 }
@@ -82,12 +115,13 @@ impl ConnectError {
 struct KeyCheck {
     offered: Option<PublicKey>,
     refusal: Option<ConnectError>,
-    newly_learned: bool,
+    /// Accepted for a host without a pinned key: the caller pins it.
+    to_pin: bool,
 }
 
 struct Verifier {
-    target: Target,
-    settings: Arc<SshSettings>,
+    known: Arc<KnownKeys>,
+    policy: HostKeyPolicy,
     check: Arc<Mutex<KeyCheck>>,
     /// Only learn the key; never authenticate.
     probe: bool,
@@ -96,6 +130,11 @@ struct Verifier {
 /// SHA-256 fingerprint as OpenSSH prints it.
 pub fn fingerprint(key: &PublicKey) -> String {
     key.fingerprint(HashAlg::Sha256).to_string()
+}
+
+/// `SHA256:... (ssh-ed25519)`: a key as refusals name it.
+pub fn describe_key(key: &PublicKey) -> String {
+    format!("{} ({})", fingerprint(key), key.algorithm().as_str())
 }
 
 /// Parses an OpenSSH public key line (`type base64 [comment]`).
@@ -108,61 +147,6 @@ pub fn openssh_line(key: &PublicKey) -> String {
     let mut key = key.clone();
     key.set_comment("");
     key.to_openssh().unwrap_or_default().trim().to_string()
-}
-
-impl Verifier {
-    fn decide(&self, offered: &PublicKey) -> Result<bool, ConnectError> {
-        if let Some(pinned) = &self.target.pinned_key {
-            return match parse_public_key(pinned) {
-                Some(pinned) if pinned.key_data() == offered.key_data() => Ok(false),
-                Some(pinned) => Err(ConnectError::HostKeyMismatch {
-                    expected: fingerprint(&pinned),
-                    offered: fingerprint(offered),
-                }),
-                None => Err(ConnectError::Network(format!(
-                    "the pinned key of host '{}' cannot be parsed; re-pin it with `drover host trust`",
-                    self.target.name
-                ))),
-            };
-        }
-        if let Some(path) = &self.settings.known_hosts {
-            // russh reads a missing file as an empty one: a typo in the path
-            // would go unnoticed, and under accept-new pin any key.
-            if let Err(e) = std::fs::File::open(path) {
-                return Err(ConnectError::KnownHostsUnreadable {
-                    path: path.display().to_string(),
-                    detail: e.to_string(),
-                });
-            }
-            let known = russh::keys::known_hosts::known_host_keys_path(
-                &self.target.address,
-                self.target.port,
-                path,
-            )
-            .unwrap_or_default();
-            if known
-                .iter()
-                .any(|(_, k)| k.key_data() == offered.key_data())
-            {
-                return Ok(true);
-            }
-            if let Some((_, k)) = known
-                .iter()
-                .find(|(_, k)| k.algorithm() == offered.algorithm())
-            {
-                return Err(ConnectError::HostKeyMismatch {
-                    expected: fingerprint(k),
-                    offered: fingerprint(offered),
-                });
-            }
-        }
-        match self.settings.host_key_policy {
-            HostKeyPolicy::AcceptNew => Ok(true),
-            HostKeyPolicy::Strict => Err(ConnectError::HostKeyUnknown {
-                offered: fingerprint(offered),
-            }),
-        }
-    }
 }
 
 impl client::Handler for Verifier {
@@ -179,15 +163,20 @@ impl client::Handler for Verifier {
             }
         };
         let decision = if self.probe {
-            Err(ConnectError::Network("probe only".into()))
+            // Only learn the key: the exchange stops here either way.
+            Err(self
+                .known
+                .check_not_revoked(&offered)
+                .err()
+                .unwrap_or_else(|| ConnectError::Network("probe only".into())))
         } else {
-            self.decide(&offered)
+            self.known.decide(&offered, self.policy)
         };
         let mut check = self.check.lock().unwrap_or_else(|p| p.into_inner());
         check.offered = Some(offered);
         match decision {
-            Ok(newly_learned) => {
-                check.newly_learned = newly_learned;
+            Ok(accepted) => {
+                check.to_pin = accepted == Accepted::ToPin;
                 Ok(true)
             }
             Err(refusal) => {
@@ -201,8 +190,9 @@ impl client::Handler for Verifier {
 /// An authenticated SSH connection.
 pub struct Connection {
     handle: Handle<Verifier>,
-    /// The host's key, in OpenSSH form, when it was accepted for the first
-    /// time (accept-new): the caller pins it.
+    /// The host's key, in OpenSSH form, when the host had no pinned key
+    /// (accepted from known_hosts or under accept-new): the caller pins it,
+    /// only if the host is still unpinned.
     pub learned_key: Option<String>,
     pub host_key: String,
 }
@@ -297,7 +287,7 @@ async fn open_tcp(
     Err(last)
 }
 
-fn client_config(settings: &SshSettings) -> Arc<client::Config> {
+fn client_config(settings: &SshSettings, known: &KnownKeys) -> Arc<client::Config> {
     Arc::new(client::Config {
         keepalive_interval: Some(settings.keepalive_interval),
         keepalive_max: 3,
@@ -305,6 +295,7 @@ fn client_config(settings: &SshSettings) -> Arc<client::Config> {
         nodelay: true,
         preferred: Preferred {
             kex: Cow::Borrowed(KEX_ORDER),
+            key: known.preferred_algorithms(),
             ..Preferred::default()
         },
         ..Default::default()
@@ -338,23 +329,27 @@ const KEX_ORDER: &[russh::kex::Name] = &[
 /// Outcome of the key exchange (bounded by the connect timeout).
 type Handshake = Result<Result<Handle<Verifier>, russh::Error>, tokio::time::error::Elapsed>;
 
-/// Opens TCP and runs the key exchange; returns its outcome and what the
-/// key check saw. `probe`: only learn the key, never accept it.
+/// Reads the keys known for the host (a known_hosts file that cannot be
+/// read fails here, before any connection), opens TCP and runs the key
+/// exchange; returns its outcome and what the key check saw. `probe`: only
+/// learn the key, never accept it.
 async fn handshake(
     target: &Target,
     settings: &Arc<SshSettings>,
     probe: bool,
 ) -> Result<(Handshake, KeyCheck), ConnectError> {
     let timeout = settings.connect_timeout;
+    let known = KnownKeys::of(target, &settings.known_hosts)?;
     let stream = open_tcp(target, timeout).await?;
     let check = Arc::new(Mutex::new(KeyCheck::default()));
+    let config = client_config(settings, &known);
     let verifier = Verifier {
-        target: target.clone(),
-        settings: settings.clone(),
+        known: Arc::new(known),
+        policy: settings.host_key_policy,
         check: check.clone(),
         probe,
     };
-    let exchange = client::connect_stream(client_config(settings), stream, verifier);
+    let exchange = client::connect_stream(config, stream, verifier);
     let result = tokio::time::timeout(timeout, exchange).await;
     let seen = check.lock().unwrap_or_else(|p| p.into_inner()).clone();
     Ok((result, seen))
@@ -386,7 +381,7 @@ impl Connection {
         let host_key = openssh_line(&offered);
         Ok(Connection {
             handle,
-            learned_key: seen.newly_learned.then(|| host_key.clone()),
+            learned_key: seen.to_pin.then(|| host_key.clone()),
             host_key,
         })
     }
@@ -444,13 +439,17 @@ impl Connection {
 }
 
 /// The key a host offers, learned from the key exchange alone (nothing is
-/// authenticated or run). OpenSSH one-line form.
+/// authenticated or run; the known key algorithms are asked for first). A
+/// key marked `@revoked` is refused. OpenSSH one-line form.
 pub async fn probe_host_key(
     target: &Target,
     settings: Arc<SshSettings>,
 ) -> Result<String, ConnectError> {
     let timeout = settings.connect_timeout;
     let (result, seen) = handshake(target, &settings, true).await?;
+    if let Some(revoked @ ConnectError::HostKeyRevoked { .. }) = seen.refusal {
+        return Err(revoked);
+    }
     match (seen.offered, result) {
         (Some(key), _) => Ok(openssh_line(&key)),
         (None, Err(_)) => Err(ConnectError::Timeout(timeout)),
@@ -516,4 +515,15 @@ async fn authenticate(
         tried.join("; ")
     };
     Err(ConnectError::Auth { user, detail })
+}
+
+/// Public keys for unit tests (throwaway keys, made with ssh-keygen).
+#[cfg(test)]
+pub(crate) mod test_keys {
+    pub const ED25519: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPmdE0n6B61YSfvq9WMDLsot+tSbayrueUkn1q+BXiwV";
+    pub const ED25519_B: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGlweqz5weg1tvDCnED1h9EY4somGqJXFjJUkhxKsdPd";
+    pub const ECDSA: &str = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBJOAgN8CgHZU+ROdAv4V0OvnCuUvpwjjEROpXY6q8dQhvUGXi2FmoCF46UxjhbNK0w2vnX5WbM7aY781uy8X+Dg=";
+    pub const RSA: &str = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQDDnR0Gtm1dDbnwtfEFBb9mjP6UzgPSaY9bCHj5UGlcmmIJeH1s+lUj1F32CnqYHlyJc3Wy0VCJI85pzlEQ9l1S16YcEpyqBbeROFx8rlETayrc+HVfKbbrk0EITbNW+7KQPSOxeHtXfXOzGjJctL9ZCpUwk3sX7qjXyxc5ZmMbMw==";
 }

@@ -1,12 +1,19 @@
 //! The store: every SQL statement of drover lives here. SQLite through sqlx,
 //! migrations embedded and applied on open, WAL and foreign keys on, every
 //! multi-row change in one transaction together with its audit record.
+//! Every connection runs with `synchronous=FULL`: a commit has reached the
+//! disk when it returns, so what is stored survives a power loss (the
+//! engine lets a host remove a run's files only after such a commit).
 
 mod inventory;
 pub use inventory::{
     body_sha256, InventoryChanges, ItemChange, LibraryChanges, ScriptChange, ScriptGroupInput,
     ScriptInput,
 };
+pub mod accounts;
+mod handover;
+pub use handover::LeaseClaim;
+pub mod host_keys;
 pub mod runs;
 
 use std::path::{Path, PathBuf};
@@ -74,7 +81,7 @@ impl Store {
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
@@ -189,6 +196,7 @@ fn table_of(kind: Kind) -> &'static str {
         Kind::ScriptGroup => "script_groups",
         Kind::Task => "tasks",
         Kind::Run => "runs",
+        Kind::WebUser => "web_users",
     }
 }
 
@@ -249,5 +257,35 @@ impl Store {
                 .fetch_all(&self.pool)
                 .await?,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_connection_commits_to_disk_before_it_returns() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("drover.db"))
+            .await
+            .expect("open");
+        // Every connection of the pool, held at once.
+        let mut held = Vec::new();
+        for _ in 0..store.pool.options().get_max_connections() {
+            held.push(store.pool.acquire().await.expect("connection"));
+        }
+        for conn in &mut held {
+            let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(&mut **conn)
+                .await
+                .expect("pragma");
+            assert_eq!(synchronous, 2, "FULL");
+            let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(&mut **conn)
+                .await
+                .expect("pragma");
+            assert_eq!(journal, "wal");
+        }
     }
 }

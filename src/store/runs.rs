@@ -26,6 +26,9 @@ pub struct RunHost {
     pub port: u16,
     pub user: String,
     pub use_sudo: bool,
+    /// The key this run verifies the host against (OpenSSH form): pinned
+    /// when the run was created, or learned by the run on first contact.
+    pub host_key: Option<String>,
     pub state: HostState,
     pub remote_dir: Option<String>,
     /// Where in the remote output to resume: start of the first unfinished step.
@@ -37,6 +40,8 @@ pub struct RunHost {
     /// The first finished step that failed or timed out, if any: what the
     /// host ends as, whatever its later steps do (`--continue-on-error`).
     pub first_failed_step: Option<FailedStep>,
+    /// The host confirmed it removed the run's files.
+    pub files_removed: bool,
 }
 
 /// A finished step that did not succeed.
@@ -111,8 +116,12 @@ pub enum RunRecord {
         at: i64,
         bytes: u64,
         excerpt: String,
-        end_offset: u64,
+        /// Just after the step's end marker; `None` for a step that ended
+        /// without one (lost, cancelled), which a takeover reads again.
+        end_offset: Option<u64>,
     },
+    /// The host removed the run's files.
+    FilesRemoved { run_host_id: i64 },
     RunFinished {
         run_id: i64,
         state: RunState,
@@ -192,9 +201,13 @@ impl Store {
                 .user
                 .clone()
                 .unwrap_or_else(|| new.default_user.clone());
+            // The key pinned now for the host at this address wins (a host
+            // re-pinned with `host trust` before a rerun); else the key the
+            // caller carries (a rerun: the key of the run it repeats).
             sqlx::query(
-                "INSERT INTO run_hosts (run_id, position, host_name, address, port, user, use_sudo, state)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, 'queued')",
+                "INSERT INTO run_hosts (run_id, position, host_name, address, port, user, use_sudo, state, host_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', COALESCE(
+                    (SELECT i.host_key FROM hosts i WHERE i.name = ?3 AND i.address = ?4 AND i.port = ?5), ?8))",
             )
             .bind(run_id)
             .bind(position as i64)
@@ -203,6 +216,7 @@ impl Store {
             .bind(i64::from(host.port))
             .bind(user)
             .bind(host.use_sudo || new.options.use_sudo)
+            .bind(&host.host_key)
             .execute(&mut *tx)
             .await?;
         }
@@ -269,12 +283,12 @@ impl Store {
         .collect::<Result<Vec<_>>>()?;
         let host_rows = sqlx::query(
             "SELECT h.*,
-                (SELECT COUNT(*) FROM run_steps s WHERE s.run_host_id = h.id AND s.finished_at IS NOT NULL) AS finished_steps,
-                (SELECT s.log_offset FROM run_steps s WHERE s.run_host_id = h.id AND s.finished_at IS NULL
+                (SELECT COUNT(*) FROM run_steps s WHERE s.run_host_id = h.id AND s.end_offset IS NOT NULL) AS finished_steps,
+                (SELECT s.log_offset FROM run_steps s WHERE s.run_host_id = h.id AND s.end_offset IS NULL
                    ORDER BY s.step LIMIT 1) AS open_offset,
-                (SELECT s.step FROM run_steps s WHERE s.run_host_id = h.id AND s.finished_at IS NULL
+                (SELECT s.step FROM run_steps s WHERE s.run_host_id = h.id AND s.end_offset IS NULL
                    ORDER BY s.step LIMIT 1) AS open_step,
-                (SELECT s.end_offset FROM run_steps s WHERE s.run_host_id = h.id AND s.finished_at IS NOT NULL
+                (SELECT s.end_offset FROM run_steps s WHERE s.run_host_id = h.id AND s.end_offset IS NOT NULL
                    ORDER BY s.step DESC LIMIT 1) AS last_end_offset,
                 (SELECT s.step FROM run_steps s WHERE s.run_host_id = h.id AND s.state IN ('failed', 'timed_out')
                    ORDER BY s.step LIMIT 1) AS failed_step,
@@ -288,8 +302,10 @@ impl Store {
         let mut hosts = Vec::with_capacity(host_rows.len());
         for r in &host_rows {
             let id: i64 = r.try_get("id")?;
-            // Output resumes where the open step began, else after the last
-            // finished step, else at the start.
+            // Output resumes where the open step began (one that ended
+            // without its end marker, lost or cancelled, is open: read again
+            // from its start), else after the last finished step, else at
+            // the start.
             let open_offset: Option<i64> = r.try_get("open_offset")?;
             let last_end_offset: Option<i64> = r.try_get("last_end_offset")?;
             let resume_offset = open_offset.or(last_end_offset).unwrap_or(0);
@@ -300,6 +316,7 @@ impl Store {
                 port: u16::try_from(r.try_get::<i64, _>("port")?).unwrap_or(22),
                 user: r.try_get("user")?,
                 use_sudo: r.try_get::<i64, _>("use_sudo")? != 0,
+                host_key: r.try_get("host_key")?,
                 state: host_state_of(r)?,
                 remote_dir: r.try_get("remote_dir")?,
                 resume_offset: u64::try_from(resume_offset).unwrap_or(0),
@@ -319,6 +336,7 @@ impl Store {
                         })
                     })
                     .transpose()?,
+                files_removed: r.try_get::<i64, _>("files_removed")? != 0,
             });
         }
         let state: String = row.try_get("state")?;
@@ -412,6 +430,62 @@ impl Store {
             "SELECT id FROM runs WHERE state = 'running' AND (lease_expires_at IS NULL OR lease_expires_at < ?) ORDER BY id",
         )
         .bind(now_ms())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Opens a run that is over again for the hosts it lost (their runs'
+    /// files stay on the hosts: a connection that could not be
+    /// re-established, output the controller could not write), so that a
+    /// driver reattaches to them and collects what they printed. Audited;
+    /// returns the hosts, none when the run is running or lost no host.
+    pub async fn reopen_lost_hosts(&self, actor: &Actor, run_id: i64) -> Result<Vec<String>> {
+        let mut tx = self.begin().await?;
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM runs WHERE id = ?")
+            .bind(run_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let state = state.ok_or_else(|| self.unknown_run(run_id))?;
+        if RunState::parse(&state) == RunState::Running {
+            return Ok(Vec::new());
+        }
+        let hosts: Vec<String> = sqlx::query_scalar(
+            "UPDATE run_hosts SET state = 'queued', reason = NULL, finished_at = NULL
+             WHERE run_id = ? AND state = 'lost' AND remote_dir IS NOT NULL RETURNING host_name",
+        )
+        .bind(run_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        if hosts.is_empty() {
+            return Ok(hosts);
+        }
+        sqlx::query(
+            "UPDATE runs SET state = 'running', finished_at = NULL, lease_owner = NULL, lease_expires_at = NULL
+             WHERE id = ?",
+        )
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await?;
+        let detail = format!("reattach to lost hosts {}", hosts.join(", "));
+        audit(
+            &mut tx,
+            actor,
+            "run.reopen",
+            &run_id.to_string(),
+            &detail,
+            "ok",
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(hosts)
+    }
+
+    /// Running runs that a front end shows in a message.
+    pub async fn running_runs_with_messages(&self) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT m.run_id FROM run_messages m JOIN runs r ON r.id = m.run_id
+             WHERE r.state = 'running' ORDER BY m.run_id",
+        )
         .fetch_all(&self.pool)
         .await?)
     }
@@ -580,23 +654,9 @@ impl Store {
         owner: &str,
         lease_ms: i64,
     ) -> Result<bool> {
-        let mut tx = self.begin().await?;
-        let done = sqlx::query(
-            "UPDATE runs SET lease_owner = ?, lease_expires_at = ? WHERE id = ? AND state = 'running' AND lease_owner = ?",
-        )
-        .bind(owner)
-        .bind(now_ms() + lease_ms)
-        .bind(run_id)
-        .bind(old_owner)
-        .execute(&mut *tx)
-        .await?;
-        let taken = done.rows_affected() == 1;
-        if taken {
-            let why = format!("from {old_owner}, whose process is gone");
-            audit_takeover(&mut tx, run_id, owner, &why).await?;
-        }
-        tx.commit().await?;
-        Ok(taken)
+        let why = format!("from {old_owner}, whose process is gone");
+        self.hand_over_lease(run_id, old_owner, owner, lease_ms, Some(&why))
+            .await
     }
 
     /// Running runs with their lease owners.
@@ -673,7 +733,8 @@ async fn apply_record(tx: &mut super::Tx<'_>, record: &RunRecord) -> Result<()> 
         } => {
             sqlx::query(
                 "INSERT INTO run_steps (run_host_id, step, state, started_at, log_offset) VALUES (?, ?, 'running', ?, ?)
-                 ON CONFLICT (run_host_id, step) DO UPDATE SET state = 'running', log_offset = excluded.log_offset",
+                 ON CONFLICT (run_host_id, step) DO UPDATE SET state = 'running', log_offset = excluded.log_offset,
+                    finished_at = NULL, end_offset = NULL",
             )
             .bind(run_host_id)
             .bind(i64::from(*step))
@@ -707,9 +768,15 @@ async fn apply_record(tx: &mut super::Tx<'_>, record: &RunRecord) -> Result<()> 
             .bind(at)
             .bind(i64_of(*bytes))
             .bind(excerpt)
-            .bind(i64_of(*end_offset))
+            .bind(end_offset.map(i64_of))
             .execute(&mut **tx)
             .await?;
+        }
+        RunRecord::FilesRemoved { run_host_id } => {
+            sqlx::query("UPDATE run_hosts SET files_removed = 1 WHERE id = ?")
+                .bind(run_host_id)
+                .execute(&mut **tx)
+                .await?;
         }
         RunRecord::RunFinished { run_id, state, at } => {
             sqlx::query(
@@ -828,7 +895,10 @@ async fn live_rerun_in(db: &mut sqlx::SqliteConnection, run: i64) -> Result<Opti
 }
 
 /// The controller holding the lease of a run, if any.
-async fn lease_holder(db: &mut sqlx::SqliteConnection, run_id: i64) -> Result<Option<String>> {
+pub(super) async fn lease_holder(
+    db: &mut sqlx::SqliteConnection,
+    run_id: i64,
+) -> Result<Option<String>> {
     Ok(
         sqlx::query_scalar("SELECT lease_owner FROM runs WHERE id = ?")
             .bind(run_id)
@@ -846,7 +916,12 @@ pub fn lease_lost(run_id: i64) -> Error {
 }
 
 /// The audit record of a controller taking a running run over.
-async fn audit_takeover(tx: &mut Tx<'_>, run_id: i64, owner: &str, why: &str) -> Result<()> {
+pub(super) async fn audit_takeover(
+    tx: &mut Tx<'_>,
+    run_id: i64,
+    owner: &str,
+    why: &str,
+) -> Result<()> {
     let detail = format!("driven by {owner}; {why}");
     audit(
         tx,

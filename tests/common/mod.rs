@@ -32,13 +32,25 @@ pub fn free_port() -> u16 {
 }
 
 fn keygen(path: &Path) {
+    keygen_typed(path, "ed25519");
+}
+
+fn keygen_typed(path: &Path, kind: &str) {
     let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .args(["-q", "-t", kind, "-N", "", "-f"])
         .arg(path)
         .stdout(Stdio::null())
         .status()
         .expect("ssh-keygen");
-    assert!(status.success(), "ssh-keygen failed");
+    assert!(status.success(), "ssh-keygen -t {kind} failed");
+}
+
+/// A new key of `kind` (`rsa`, `ecdsa`, `ed25519`) at `dir/NAME`, e.g. for
+/// an extra `HostKey` line of a fleet; its public key is `NAME.pub`.
+pub fn key_file(dir: &Path, name: &str, kind: &str) -> PathBuf {
+    let path = dir.join(name);
+    keygen_typed(&path, kind);
+    path
 }
 
 /// One sshd serving several loopback addresses on one port.
@@ -184,6 +196,11 @@ impl Drop for SshFleet {
     }
 }
 
+/// The tests' connect timeout: long enough for a loaded machine (CI has two
+/// cores for every test at once) to finish a key exchange on loopback.
+/// Tests that wait for a timeout set a shorter one of their own.
+const CONNECT_TIMEOUT: &str = "20s";
+
 /// A drover CLI bound to a temporary database, config and log directory.
 pub struct Drover {
     pub dir: tempfile::TempDir,
@@ -197,10 +214,17 @@ impl Drover {
         Drover::with_config("")
     }
 
+    /// With `extra` configuration lines after the `[ssh]` defaults.
     pub fn with_config(extra: &str) -> Drover {
+        Drover::with_connect_timeout(CONNECT_TIMEOUT, extra)
+    }
+
+    /// Like `with_config`, for a test that waits for a connection to time
+    /// out.
+    pub fn with_connect_timeout(timeout: &str, extra: &str) -> Drover {
         let dir = tempfile::tempdir().expect("tempdir");
         let config =
-            format!("[ssh]\nconnect_timeout = \"3s\"\nkeepalive_interval = \"2s\"\n{extra}");
+            format!("[ssh]\nconnect_timeout = \"{timeout}\"\nkeepalive_interval = \"2s\"\n{extra}");
         std::fs::write(dir.path().join("drover.toml"), config).expect("config");
         Drover {
             dir,
@@ -296,6 +320,22 @@ impl Drover {
                 String::from_utf8_lossy(&out.stderr)
             )
         })
+    }
+
+    /// A connection to this drover's database, and a runtime to use it on.
+    pub fn open_database(&self) -> (tokio::runtime::Runtime, sqlx::SqliteConnection) {
+        use sqlx::ConnectOptions;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let options = format!("sqlite://{}", self.db().display())
+            .parse::<sqlx::sqlite::SqliteConnectOptions>()
+            .expect("sqlite url");
+        let db = runtime
+            .block_on(options.connect())
+            .expect("open the database");
+        (runtime, db)
     }
 
     /// Adds the fleet's hosts as `prefix-1..n` in server group `group`.
@@ -399,6 +439,48 @@ pub fn processes_matching(command: &str) -> Vec<String> {
         .filter(|l| l.trim_end().ends_with(command))
         .map(str::to_string)
         .collect()
+}
+
+/// Waits (bounded) for a child to exit, killing it if it does not.
+pub fn exited(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("drover did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until `done` holds, polling for at most 20 s; panics naming
+/// `what` otherwise.
+pub fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Asserts that no process runs any of `commands` once they had up to 10 s
+/// to go (`after`: what should have ended them).
+pub fn assert_gone(commands: &[&str], after: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for command in commands {
+        loop {
+            let left = processes_matching(command);
+            if left.is_empty() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "left after {after}: {left:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 /// A `sleep N` command line no other test or process on this machine uses,

@@ -1,19 +1,38 @@
-//! Import of the `commands/` script library (a directory) and of inventory
-//! files (TOML). Both are idempotent: importing the same thing twice
-//! changes nothing the second time.
+//! `drover import` and `drover export`: the `commands/` script library (a
+//! directory) and inventory files. Imports are idempotent: importing the
+//! same thing twice changes nothing the second time. Everything is read and
+//! validated before anything is written, in one transaction.
 //!
 //! Library layout: `scripts/NAME.sh` (metadata in the header comments:
 //! `# description: ...`, `# timeout: 10m`) and `groups.toml` with one table
 //! per script group (`description`, `scripts = [...]`).
+//!
+//! Inventory files come in several formats ([`format`]): drover's TOML
+//! ([`inventory_toml`]), Ansible INI and YAML ([`ansible`]), plain host
+//! lists ([`host_list`]) and ssh_config Host entries ([`ssh_config`]). Each
+//! parser turns text into a raw [`document`], which one validation checks;
+//! the writing is the store's inventory import.
+
+pub mod ansible;
+pub mod document;
+pub mod export;
+pub mod format;
+pub mod host_list;
+pub mod inventory_toml;
+pub mod ssh_config;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{parse_duration, parse_script_body, Actor, Name, NewHost};
+use self::document::{HostNames, RawInventory, ValidHost};
+use self::format::Format;
+use crate::domain::{parse_duration, parse_script_body, Actor, Host, Name, NewHost};
 use crate::error::{Error, Kind, Result};
-use crate::ops::{Drover, HostAdd};
+use crate::ops::Drover;
 use crate::store::{ItemChange, ScriptChange, ScriptGroupInput, ScriptInput};
 
 /// What an import did, by item (e.g. "script setup-apache (version 2)").
@@ -22,6 +41,9 @@ pub struct ImportReport {
     pub added: Vec<String>,
     pub changed: Vec<String>,
     pub unchanged: usize,
+    /// What the file holds that was not imported.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl ImportReport {
@@ -46,6 +68,9 @@ impl std::fmt::Display for ImportReport {
         for item in &self.changed {
             writeln!(f, "changed  {item}")?;
         }
+        for warning in &self.warnings {
+            writeln!(f, "warning  {warning}")?;
+        }
         write!(
             f,
             "{} added, {} changed, {} unchanged",
@@ -64,51 +89,37 @@ struct GroupFile {
     scripts: Vec<String>,
 }
 
-/// An inventory file: hosts and server groups.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Inventory {
-    #[serde(default)]
-    pub hosts: Vec<InventoryHost>,
-    #[serde(default)]
-    pub groups: BTreeMap<String, InventoryGroup>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InventoryHost {
-    pub name: String,
-    pub address: String,
-    pub port: Option<i64>,
-    pub user: Option<String>,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default)]
+/// How an inventory file is read.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// `None`: told by the file's extension, else its content.
+    pub format: Option<Format>,
+    /// Server groups every imported host joins (created if missing).
     pub groups: Vec<String>,
-    #[serde(default)]
-    pub sudo: bool,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InventoryGroup {
-    #[serde(default)]
-    pub description: String,
 }
 
 /// Imports a library directory or an inventory file.
-pub async fn import(drover: &Drover, actor: &Actor, path: &Path) -> Result<ImportReport> {
+pub async fn import(
+    drover: &Drover,
+    actor: &Actor,
+    path: &Path,
+    options: &ImportOptions,
+) -> Result<ImportReport> {
+    let refuse = |message: &str| Error::Import {
+        path: path.display().to_string(),
+        message: message.into(),
+    };
     if path.is_dir() {
+        if options.format.is_some() || !options.groups.is_empty() {
+            return Err(refuse("--format and --group apply to inventory files; a directory is imported as the commands/ library"));
+        }
         import_library(drover, actor, path).await
     } else if path.is_file() {
-        import_inventory(drover, actor, path).await
+        import_inventory(drover, actor, path, options).await
     } else {
-        Err(Error::Import {
-            path: path.display().to_string(),
-            message:
-                "no such file or directory; give the commands/ directory or an inventory .toml file"
-                    .into(),
-        })
+        Err(refuse(
+            "no such file or directory; give the commands/ directory or an inventory file",
+        ))
     }
 }
 
@@ -284,75 +295,32 @@ async fn import_library(drover: &Drover, actor: &Actor, dir: &Path) -> Result<Im
     Ok(report)
 }
 
-/// Validates one host of an inventory file, as `host add` would; errors
-/// name the host.
-fn validate_host(host: &InventoryHost) -> Result<NewHost> {
-    let name = Name::parse(Kind::Host, &host.name)?;
-    HostAdd {
-        name: host.name.clone(),
-        address: host.address.clone(),
-        port: host.port,
-        user: host.user.clone(),
-        groups: host.groups.clone(),
-        description: Some(host.description.clone()),
-        sudo: host.sudo,
+/// Reads, validates and writes an inventory file.
+async fn import_inventory(
+    drover: &Drover,
+    actor: &Actor,
+    path: &Path,
+    options: &ImportOptions,
+) -> Result<ImportReport> {
+    for group in &options.groups {
+        Name::parse(Kind::ServerGroup, group)?;
     }
-    .validate()
-    .map_err(|e| Error::Refused(format!("host '{name}': {e}")))
-}
-
-/// An inventory file, validated.
-struct ValidInventory {
-    /// `[groups]` plus the groups hosts name, sorted, with descriptions.
-    groups: Vec<(Name, String)>,
-    hosts: Vec<NewHost>,
-}
-
-fn validate_inventory(inventory: Inventory) -> Result<ValidInventory> {
-    let mut hosts: Vec<NewHost> = Vec::with_capacity(inventory.hosts.len());
-    for host in &inventory.hosts {
-        let host = validate_host(host)?;
-        if hosts.iter().any(|h| h.name == host.name) {
-            return Err(Error::Refused(format!(
-                "host '{}' is listed more than once",
-                host.name
-            )));
-        }
-        hosts.push(host);
+    let (mut raw, names) = read_inventory(path, options.format)?;
+    for host in &mut raw.hosts {
+        host.groups.extend(options.groups.iter().cloned());
     }
-    let mut groups: BTreeMap<Name, String> = BTreeMap::new();
-    for (name, group) in inventory.groups {
-        groups.insert(Name::parse(Kind::ServerGroup, &name)?, group.description);
-    }
-    for host in &hosts {
-        for group in &host.groups {
-            groups.entry(group.clone()).or_default();
-        }
-    }
-    Ok(ValidInventory {
-        groups: groups.into_iter().collect(),
-        hosts,
-    })
-}
-
-/// Validates the whole inventory file, then writes it in one transaction.
-async fn import_inventory(drover: &Drover, actor: &Actor, path: &Path) -> Result<ImportReport> {
-    let import_err = |message: String| Error::Import {
-        path: path.display().to_string(),
-        message,
-    };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
-    let inventory: Inventory =
-        toml::from_str(&text).map_err(|e| import_err(toml_error(&text, &e)))?;
-    let ValidInventory { groups, hosts } =
-        validate_inventory(inventory).map_err(|e| import_err(e.to_string()))?;
+    let valid = document::validate(raw, names)?;
+    let existing = drover.store.hosts().await?;
+    let hosts = complete_hosts(valid.hosts, &existing);
     let changes = drover
         .store
-        .import_inventory(actor, &groups, &hosts)
+        .import_inventory(actor, &valid.groups, &hosts)
         .await?;
-    let mut report = ImportReport::default();
-    for ((name, _), change) in groups.iter().zip(&changes.groups) {
+    let mut report = ImportReport {
+        warnings: valid.warnings,
+        ..ImportReport::default()
+    };
+    for ((name, _), change) in valid.groups.iter().zip(&changes.groups) {
         report.record(*change, format!("server group {name}"));
     }
     for (host, change) in hosts.iter().zip(&changes.hosts) {
@@ -361,8 +329,55 @@ async fn import_inventory(drover: &Drover, actor: &Actor, path: &Path) -> Result
     Ok(report)
 }
 
+/// Parses an inventory file in its format (given, or told from the file);
+/// also says how its host names are taken.
+fn read_inventory(path: &Path, format: Option<Format>) -> Result<(RawInventory, HostNames)> {
+    let file = path.display().to_string();
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error::io(format!("cannot read {file}"), e))?;
+    let format = format
+        .or_else(|| format::detect(path, &text))
+        .ok_or_else(|| Error::Import {
+            path: file.clone(),
+            message: format!(
+                "cannot tell the format of this file; give --format with one of: {}",
+                Format::NAMES.join(", ")
+            ),
+        })?;
+    let foreign = HostNames::LowerCaseDns;
+    Ok(match format {
+        Format::Toml => (inventory_toml::parse(&file, &text)?, HostNames::Exact),
+        Format::AnsibleIni => (ansible::ini::parse(&file, &text)?, foreign),
+        Format::AnsibleYaml => (ansible::yaml::parse(&file, &text)?, foreign),
+        Format::Hosts => (host_list::parse(&file, &text)?, foreign),
+        Format::SshConfig => (ssh_config::read(path, None)?, foreign),
+    })
+}
+
+/// The hosts to write. A field the file cannot express (description and
+/// sudo, outside drover's own format) keeps an existing host's value;
+/// every other field is as the file says, as in `host edit`.
+fn complete_hosts(hosts: Vec<ValidHost>, existing: &[Host]) -> Vec<NewHost> {
+    let existing: HashMap<&str, &Host> = existing.iter().map(|h| (h.name.as_str(), h)).collect();
+    hosts
+        .into_iter()
+        .map(|valid| {
+            let mut host = valid.host;
+            if let Some(current) = existing.get(host.name.as_str()) {
+                if !valid.description_given {
+                    host.description.clone_from(&current.description);
+                }
+                if !valid.sudo_given {
+                    host.use_sudo = current.use_sudo;
+                }
+            }
+            host
+        })
+        .collect()
+}
+
 /// A TOML error with where it is: `line L, column C: message`.
-fn toml_error(text: &str, error: &toml::de::Error) -> String {
+pub(crate) fn toml_error(text: &str, error: &toml::de::Error) -> String {
     let Some(before) = error.span().and_then(|span| text.get(..span.start)) else {
         return error.message().to_string();
     };

@@ -1,4 +1,4 @@
--- drover schema, version 2: which run a rerun repeats, so that a second
+-- Which run a rerun repeats, so that a second
 -- live rerun of the same run is refused (checked when the rerun is created,
 -- inside the same write transaction).
 ALTER TABLE runs ADD COLUMN rerun_of INTEGER REFERENCES runs(id);

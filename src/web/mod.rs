@@ -1,0 +1,94 @@
+//! The web front end (`drover serve`): an axum server whose pages are maud
+//! templates compiled into the binary, with its CSS and JS embedded too (no
+//! CDN, no template directory). It owns HTTP concerns only: login first
+//! (every route but the login page, its POST, login links and static assets
+//! needs a session), CSRF checks, login rate limiting, security headers and
+//! rendering. Accounts, sessions and data come from the operations layer.
+
+mod assets;
+mod guard;
+mod login;
+mod pages;
+mod ratelimit;
+mod refusal;
+mod security;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::ops::Drover;
+
+pub use ratelimit::{LoginLimiter, Policy as RateLimitPolicy};
+
+/// What every handler shares.
+pub struct Web {
+    pub drover: Drover,
+    pub limiter: LoginLimiter,
+}
+
+pub type WebState = Arc<Web>;
+
+/// Fatal problems of the web server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(
+        "cannot listen on {address}: {source}; set [web] listen in drover.toml to a free address"
+    )]
+    Bind {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("web server: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Binds the listen address.
+pub async fn bind(address: SocketAddr) -> Result<tokio::net::TcpListener, ServeError> {
+    tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|source| ServeError::Bind { address, source })
+}
+
+/// Serves until `shutdown` resolves, then stops taking connections and
+/// lets requests in flight finish (axum's graceful shutdown).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    drover: Drover,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let state = Arc::new(Web {
+        drover,
+        limiter: LoginLimiter::default(),
+    });
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(ServeError::Serve)
+}
+
+/// Every route. The guard decides who gets past (see [`guard::is_public`]).
+pub fn router(state: WebState) -> Router {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/login", get(login::page).post(login::submit))
+        .route("/login/link/{token}", get(login::link_page))
+        .route("/login/link", post(login::link_submit))
+        .route("/logout", post(login::logout))
+        .route("/api/whoami", get(pages::whoami))
+        .route("/static/{file}", get(assets::serve))
+        .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard,
+        ))
+        .layer(axum::middleware::from_fn(security::headers))
+        .with_state(state)
+}
