@@ -7,6 +7,7 @@
 mod api;
 mod commands;
 mod dashboard;
+mod memory;
 mod permissions;
 mod progress;
 pub mod render;
@@ -134,6 +135,9 @@ pub async fn run_bot_with(
                 ))
             },
             initialize_owners: false,
+            // No command has a cooldown: poise would still record every
+            // user, channel and member that used each command, for good.
+            manual_cooldowns: true,
             require_cache_for_guild_check: false,
             ..Default::default()
         })

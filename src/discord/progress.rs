@@ -12,7 +12,7 @@ use poise::serenity_prelude as serenity;
 
 use super::api::ChannelApi;
 use super::render::{self, ButtonStyle, ProgressView};
-use super::{run_logs, Http};
+use super::{memory, run_logs, Http};
 use crate::engine::Engine;
 use crate::ops::Drover;
 use crate::state::{RunSnapshot, RunState};
@@ -179,13 +179,20 @@ impl Tracker {
 
     /// Drives `run_id` in this process and shows it in `channel`.
     pub fn start(&self, http: Http, run_id: i64, channel: serenity::ChannelId) {
+        self.drive_in_background(run_id, "run driver stopped");
+        self.track(http, run_id, Some(channel));
+    }
+
+    /// Drives `run_id` in this process; when the driver stops, the memory
+    /// the run used goes back to the OS.
+    fn drive_in_background(&self, run_id: i64, failure: &'static str) {
         let engine = self.engine.clone();
         tokio::spawn(async move {
             if let Err(e) = engine.drive(run_id).await {
-                tracing::error!(run_id, error = %e, "run driver stopped");
+                tracing::warn!(run_id, error = %e, "{failure}");
             }
+            memory::release_freed_heap();
         });
-        self.track(http, run_id, Some(channel));
     }
 
     /// Shows a run (started here or taken over) until it ends.
@@ -206,6 +213,9 @@ impl Tracker {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&run_id);
+            // The run is over here: what it used is free, and goes back.
+            memory::release_freed_heap();
+            tracing::debug!(run_id, "run no longer shown; freed memory released");
         });
     }
 
@@ -219,12 +229,7 @@ impl Tracker {
             }
         };
         for run_id in orphans {
-            let engine = self.engine.clone();
-            tokio::spawn(async move {
-                if let Err(e) = engine.drive(run_id).await {
-                    tracing::warn!(run_id, error = %e, "cannot take the run over");
-                }
-            });
+            self.drive_in_background(run_id, "cannot take the run over");
         }
         // Every running run with a message shows its progress, whichever
         // process drives it (one taken over here, or driven elsewhere).
@@ -240,6 +245,7 @@ impl Tracker {
 
     /// Adopts orphaned runs now and every `ADOPT_EVERY` while the bot runs:
     /// a run whose controller dies after the bot started is taken over too.
+    /// Each time, serenity's rate limit buckets of past interactions go.
     pub fn adopt_periodically(&self, http: Http) {
         let tracker = self.clone();
         tokio::spawn(async move {
@@ -248,6 +254,7 @@ impl Tracker {
             loop {
                 every.tick().await;
                 tracker.adopt_orphans(http.clone()).await;
+                memory::prune_rate_limit_buckets(&http).await;
             }
         });
     }
