@@ -249,6 +249,12 @@ fn actor(ctx: Context<'_>) -> crate::domain::Actor {
 
 // --------------------------------------------------------- autocomplete
 
+/// Discord shows at most this many autocomplete choices.
+const MAX_CHOICES: usize = 25;
+
+/// Names of `kind` containing `partial`, prefix matches first: at most
+/// `MAX_CHOICES`, picked by the database (an inventory of thousands of
+/// hosts is not read on every keystroke).
 async fn names_matching(
     ctx: Context<'_>,
     kind: Kind,
@@ -258,24 +264,17 @@ async fn names_matching(
         .data()
         .drover
         .store
-        .names(kind)
+        .names_matching(kind, partial, MAX_CHOICES)
         .await
         .unwrap_or_default();
-    let partial = partial.to_lowercase();
-    let mut choices: Vec<String> = names
-        .iter()
-        .filter(|n| n.starts_with(&partial))
-        .cloned()
-        .collect();
-    choices.extend(
+    choices_of(names)
+}
+
+fn choices_of(names: Vec<String>) -> serenity::CreateAutocompleteResponse {
+    serenity::CreateAutocompleteResponse::new().set_choices(
         names
             .into_iter()
-            .filter(|n| !n.starts_with(&partial) && n.contains(&partial)),
-    );
-    choices.truncate(25);
-    serenity::CreateAutocompleteResponse::new().set_choices(
-        choices
-            .into_iter()
+            .take(MAX_CHOICES)
             .map(serenity::AutocompleteChoice::from)
             .collect(),
     )
@@ -302,16 +301,17 @@ async fn ac_task_or_scriptgroup(
     partial: &str,
 ) -> serenity::CreateAutocompleteResponse {
     let store = &ctx.data().drover.store;
-    let mut names = store.names(Kind::Task).await.unwrap_or_default();
-    names.extend(store.names(Kind::ScriptGroup).await.unwrap_or_default());
-    let partial = partial.to_lowercase();
-    let choices: Vec<serenity::AutocompleteChoice> = names
-        .into_iter()
-        .filter(|n| n.contains(&partial))
-        .take(25)
-        .map(serenity::AutocompleteChoice::from)
-        .collect();
-    serenity::CreateAutocompleteResponse::new().set_choices(choices)
+    let mut names = store
+        .names_matching(Kind::Task, partial, MAX_CHOICES)
+        .await
+        .unwrap_or_default();
+    names.extend(
+        store
+            .names_matching(Kind::ScriptGroup, partial, MAX_CHOICES)
+            .await
+            .unwrap_or_default(),
+    );
+    choices_of(names)
 }
 async fn ac_run(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
     let runs = ctx
@@ -324,7 +324,7 @@ async fn ac_run(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocomplete
     let choices: Vec<serenity::AutocompleteChoice> = runs
         .into_iter()
         .filter(|r| r.id.to_string().starts_with(partial.trim()))
-        .take(25)
+        .take(MAX_CHOICES)
         .map(|r| {
             let label = format!(
                 "{} · {} · {} on {}",
