@@ -107,17 +107,28 @@ fn message_content(snapshot: &RunSnapshot, left_out: &[&str], redactor: &Redacto
 }
 
 /// Shares `budget` bytes among logs of `sizes` bytes: each gets an equal
-/// part, and what a small log does not need goes to the bigger ones.
+/// part, and what a small log does not need goes to the bigger ones. Logs
+/// bigger than their part all get the same part.
 pub fn share_budget(sizes: &[u64], budget: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..sizes.len()).collect();
     order.sort_by_key(|i| sizes[*i]);
     let mut shares = vec![0; sizes.len()];
     let mut left = budget;
-    for (done, i) in order.into_iter().enumerate() {
+    for (done, &i) in order.iter().enumerate() {
         let equal = left / (sizes.len() - done);
-        let share = usize::try_from(sizes[i]).map_or(equal, |size| size.min(equal));
-        shares[i] = share;
-        left -= share;
+        match usize::try_from(sizes[i]) {
+            Ok(size) if size < equal => {
+                shares[i] = size;
+                left -= size;
+            }
+            // This log and every bigger one after it get `equal`.
+            _ => {
+                for &bigger in &order[done..] {
+                    shares[bigger] = equal;
+                }
+                break;
+            }
+        }
     }
     shares
 }
