@@ -83,6 +83,11 @@ pub enum Error {
         group: String,
         position: i64,
     },
+    #[error(
+        "run {run} is already being rerun as run {rerun}, which is still running; \
+         wait for it to end (drover run status {rerun}) or cancel it (drover run cancel {rerun})"
+    )]
+    RerunLive { run: i64, rerun: i64 },
     #[error("{0}")]
     Refused(String),
     /// A run environment key that would make a shell, an interpreter or the

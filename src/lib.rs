@@ -17,6 +17,7 @@ pub mod domain;
 pub mod engine;
 pub mod error;
 pub mod library;
+pub mod memory;
 pub mod redact;
 pub mod run_env;
 pub mod signals;

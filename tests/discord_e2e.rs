@@ -294,12 +294,18 @@ async fn unauthorised_users_are_refused_and_nothing_runs() {
         .await;
     let answer = sim.wait_response(&add, TIMEOUT).await.expect("answered");
     assert!(answer.to_string().contains("admin level"), "{answer}");
-    // DMs are refused
+    // DMs are refused, in the user's eyes only, and the refusal is recorded
     let dm = sim
         .slash_command(&SimUser::dm(1001), CHANNEL + 100, "run", &["list"], vec![])
         .await;
     // (answered after its audit record is written)
-    let _ = sim.wait_response(&dm, TIMEOUT).await;
+    let answer = sim.wait_response(&dm, TIMEOUT).await.expect("answered");
+    assert_eq!(answer["type"], 4, "{answer}");
+    assert_eq!(answer["data"]["flags"], 64, "ephemeral: {answer}");
+    assert_eq!(
+        answer["data"]["content"], "drover commands work only in a server channel, not in DMs",
+        "{answer}"
+    );
     let runs = drover.json(&["run", "list"]);
     assert_eq!(runs, Value::Array(vec![]), "nothing ran");
     assert!(!drover.ok(&["group", "list"]).contains("new-group"));
@@ -311,6 +317,12 @@ async fn unauthorised_users_are_refused_and_nothing_runs() {
     // the record names the variables, never their values
     assert!(audit.contains("env:API_TOKEN=*** REGION=***"), "{audit}");
     assert!(!audit.contains("s3cr3t"), "{audit}");
+    assert!(
+        audit.lines().any(|l| l.contains("discord:1001")
+            && l.contains("discord /run list")
+            && l.contains("denied: drover commands work only in a server channel, not in DMs")),
+        "{audit}"
+    );
     let strangers = audit.lines().filter(|l| l.contains("discord:2002")).count();
     assert_eq!(
         strangers, 1,
@@ -944,4 +956,345 @@ async fn run_environment_that_runs_code_is_refused_in_the_cli_words() {
     assert!(!text.contains("id>"), "the value is not repeated: {text}");
     assert!(!witness.exists());
     assert_eq!(drover.json(&["run", "list"]), Value::Array(vec![]));
+}
+
+/// The message with the run's logs attached, once posted (10 s at most).
+async fn logs_message(sim: &DiscordSim) -> Option<SimMessage> {
+    let mut found = None;
+    eventually(|| {
+        found = sim
+            .messages(CHANNEL)
+            .into_iter()
+            .find(|m| !m.attachments.is_empty());
+        found.is_some()
+    })
+    .await;
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn final_logs_fit_one_message_and_name_the_rest() {
+    let fleet = SshFleet::start(181, 12);
+    let mut drover = common::Drover::with_config(&config());
+    drover.add_fleet(&fleet, "x", "big-logs");
+    // about 3.3 MB a host: ten hosts' logs are far over Discord's 25 MiB
+    // per request; x-11 and x-12 fail.
+    drover.script(
+        "chatty",
+        "yes 'filler line of a chatty script, long enough to add up quickly' | head -n 50000\n\
+         echo \"last line of $DROVER_HOST\"\n\
+         case $DROVER_HOST in x-11|x-12) exit 3;; esac\n",
+        &[],
+    );
+    drover.ok(&["scriptgroup", "create", "chatty-group", "chatty"]);
+    let sim = DiscordSim::start().await;
+    let _bot = start_bot(&sim, &drover).await;
+    task_run(&sim, &operator(), "chatty-group", "big-logs").await;
+    let last = wait_final(&sim, "failed").await;
+    let logs = logs_message(&sim).await.expect("the logs are posted");
+    let sizes: usize = logs.attachments.iter().map(|(_, size)| size).sum();
+    assert!(
+        sizes <= 9 * 1024 * 1024,
+        "one message stays within the limit: {sizes} bytes"
+    );
+    let names: Vec<&str> = logs.attachments.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.len(), 10, "{names:?}");
+    assert_eq!(
+        names[..2],
+        ["run-1-x-11.log", "run-1-x-12.log"],
+        "failed hosts first"
+    );
+    for name in &names {
+        let host = name.trim_start_matches("run-1-").trim_end_matches(".log");
+        let body = sim.uploaded_file(name).expect("uploaded");
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            text.starts_with(&format!(
+                "[earlier output left out; `drover run logs 1 {host}` prints all of it]\n"
+            )),
+            "{name} says where the rest is: {:?}",
+            &text[..text.len().min(200)]
+        );
+        assert!(
+            text.ends_with(&format!("last line of {host}\n")),
+            "{name} keeps the end of the logs"
+        );
+    }
+    let left_out: Vec<String> = (1..=10)
+        .map(|i| format!("x-{i}"))
+        .filter(|h| !names.contains(&format!("run-1-{h}.log").as_str()))
+        .collect();
+    assert_eq!(left_out.len(), 2);
+    for host in &left_out {
+        assert!(logs.content.contains(host.as_str()), "{}", logs.content);
+    }
+    assert!(
+        logs.content.contains("`drover run logs 1 HOST`"),
+        "{}",
+        logs.content
+    );
+
+    // The Logs button: the last lines of the failed host, and where the rest is.
+    let click = sim
+        .click_button(&operator(), CHANNEL, last.id, "drover:logs:1")
+        .await;
+    let answer = sim.wait_response(&click, TIMEOUT).await.expect("answered");
+    let content = answer["data"]["content"].as_str().unwrap_or_default();
+    assert_eq!(answer["data"]["flags"], 64, "ephemeral: {answer}");
+    assert!(
+        content.contains("last line of x-11") && content.contains("`drover run logs 1 x-11`"),
+        "{content}"
+    );
+    assert!(content.chars().count() <= 2000);
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}
+
+/// An inventory whose hosts fail their first run and succeed, 3 s later,
+/// when run again: `rerun-group` of hosts `rr-1..n` with script group
+/// `flaky-group`.
+fn flaky_inventory(fleet: &SshFleet, config: &str) -> common::Drover {
+    let mut drover = common::Drover::with_config(config);
+    drover.add_fleet(fleet, "rr", "rerun-group");
+    let marks = drover.dir.path().join("marks");
+    std::fs::create_dir_all(&marks).expect("marks dir");
+    drover.script(
+        "flaky",
+        &format!(
+            "m='{}'/\"$DROVER_HOST\"\nif [ -e \"$m\" ]; then sleep 3; echo again; exit 0; fi\n\
+             touch \"$m\"; echo first; exit 4\n",
+            marks.display()
+        ),
+        &[],
+    );
+    drover.ok(&["scriptgroup", "create", "flaky-group", "flaky"]);
+    drover
+}
+
+/// The content of an interaction's answer.
+fn content_of(answer: &Value) -> String {
+    answer["data"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_double_click_on_rerun_starts_one_rerun() {
+    let fleet = SshFleet::start(201, 2);
+    let drover = flaky_inventory(&fleet, &config());
+    let sim = DiscordSim::start().await;
+    let _bot = start_bot(&sim, &drover).await;
+    task_run(&sim, &operator(), "flaky-group", "rerun-group").await;
+    let failed = wait_final(&sim, "failed").await;
+    let first = sim
+        .click_button(&operator(), CHANNEL, failed.id, "drover:rerun:1")
+        .await;
+    let second = sim
+        .click_button(&admin(), CHANNEL, failed.id, "drover:rerun:1")
+        .await;
+    let mut answers = Vec::new();
+    for click in [&first, &second] {
+        let answer = sim.wait_response(click, TIMEOUT).await.expect("answered");
+        assert_eq!(answer["data"]["flags"], 64, "ephemeral: {answer}");
+        answers.push(content_of(&answer));
+    }
+    answers.sort();
+    assert_eq!(
+        answers,
+        [
+            "rerunning the failed hosts of run 1 as run 2",
+            "run 1 is already being rerun as run 2, which is still running; wait for it to end \
+             (drover run status 2) or cancel it (drover run cancel 2)"
+        ],
+        "one rerun; the other press is refused naming it"
+    );
+    let runs = drover.json(&["run", "list"]);
+    assert_eq!(runs.as_array().map(Vec::len), Some(2), "{runs:#}");
+    let last = wait_final(&sim, "succeeded").await;
+    assert!(embed_text(&last).contains("rr-2"));
+    let audit = drover.ok(&["audit"]);
+    let presses: Vec<&str> = audit
+        .lines()
+        .filter(|l| l.contains("discord button rerun"))
+        .collect();
+    assert_eq!(presses.len(), 2, "{audit}");
+    assert!(
+        presses
+            .iter()
+            .any(|l| l.contains("error: run 1 is already being rerun as run 2")),
+        "{audit}"
+    );
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}
+
+/// The message an interaction was answered with (the original response),
+/// its content and its id, once it exists.
+async fn answer_message(sim: &DiscordSim, interaction: &SimInteraction) -> (String, u64) {
+    let mut message = Value::Null;
+    eventually(|| {
+        message = sim
+            .followups(interaction)
+            .into_iter()
+            .next()
+            .unwrap_or(Value::Null);
+        message["id"].is_string()
+    })
+    .await;
+    let id = message["id"]
+        .as_str()
+        .and_then(|i| i.parse().ok())
+        .expect("message id");
+    (content_of(&json!({"data": message})), id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_reruns_ask_for_confirmation_like_runs() {
+    let fleet = SshFleet::start(211, 2);
+    let config = config().replace("confirm_above = 50", "confirm_above = 1");
+    let drover = flaky_inventory(&fleet, &config);
+    let sim = DiscordSim::start().await;
+    let _bot = start_bot(&sim, &drover).await;
+    let run = sim
+        .slash_command(
+            &operator(),
+            CHANNEL,
+            "task",
+            &["run"],
+            vec![
+                ("task_or_script_group", json!("flaky-group")),
+                ("server_group", json!("rerun-group")),
+            ],
+        )
+        .await;
+    sim.wait_response(&run, TIMEOUT).await.expect("asked");
+    let (_, question) = answer_message(&sim, &run).await;
+    press(&sim, question, &format!("drover:confirm:{}", run.id)).await;
+    let failed = wait_final(&sim, "failed").await;
+
+    // The Rerun button asks first; called off, nothing runs.
+    let click = sim
+        .click_button(&operator(), CHANNEL, failed.id, "drover:rerun:1")
+        .await;
+    let asked = sim.wait_response(&click, TIMEOUT).await.expect("answered");
+    assert!(
+        content_of(&asked).contains("This runs on 2 hosts. Confirm?"),
+        "{asked}"
+    );
+    assert_eq!(asked["data"]["flags"], 64, "ephemeral: {asked}");
+    let (_, question) = answer_message(&sim, &click).await;
+    press(&sim, question, &format!("drover:abort:{}", click.id)).await;
+    let (text, _) = answer_message(&sim, &click).await;
+    assert!(text.ends_with("Cancelled; nothing ran."), "{text}");
+    assert_eq!(
+        drover.json(&["run", "list"]).as_array().map(Vec::len),
+        Some(1)
+    );
+
+    // Confirmed, it reruns.
+    let click = sim
+        .click_button(&operator(), CHANNEL, failed.id, "drover:rerun:1")
+        .await;
+    sim.wait_response(&click, TIMEOUT).await.expect("answered");
+    let (_, question) = answer_message(&sim, &click).await;
+    press(&sim, question, &format!("drover:confirm:{}", click.id)).await;
+    let (text, _) = answer_message(&sim, &click).await;
+    assert!(
+        text.ends_with("rerunning the failed hosts of run 1 as run 2"),
+        "{text}"
+    );
+    wait_final(&sim, "succeeded").await;
+
+    // /run rerun asks too.
+    let rerun = sim
+        .slash_command(
+            &operator(),
+            CHANNEL,
+            "run",
+            &["rerun"],
+            vec![("id", json!(1))],
+        )
+        .await;
+    sim.wait_response(&rerun, TIMEOUT).await.expect("asked");
+    let (text, question) = answer_message(&sim, &rerun).await;
+    assert!(
+        text.contains("Rerun of run 1") && text.contains("Confirm?"),
+        "{text}"
+    );
+    press(&sim, question, &format!("drover:abort:{}", rerun.id)).await;
+    let mut records = Vec::new();
+    eventually(|| {
+        records = drover
+            .ok(&["audit"])
+            .lines()
+            .filter(|l| l.contains("discord /run rerun") || l.contains("discord button rerun"))
+            .map(str::to_string)
+            .collect();
+        records.len() == 3
+    })
+    .await;
+    assert!(
+        records[0]
+            .trim_end()
+            .ends_with("cancelled at confirmation; nothing ran"),
+        "{records:#?}"
+    );
+    assert!(records[1].trim_end().ends_with("ok"), "{records:#?}");
+    assert!(
+        records[2]
+            .trim_end()
+            .ends_with("cancelled at confirmation; nothing ran"),
+        "{records:#?}"
+    );
+    assert_eq!(
+        drover.json(&["run", "list"]).as_array().map(Vec::len),
+        Some(2)
+    );
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_edits_come_at_most_once_per_edit_interval() {
+    let fleet = SshFleet::start(221, 2);
+    let mut drover = common::Drover::with_config(&config());
+    drover.add_fleet(&fleet, "p", "paced");
+    let steps: Vec<String> = (1..=8).map(|i| format!("step-{i}")).collect();
+    for step in &steps {
+        drover.script(step, "sleep 0.15; echo done\n", &[]);
+    }
+    let mut create = vec!["scriptgroup", "create", "steps"];
+    create.extend(steps.iter().map(String::as_str));
+    drover.ok(&create);
+    let sim = DiscordSim::start().await;
+    // A bucket roomy enough that only the bot's own pacing spaces the edits
+    // (Discord's 5 per 5 s would space them by itself).
+    sim.set_route_limit(
+        "PATCH",
+        "/channels/{channel_id}/messages/{id}",
+        100,
+        Duration::from_secs(1),
+    );
+    let _bot = start_bot(&sim, &drover).await;
+    task_run(&sim, &operator(), "steps", "paced").await;
+    let last = wait_final(&sim, "succeeded").await;
+    let path = format!("/api/v10/channels/{CHANNEL}/messages/{}", last.id);
+    let edits: Vec<std::time::Instant> = sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.path == path)
+        .map(|r| r.time)
+        .collect();
+    assert!(
+        edits.len() >= 3,
+        "the run changed often: {} edits",
+        edits.len()
+    );
+    // edit_interval is 500 ms; 50 ms of slack for request latency.
+    for pair in edits.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= Duration::from_millis(450),
+            "two edits {gap:?} apart, under edit_interval"
+        );
+    }
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
 }

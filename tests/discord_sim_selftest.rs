@@ -895,3 +895,93 @@ async fn payload_rules_and_fixtures() {
 
     assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
 }
+
+/// The `x-ratelimit-remaining` of a raw answer (lower-cased headers).
+fn remaining_of(raw: &str) -> Option<u32> {
+    raw.lines()
+        .find_map(|l| l.strip_prefix("x-ratelimit-remaining: "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Per-route buckets: every answer says what is left; a request over the
+/// limit gets 429 with `retry_after` and is a violation; buckets are per
+/// major parameter and reset after their window.
+#[tokio::test]
+async fn route_buckets_count_down_and_answer_429_when_exceeded() {
+    let sim = DiscordSim::start().await;
+    let window = Duration::from_millis(400);
+    sim.set_route_limit("POST", "/channels/{channel_id}/messages", 3, window);
+    let path = format!("/api/v10/channels/{CHANNEL}/messages");
+    let mut left = Vec::new();
+    for _ in 0..3 {
+        let raw = raw_post(&sim, &path, r#"{"content":"hi"}"#).await;
+        assert!(raw.starts_with("http/1.1 200"), "{raw}");
+        assert!(raw.contains("x-ratelimit-limit: 3"), "{raw}");
+        left.push(remaining_of(&raw));
+    }
+    assert_eq!(left, [Some(2), Some(1), Some(0)]);
+    let over = raw_post(&sim, &path, r#"{"content":"one too many"}"#).await;
+    assert!(over.starts_with("http/1.1 429"), "{over}");
+    assert!(over.contains(r#""retry_after":0."#), "{over}");
+    assert_one_violation(&sim, "X-RateLimit-Remaining: 0");
+    // another channel is another bucket; other routes have their own limit
+    let elsewhere = format!("/api/v10/channels/{}/messages", CHANNEL + 1);
+    let raw = raw_post(&sim, &elsewhere, r#"{"content":"hi"}"#).await;
+    assert!(raw.starts_with("http/1.1 200"), "{raw}");
+    assert_eq!(remaining_of(&raw), Some(2));
+    tokio::time::sleep(window).await;
+    let raw = raw_post(&sim, &path, r#"{"content":"after the reset"}"#).await;
+    assert!(raw.starts_with("http/1.1 200"), "{raw}");
+    assert_eq!(remaining_of(&raw), Some(2));
+    // Discord's default for message writes: 5 per 5 s per channel
+    let http = serenity::HttpBuilder::new(sim.token())
+        .proxy(&sim.base_url)
+        .ratelimiter_disabled(true)
+        .build();
+    let channel = serenity::ChannelId::new(CHANNEL + 2);
+    let sent = channel.say(&http, "first").await.expect("post");
+    for n in 0..5 {
+        channel
+            .edit_message(
+                &http,
+                sent.id,
+                serenity::EditMessage::new().content(format!("{n}")),
+            )
+            .await
+            .expect("five edits fit in the bucket");
+    }
+    let err = channel
+        .edit_message(&http, sent.id, serenity::EditMessage::new().content("6"))
+        .await
+        .unwrap_err();
+    assert_eq!(http_error(err).0, 429);
+    assert_one_violation(&sim, "5 requests per 5s");
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}
+
+/// Discord's upload limits: 10 MiB per file, 25 MiB per request.
+#[tokio::test]
+async fn uploads_are_limited_per_file_and_per_request() {
+    let sim = DiscordSim::start().await;
+    let http = serenity::HttpBuilder::new(sim.token())
+        .proxy(&sim.base_url)
+        .ratelimiter_disabled(true)
+        .build();
+    let channel = serenity::ChannelId::new(CHANNEL);
+    let file = |name: &str| CreateAttachment::bytes(vec![b'x'; 9 * 1024 * 1024], name);
+    let three = vec![file("a.log"), file("b.log"), file("c.log")];
+    let err = channel
+        .send_files(&http, three, CreateMessage::new().content("27 MiB"))
+        .await
+        .unwrap_err();
+    assert_eq!(http_error(err).0, 413);
+    assert_one_violation(&sim, "per request");
+    assert!(sim.messages(CHANNEL).is_empty(), "nothing was posted");
+    let two = vec![file("a.log"), file("b.log")];
+    channel
+        .send_files(&http, two, CreateMessage::new().content("18 MiB"))
+        .await
+        .expect("two files of 9 MiB fit");
+    assert_eq!(sim.messages(CHANNEL)[0].attachments.len(), 2);
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}

@@ -1469,3 +1469,41 @@ fn run_logs_and_run_list_take_over_a_dead_controllers_run() {
         expected
     );
 }
+
+#[test]
+fn a_second_rerun_of_a_run_is_refused_while_the_first_is_running() {
+    let fleet = SshFleet::start(27, 1);
+    let mut drover = common::Drover::new();
+    drover.add_fleet(&fleet, "rr", "rerun");
+    let mark = drover.dir.path().join("ran-once");
+    let sleep = common::unique_sleep();
+    drover.script(
+        "flaky",
+        &format!(
+            "if [ -e '{m}' ]; then {sleep}; fi\ntouch '{m}'; exit 4\n",
+            m = mark.display()
+        ),
+        &[],
+    );
+    drover.ok(&["scriptgroup", "create", "flaky-group", "flaky"]);
+    let out = drover.run(&["task", "run", "flaky-group", "rerun", "--quiet"]);
+    assert_eq!(out.status.code(), Some(1), "run 1 fails");
+    let mut first = controller(
+        &mut drover.command(),
+        &["run", "rerun", "1", "--failed", "--quiet"],
+    );
+    wait_for_state(&drover, "2", "rr-1", "running");
+    let before = drover.json(&["run", "list"]);
+    let out = drover.run(&["run", "rerun", "1", "--failed"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: run 1 is already being rerun as run 2, which is still running; wait for it to \
+         end (drover run status 2) or cancel it (drover run cancel 2)\n"
+    );
+    assert_eq!(drover.json(&["run", "list"]), before, "nothing changed");
+    drover.ok(&["run", "cancel", "2"]);
+    let status = first.wait().expect("the first rerun ends");
+    assert_eq!(status.code(), Some(1), "cancelled");
+    assert!(common::processes_matching(&sleep).is_empty());
+}

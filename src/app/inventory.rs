@@ -254,8 +254,15 @@ impl App {
         self.store.delete_task(actor, name).await
     }
 
-    /// The names of every entity of a kind (autocomplete, hints).
-    pub async fn names(&self, kind: EntityKind) -> Result<Vec<String>> {
-        self.store.names(kind).await
+    /// At most `limit` names of `kind` containing `partial` (any case),
+    /// prefix matches first, picked by the database: autocomplete does not
+    /// read a whole inventory on every keystroke.
+    pub async fn names_matching(
+        &self,
+        kind: EntityKind,
+        partial: &str,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        self.store.names_matching(kind, partial, limit).await
     }
 }

@@ -227,6 +227,8 @@ impl App {
             // Nobody may wait for it (a run adopted by the bot).
             let _ = done_tx.send(driven);
             app.supervisor.lock().remove(&task);
+            // The run's sessions and buffers are free: give them back.
+            crate::memory::release_freed_heap();
         });
         tasks.insert(task, (run_id, handle));
         Driving { run_id, done }

@@ -41,6 +41,7 @@ pub use crate::store::{
 };
 pub use input::*;
 pub use lifecycle::{Adopted, Adoption, CancelWait, Driving, Launcher};
+pub use run_logs::rest_of_logs_note;
 
 /// The operations over one store and configuration, and the runs this
 /// process drives. Cheap to clone; clones share the store, the engine and

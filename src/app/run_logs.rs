@@ -139,12 +139,31 @@ impl App {
     /// The last `limit` bytes or so of a run's step logs (every host or
     /// one), with their headers, read from the ends of the files: memory
     /// and reading stay bounded however big the logs are. When output was
-    /// left out, the text starts with a line saying so, at a line start.
-    /// Passed through `logs.redact`.
+    /// left out, the text starts with a line saying so and naming the
+    /// command that prints all of it, at a line start. Passed through
+    /// `logs.redact`.
     pub fn logs_tail(&self, snapshot: &RunSnapshot, host: Option<&str>, limit: usize) -> String {
-        let tail = tail_of(&self.log_files(snapshot, host, None), limit);
+        let note = format!("{}\n", rest_of_logs_note(snapshot.id, host));
+        let tail = tail_of(&self.log_files(snapshot, host, None), limit, &note);
         String::from_utf8_lossy(&self.redactor.redact_bytes(&tail)).into_owned()
     }
+
+    /// Bytes of a run's step logs on disk (every host or one), read from
+    /// the files' metadata.
+    pub fn logs_size(&self, snapshot: &RunSnapshot, host: Option<&str>) -> u64 {
+        self.log_files(snapshot, host, None)
+            .iter()
+            .filter_map(|log| std::fs::metadata(&log.path).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+}
+
+/// The line that says output was left out and which command prints all
+/// of it (`drover run logs ID [HOST]`).
+pub fn rest_of_logs_note(id: i64, host: Option<&str>) -> String {
+    let host = host.map(|h| format!(" {h}")).unwrap_or_default();
+    format!("[earlier output left out; `drover run logs {id}{host}` prints all of it]")
 }
 
 /// One step log of a run with the header line shown before it.
@@ -154,8 +173,9 @@ struct LogFile {
 }
 
 /// The end of `files` taken as one text (headers included, a newline
-/// after each log): about `limit` bytes, read backwards from the last file.
-fn tail_of(files: &[LogFile], limit: usize) -> Vec<u8> {
+/// after each log): about `limit` bytes, read backwards from the last file;
+/// `note` first when output was left out.
+fn tail_of(files: &[LogFile], limit: usize, note: &str) -> Vec<u8> {
     let mut pieces: Vec<Vec<u8>> = Vec::new();
     let mut room = limit;
     let mut cut = false;
@@ -185,7 +205,7 @@ fn tail_of(files: &[LogFile], limit: usize) -> Vec<u8> {
     }
     let mut bytes = Vec::new();
     if cut {
-        bytes.extend_from_slice(b"[earlier output left out; `drover run logs` prints all of it]\n");
+        bytes.extend_from_slice(note.as_bytes());
     }
     for piece in pieces.iter().rev() {
         bytes.extend_from_slice(piece);
@@ -295,7 +315,7 @@ mod tests {
             },
             log_file(dir.path(), "b", b"no newline"),
         ];
-        let text = tail_of(&files, 1000);
+        let text = tail_of(&files, 1000, "[cut]\n");
         assert_eq!(text, b"==> a <==\none\ntwo\n==> b <==\nno newline\n");
     }
 
@@ -308,13 +328,8 @@ mod tests {
             log_file(dir.path(), "big", lines.as_bytes()),
             log_file(dir.path(), "last", b"end\n"),
         ];
-        let text = String::from_utf8(tail_of(&files, 100)).expect("utf8");
-        assert!(
-            text.starts_with(
-                "[earlier output left out; `drover run logs` prints all of it]\n==> big <==\nline "
-            ),
-            "{text}"
-        );
+        let text = String::from_utf8(tail_of(&files, 100, "[cut]\n")).expect("utf8");
+        assert!(text.starts_with("[cut]\n==> big <==\nline "), "{text}");
         assert!(text.ends_with("line 1000\n==> last <==\nend\n"), "{text}");
         assert!(!text.contains("never shown"));
         let body_start = text.find("<==\n").map(|at| at + 4).expect("header");

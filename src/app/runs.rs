@@ -164,9 +164,14 @@ impl App {
         Ok(scripts)
     }
 
-    /// A new run of a past run's failed hosts, with the same script versions.
+    /// A new run of a past run's failed hosts, with the same script
+    /// versions. Refused while an earlier rerun of the run is still
+    /// running (checked again, atomically, when the rerun is created).
     pub async fn plan_rerun_failed(&self, run_id: i64) -> Result<RunPlan> {
         let run = self.store.stored_run(run_id).await?;
+        if let Some(rerun) = self.store.live_rerun(run_id).await? {
+            return Err(crate::error::Error::RerunLive { run: run_id, rerun });
+        }
         // A run stored before the policy (or before `run.env_allow` lost a
         // key) is refused in the same words as a new one.
         self.check_run_env(&run.env)?;

@@ -4,7 +4,7 @@
 use poise::serenity_prelude as serenity;
 
 use super::permissions::{required_level, Level};
-use super::{render, BotError, Context, Data};
+use super::{render, run_logs, BotError, Context, Data};
 use crate::app::{CancelWait, HostEditInput, HostInput, RunInput, ScriptInput, TaskInput};
 use crate::error::EntityKind;
 
@@ -14,8 +14,6 @@ type Result<T = ()> = std::result::Result<T, BotError>;
 const INLINE_MAX: usize = 1900;
 /// Log bytes `/run logs` attaches (Discord's upload limit is 10 MiB).
 const LOGS_ATTACHMENT_MAX: usize = 8 * 1024 * 1024;
-/// Log bytes the Logs button reads from the end; it shows the last lines.
-const LOGS_BUTTON_MAX: usize = 16 * 1024;
 /// Largest attachment `say` sends (Discord's upload limit is 10 MiB).
 const ATTACHMENT_MAX: usize = 9 * 1024 * 1024;
 
@@ -56,11 +54,14 @@ pub async fn authorise(ctx: Context<'_>) -> Result<bool> {
     }
 }
 
+/// The refusal of a command or button used in a DM.
+const NOT_IN_DMS: &str = "drover commands work only in a server channel, not in DMs";
+
 /// Why a command or button is refused where it was used: in a DM, or in a
 /// server that `discord.guilds` does not list. `None` when the place is fine.
 fn place_refusal(guilds: &[u64], guild: Option<serenity::GuildId>) -> Option<&'static str> {
     let Some(guild) = guild else {
-        return Some("drover commands work only in a server channel, not in DMs");
+        return Some(NOT_IN_DMS);
     };
     if !guilds.is_empty() && !guilds.contains(&guild.get()) {
         return Some("drover is not enabled in this server");
@@ -139,6 +140,12 @@ pub async fn on_error(error: poise::FrameworkError<'_, Data, BotError>) {
         poise::FrameworkError::Command { error, ctx, .. } => {
             audit(ctx, &format!("error: {}", error.user_message())).await;
             tell(ctx, &error.user_message()).await;
+        }
+        poise::FrameworkError::GuildOnly { ctx, .. } if !is_autocomplete(ctx) => {
+            // poise refuses guild-only commands in DMs before the check runs:
+            // the same refusal and audit record as the check's.
+            audit(ctx, &format!("denied: {NOT_IN_DMS}")).await;
+            tell(ctx, NOT_IN_DMS).await;
         }
         poise::FrameworkError::CommandCheckFailed { ctx, .. } if is_autocomplete(ctx) => {
             // The check runs on every keystroke of an autocomplete too: a
@@ -241,27 +248,31 @@ fn actor(ctx: Context<'_>) -> crate::domain::Actor {
 
 // --------------------------------------------------------- autocomplete
 
+/// Discord shows at most this many autocomplete choices.
+const MAX_CHOICES: usize = 25;
+
+/// Names of `kind` containing `partial`, prefix matches first: at most
+/// `MAX_CHOICES`, picked by the database (an inventory of thousands of
+/// hosts is not read on every keystroke).
 async fn names_matching(
     ctx: Context<'_>,
     kind: EntityKind,
     partial: &str,
 ) -> serenity::CreateAutocompleteResponse {
-    let names = ctx.data().drover.names(kind).await.unwrap_or_default();
-    let partial = partial.to_lowercase();
-    let mut choices: Vec<String> = names
-        .iter()
-        .filter(|n| n.starts_with(&partial))
-        .cloned()
-        .collect();
-    choices.extend(
+    let names = ctx
+        .data()
+        .drover
+        .names_matching(kind, partial, MAX_CHOICES)
+        .await
+        .unwrap_or_default();
+    choices_of(names)
+}
+
+fn choices_of(names: Vec<String>) -> serenity::CreateAutocompleteResponse {
+    serenity::CreateAutocompleteResponse::new().set_choices(
         names
             .into_iter()
-            .filter(|n| !n.starts_with(&partial) && n.contains(&partial)),
-    );
-    choices.truncate(25);
-    serenity::CreateAutocompleteResponse::new().set_choices(
-        choices
-            .into_iter()
+            .take(MAX_CHOICES)
             .map(serenity::AutocompleteChoice::from)
             .collect(),
     )
@@ -288,23 +299,23 @@ async fn ac_task_or_scriptgroup(
     partial: &str,
 ) -> serenity::CreateAutocompleteResponse {
     let app = &ctx.data().drover;
-    let mut names = app.names(EntityKind::Task).await.unwrap_or_default();
-    names.extend(app.names(EntityKind::ScriptGroup).await.unwrap_or_default());
-    let partial = partial.to_lowercase();
-    let choices: Vec<serenity::AutocompleteChoice> = names
-        .into_iter()
-        .filter(|n| n.contains(&partial))
-        .take(25)
-        .map(serenity::AutocompleteChoice::from)
-        .collect();
-    serenity::CreateAutocompleteResponse::new().set_choices(choices)
+    let mut names = app
+        .names_matching(EntityKind::Task, partial, MAX_CHOICES)
+        .await
+        .unwrap_or_default();
+    names.extend(
+        app.names_matching(EntityKind::ScriptGroup, partial, MAX_CHOICES)
+            .await
+            .unwrap_or_default(),
+    );
+    choices_of(names)
 }
 async fn ac_run(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
     let runs = ctx.data().drover.recent_runs(100).await.unwrap_or_default();
     let choices: Vec<serenity::AutocompleteChoice> = runs
         .into_iter()
         .filter(|r| r.id.to_string().starts_with(partial.trim()))
-        .take(25)
+        .take(MAX_CHOICES)
         .map(|r| {
             let label = format!(
                 "{} · {} · {} on {}",
@@ -971,64 +982,8 @@ async fn task_run(
         hosts,
         &scripts,
     );
-    if hosts > data.drover.config.discord.confirm_above as usize {
-        let reply = poise::CreateReply::default()
-            .content(format!("{plan}\nThis runs on {hosts} hosts. Confirm?"))
-            .components(vec![serenity::CreateActionRow::Buttons(vec![
-                serenity::CreateButton::new(format!("drover:confirm:{}", ctx.id()))
-                    .label("Run")
-                    .style(serenity::ButtonStyle::Danger),
-                serenity::CreateButton::new(format!("drover:abort:{}", ctx.id()))
-                    .label("Cancel")
-                    .style(serenity::ButtonStyle::Secondary),
-            ])])
-            .allowed_mentions(serenity::CreateAllowedMentions::new());
-        let handle = ctx.send(reply).await?;
-        let message = handle.message().await?;
-        let confirmed = serenity::ComponentInteractionCollector::new(ctx)
-            .message_id(message.id)
-            .author_id(ctx.author().id)
-            .timeout(std::time::Duration::from_secs(120))
-            .await;
-        let Some(press) = confirmed else {
-            handle
-                .edit(
-                    ctx,
-                    poise::CreateReply::default()
-                        .content(format!("{plan}\nNot confirmed; nothing ran."))
-                        .components(vec![]),
-                )
-                .await?;
-            ctx.set_invocation_data(Outcome("not confirmed; nothing ran"))
-                .await;
-            return Ok(());
-        };
-        press
-            .create_response(ctx, serenity::CreateInteractionResponse::Acknowledge)
-            .await?;
-        if press.data.custom_id.starts_with("drover:abort:") {
-            handle
-                .edit(
-                    ctx,
-                    poise::CreateReply::default()
-                        .content(format!("{plan}\nCancelled; nothing ran."))
-                        .components(vec![]),
-                )
-                .await?;
-            ctx.set_invocation_data(Outcome("cancelled at confirmation; nothing ran"))
-                .await;
-            return Ok(());
-        }
-        handle
-            .edit(
-                ctx,
-                poise::CreateReply::default()
-                    .content(format!("{plan}\nConfirmed."))
-                    .components(vec![]),
-            )
-            .await?;
-    } else {
-        done(ctx, &plan).await?;
+    if !confirmed(ctx, &plan, hosts).await? {
+        return Ok(());
     }
     let run_id = data.drover.start_run(&actor(ctx), &request).await?.run_id;
     data.tracker.track(
@@ -1037,6 +992,84 @@ async fn task_run(
         Some(ctx.channel_id()),
     );
     Ok(())
+}
+
+/// How long a confirmation question waits for its answer.
+const CONFIRM_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Whether the invoker wants a run of `hosts` hosts: above
+/// `discord.confirm_above` the plan is shown with Run and Cancel buttons
+/// (and the audit outcome says why nothing ran when not confirmed); at or
+/// below it, the plan is shown and the run goes ahead.
+async fn confirmed(ctx: Context<'_>, plan: &str, hosts: usize) -> Result<bool> {
+    if hosts <= ctx.data().drover.config.discord.confirm_above as usize {
+        done(ctx, plan).await?;
+        return Ok(true);
+    }
+    let reply = poise::CreateReply::default()
+        .content(question(plan, hosts))
+        .components(confirm_buttons(ctx.id()))
+        .allowed_mentions(serenity::CreateAllowedMentions::new());
+    let handle = ctx.send(reply).await?;
+    let message = handle.message().await?;
+    let answer = serenity::ComponentInteractionCollector::new(ctx)
+        .message_id(message.id)
+        .author_id(ctx.author().id)
+        .timeout(CONFIRM_WAIT)
+        .await;
+    let (decision, outcome) = decision_of(answer.as_ref());
+    if let Some(press) = &answer {
+        press
+            .create_response(ctx, serenity::CreateInteractionResponse::Acknowledge)
+            .await?;
+    }
+    handle
+        .edit(
+            ctx,
+            poise::CreateReply::default()
+                .content(format!("{plan}\n{decision}"))
+                .components(vec![]),
+        )
+        .await?;
+    if let Some(outcome) = outcome {
+        ctx.set_invocation_data(Outcome(outcome)).await;
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+fn question(plan: &str, hosts: usize) -> String {
+    format!("{plan}\nThis runs on {hosts} hosts. Confirm?")
+}
+
+/// The Run and Cancel buttons of a confirmation question `id`.
+fn confirm_buttons(id: u64) -> Vec<serenity::CreateActionRow> {
+    vec![serenity::CreateActionRow::Buttons(vec![
+        serenity::CreateButton::new(format!("drover:confirm:{id}"))
+            .label("Run")
+            .style(serenity::ButtonStyle::Danger),
+        serenity::CreateButton::new(format!("drover:abort:{id}"))
+            .label("Cancel")
+            .style(serenity::ButtonStyle::Secondary),
+    ])]
+}
+
+/// What an answer to a confirmation question decided: the line shown under
+/// the plan, and the audit outcome when nothing is to run.
+fn decision_of(
+    answer: Option<&serenity::ComponentInteraction>,
+) -> (&'static str, Option<&'static str>) {
+    match answer {
+        None => (
+            "Not confirmed; nothing ran.",
+            Some("not confirmed; nothing ran"),
+        ),
+        Some(press) if press.data.custom_id.starts_with("drover:abort:") => (
+            "Cancelled; nothing ran.",
+            Some("cancelled at confirmation; nothing ran"),
+        ),
+        Some(_) => ("Confirmed.", None),
+    }
 }
 
 fn split_env(raw: &str) -> Vec<String> {
@@ -1129,30 +1162,53 @@ async fn cancel(
 
 #[poise::command(slash_command, rename = "rerun")]
 async fn run_rerun(ctx: Context<'_>, #[autocomplete = "ac_run"] id: i64) -> Result {
-    let new_id = rerun(
-        ctx.data(),
-        &actor(ctx),
-        ctx.serenity_context().http.clone(),
-        id,
-        ctx.channel_id(),
-    )
-    .await?;
-    done(
-        ctx,
-        &format!("rerunning the failed hosts of run {id} as run {new_id}"),
-    )
-    .await
+    let data = ctx.data();
+    let request = data.drover.plan_rerun_failed(id).await?;
+    let plan = rerun_plan(data, id, &request).await?;
+    if !confirmed(ctx, &plan, hosts_of(&request)).await? {
+        return Ok(());
+    }
+    let http = ctx.serenity_context().http.clone();
+    let new_id = start_rerun(data, &actor(ctx), http, &request, ctx.channel_id()).await?;
+    done(ctx, &rerunning(id, new_id)).await
 }
 
-async fn rerun(
+fn hosts_of(request: &crate::app::RunPlan) -> usize {
+    request.hosts.len()
+}
+
+fn rerunning(id: i64, new_id: i64) -> String {
+    format!("rerunning the failed hosts of run {id} as run {new_id}")
+}
+
+/// What a rerun will do, as the confirmation shows it.
+async fn rerun_plan(
+    data: &Data,
+    id: i64,
+    request: &crate::app::RunPlan,
+) -> std::result::Result<String, crate::error::Error> {
+    let scripts = data.drover.run_snapshot(id).await?.scripts;
+    let plan = render::render_plan(
+        &request.script_group,
+        &request.server_group,
+        hosts_of(request),
+        &scripts,
+    );
+    Ok(format!(
+        "🔁 Rerun of run {id} on its hosts that did not succeed, with the scripts it ran.\n{plan}"
+    ))
+}
+
+/// Starts a planned rerun in this process and shows it in `channel`. The
+/// store refuses it while another rerun of the same run is running.
+async fn start_rerun(
     data: &Data,
     actor: &crate::domain::Actor,
     http: super::Http,
-    id: i64,
+    request: &crate::app::RunPlan,
     channel: serenity::ChannelId,
 ) -> std::result::Result<i64, crate::error::Error> {
-    let request = data.drover.plan_rerun_failed(id).await?;
-    let new_id = data.drover.start_run(actor, &request).await?.run_id;
+    let new_id = data.drover.start_run(actor, request).await?.run_id;
     data.tracker.track(http, new_id, Some(channel));
     Ok(new_id)
 }
@@ -1248,27 +1304,24 @@ pub async fn on_event(ctx: &serenity::Context, event: &serenity::FullEvent, data
                 .then(|| format!("you need the {} level to use this button", needed.as_str()))
         });
     let actor = Data::actor(user);
-    let (answer, outcome) = if let Some(refusal) = refusal {
-        let outcome = format!("denied: {refusal}");
-        (refusal, outcome)
+    let outcome = if let Some(refusal) = refusal {
+        answer_press(ctx, press, &refusal).await;
+        format!("denied: {refusal}")
+    } else if action == "rerun" {
+        rerun_press(ctx, data, press, &actor, run_id).await
     } else {
-        let result = match action {
-            "cancel" => cancel(data, &actor, run_id)
-                .await
-                .map(|_| format!("cancelling run {run_id} on every host")),
-            "rerun" => rerun(data, &actor, ctx.http.clone(), run_id, press.channel_id)
-                .await
-                .map(|new| format!("rerunning the failed hosts of run {run_id} as run {new}")),
-            _ => data
-                .drover
-                .run_logs_text(run_id, None, None, LOGS_BUTTON_MAX)
-                .await
-                .map(|t| {
-                    let clean = render::sanitize(&t, &data.redactor);
-                    render::code_block(&clean, INLINE_MAX)
+        let result =
+            match action {
+                "cancel" => cancel(data, &actor, run_id)
+                    .await
+                    .map(|_| format!("cancelling run {run_id} on every host")),
+                _ => data.drover.run_snapshot(run_id).await.map(|run| {
+                    run_logs::button_text(&data.drover, &run, &data.redactor, INLINE_MAX)
                 }),
-        };
-        press_outcome(result)
+            };
+        let (answer, outcome) = press_outcome(result);
+        answer_press(ctx, press, &answer).await;
+        outcome
     };
     if let Err(e) = data
         .drover
@@ -1283,18 +1336,139 @@ pub async fn on_event(ctx: &serenity::Context, event: &serenity::FullEvent, data
     {
         tracing::error!(error = %e, "cannot write the audit trail");
     }
-    press
-        .create_response(
-            ctx,
-            serenity::CreateInteractionResponse::Message(
-                serenity::CreateInteractionResponseMessage::new()
-                    .content(truncate(&answer, INLINE_MAX))
-                    .ephemeral(true)
-                    .allowed_mentions(serenity::CreateAllowedMentions::new()),
-            ),
-        )
-        .await?;
     Ok(())
+}
+
+/// Answers a button press with an ephemeral message (a failure is logged).
+async fn answer_press(ctx: &serenity::Context, press: &serenity::ComponentInteraction, text: &str) {
+    let answer = serenity::CreateInteractionResponse::Message(
+        serenity::CreateInteractionResponseMessage::new()
+            .content(truncate(text, INLINE_MAX))
+            .ephemeral(true)
+            .allowed_mentions(serenity::CreateAllowedMentions::new()),
+    );
+    if let Err(e) = press.create_response(ctx, answer).await {
+        tracing::warn!(error = %e, "cannot answer a button press");
+    }
+}
+
+/// The Rerun button: the plan and confirmation of `/run rerun`, answered
+/// on the press. Returns the audit outcome.
+async fn rerun_press(
+    ctx: &serenity::Context,
+    data: &Data,
+    press: &serenity::ComponentInteraction,
+    actor: &crate::domain::Actor,
+    run_id: i64,
+) -> String {
+    let planned = match data.drover.plan_rerun_failed(run_id).await {
+        Ok(request) => rerun_plan(data, run_id, &request)
+            .await
+            .map(|plan| (request, plan)),
+        Err(e) => Err(e),
+    };
+    let (request, plan) = match planned {
+        Ok(planned) => planned,
+        Err(e) => {
+            let (answer, outcome) = press_outcome(Err(e));
+            answer_press(ctx, press, &answer).await;
+            return outcome;
+        }
+    };
+    let start = || async {
+        let started = start_rerun(data, actor, ctx.http.clone(), &request, press.channel_id).await;
+        press_outcome(started.map(|new_id| rerunning(run_id, new_id)))
+    };
+    let hosts = hosts_of(&request);
+    if hosts <= data.drover.config.discord.confirm_above as usize {
+        let (answer, outcome) = start().await;
+        answer_press(ctx, press, &answer).await;
+        return outcome;
+    }
+    match confirm_press(ctx, press, &plan, hosts).await {
+        Confirmation::Confirmed(confirm) => {
+            let (answer, outcome) = start().await;
+            settle(ctx, &confirm, &format!("{plan}\n{answer}")).await;
+            outcome
+        }
+        Confirmation::Declined(outcome) => outcome.to_string(),
+    }
+}
+
+/// The answer to a confirmation question asked on a button press.
+enum Confirmation {
+    /// The press that confirmed (not answered yet).
+    Confirmed(Box<serenity::ComponentInteraction>),
+    /// Nothing is to run: the audit outcome that says why.
+    Declined(&'static str),
+}
+
+/// Asks the presser to confirm a run of `hosts` hosts, in an ephemeral
+/// answer to the press; a question called off or left unanswered is
+/// closed saying that nothing ran.
+async fn confirm_press(
+    ctx: &serenity::Context,
+    press: &serenity::ComponentInteraction,
+    plan: &str,
+    hosts: usize,
+) -> Confirmation {
+    let ask = serenity::CreateInteractionResponse::Message(
+        serenity::CreateInteractionResponseMessage::new()
+            .content(truncate(&question(plan, hosts), INLINE_MAX))
+            .components(confirm_buttons(press.id.get()))
+            .ephemeral(true)
+            .allowed_mentions(serenity::CreateAllowedMentions::new()),
+    );
+    let asked = match press.create_response(ctx, ask).await {
+        Ok(()) => press.get_response(ctx).await,
+        Err(e) => Err(e),
+    };
+    let message = match asked {
+        Ok(message) => message,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot ask for a confirmation");
+            return Confirmation::Declined(
+                "error: the confirmation could not be shown; nothing ran",
+            );
+        }
+    };
+    let answer = serenity::ComponentInteractionCollector::new(ctx)
+        .message_id(message.id)
+        .author_id(press.user.id)
+        .timeout(CONFIRM_WAIT)
+        .await;
+    let (decision, outcome) = decision_of(answer.as_ref());
+    let text = format!("{plan}\n{decision}");
+    match (answer, outcome) {
+        (Some(confirm), None) => Confirmation::Confirmed(Box::new(confirm)),
+        (Some(abort), Some(outcome)) => {
+            settle(ctx, &abort, &text).await;
+            Confirmation::Declined(outcome)
+        }
+        (None, outcome) => {
+            let edit = serenity::EditInteractionResponse::new()
+                .content(truncate(&text, INLINE_MAX))
+                .components(vec![]);
+            if let Err(e) = press.edit_response(ctx, edit).await {
+                tracing::warn!(error = %e, "cannot close a confirmation question");
+            }
+            Confirmation::Declined(outcome.unwrap_or("not confirmed; nothing ran"))
+        }
+    }
+}
+
+/// Answers the press on a confirmation question by replacing the question
+/// with `text` (its buttons gone).
+async fn settle(ctx: &serenity::Context, press: &serenity::ComponentInteraction, text: &str) {
+    let update = serenity::CreateInteractionResponse::UpdateMessage(
+        serenity::CreateInteractionResponseMessage::new()
+            .content(truncate(text, INLINE_MAX))
+            .components(vec![])
+            .allowed_mentions(serenity::CreateAllowedMentions::new()),
+    );
+    if let Err(e) = press.create_response(ctx, update).await {
+        tracing::warn!(error = %e, "cannot answer a confirmation");
+    }
 }
 
 #[cfg(test)]

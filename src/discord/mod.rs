@@ -4,11 +4,14 @@
 //! imports serenity/poise; the work itself goes through the application
 //! layer (`app`), exactly as for the CLI.
 
+mod api;
 mod commands;
 mod dashboard;
+mod memory;
 mod permissions;
 mod progress;
 pub mod render;
+mod run_logs;
 
 use std::sync::Arc;
 
@@ -36,6 +39,8 @@ pub enum BotError {
     App(#[from] crate::error::Error),
     #[error("Discord API: {0}")]
     Discord(#[from] serenity::Error),
+    #[error("Discord API: {0}")]
+    ChannelApi(#[from] api::ApiError),
     #[error("{0}")]
     Denied(String),
     #[error("{0}")]
@@ -50,7 +55,9 @@ impl BotError {
             BotError::App(_) => {
                 "drover could not complete this because of an internal error; see its log".into()
             }
-            BotError::Discord(_) => "Discord refused an answer from drover; try again".into(),
+            BotError::Discord(_) | BotError::ChannelApi(_) => {
+                "Discord refused an answer from drover; try again".into()
+            }
             BotError::Denied(m) | BotError::BadInput(m) => m.clone(),
         }
     }
@@ -92,7 +99,7 @@ pub async fn run_bot(drover: App, identities: &[std::path::PathBuf]) -> Result<(
                 edit_every: config.discord.edit_interval,
                 handover_after: config.discord.message_handover,
             },
-            progress::Editor::new(config.discord.api_url.as_deref(), &token),
+            api::ChannelApi::new(config.discord.api_url.as_deref(), &token),
         ),
         drover,
         identities: identities.to_vec(),
@@ -113,6 +120,9 @@ pub async fn run_bot(drover: App, identities: &[std::path::PathBuf]) -> Result<(
                 ))
             },
             initialize_owners: false,
+            // No command has a cooldown: poise would still record every
+            // user, channel and member that used each command, for good.
+            manual_cooldowns: true,
             require_cache_for_guild_check: false,
             ..Default::default()
         })
@@ -128,8 +138,8 @@ pub async fn run_bot(drover: App, identities: &[std::path::PathBuf]) -> Result<(
     let mut http = serenity::HttpBuilder::new(&token);
     if let Some(api) = &config.discord.api_url {
         // serenity's ratelimiter sends to discord.com whatever the proxy,
-        // so with a proxy it is off and progress edits honour 429s
-        // themselves (see progress.rs).
+        // so with a proxy it is off; the messages the bot writes on its own
+        // honour rate limits themselves (see api.rs).
         http = http
             .proxy(api.trim_end_matches('/'))
             .ratelimiter_disabled(true);

@@ -10,16 +10,16 @@ use std::time::Duration;
 
 use poise::serenity_prelude as serenity;
 
+use super::api::ChannelApi;
 use super::render::{self, ButtonStyle, ProgressView};
-use super::Http;
+use super::{memory, run_logs, Http};
 use crate::app::{Adoption, App};
-use crate::state::{HostState, RunSnapshot, RunState};
+use crate::state::{RunSnapshot, RunState};
 
-/// Most files attached to one message, and the size of each.
-pub const MAX_FILES: usize = 10;
-pub const MAX_FILE_BYTES: usize = 10 * 1024 * 1024;
 /// Attempts to land the final state before giving up (logged).
 const FINAL_ATTEMPTS: u32 = 30;
+/// Attempts to post the final logs.
+const LOGS_ATTEMPTS: u32 = 5;
 /// How often the bot looks for runs whose controller is gone (a CLI run
 /// killed, a driver that gave up) while it runs.
 const ADOPT_EVERY: Duration = Duration::from_secs(5);
@@ -38,89 +38,7 @@ pub struct Tracker {
     drover: App,
     pacing: Pacing,
     tracked: Arc<Mutex<HashSet<i64>>>,
-    editor: Editor,
-}
-
-/// Why an edit did not land.
-#[derive(Debug, thiserror::Error)]
-pub enum EditError {
-    #[error("rate limited; retry after {0:?}")]
-    RateLimited(Duration),
-    #[error("Discord answered {status}: {body}")]
-    Refused { status: u16, body: String },
-    #[error("request failed: {0}")]
-    Transport(#[from] reqwest::Error),
-}
-
-/// Edits progress messages with its own HTTP client, so that a 429's
-/// `retry_after` is honoured exactly (serenity's error type drops it, and its
-/// ratelimiter must stay off behind a proxy because it ignores the proxy).
-#[derive(Clone)]
-pub struct Editor {
-    client: reqwest::Client,
-    base: String,
-    authorization: String,
-}
-
-impl Editor {
-    pub fn new(api_url: Option<&str>, token: &str) -> Editor {
-        let base = api_url
-            .unwrap_or("https://discord.com")
-            .trim_end_matches('/')
-            .to_string();
-        let authorization = if token.starts_with("Bot ") {
-            token.to_string()
-        } else {
-            format!("Bot {token}")
-        };
-        Editor {
-            client: reqwest::Client::new(),
-            base,
-            authorization,
-        }
-    }
-
-    async fn edit(
-        &self,
-        channel: serenity::ChannelId,
-        message: serenity::MessageId,
-        edit: &serenity::EditMessage,
-    ) -> Result<(), EditError> {
-        let url = format!(
-            "{}/api/v10/channels/{channel}/messages/{message}",
-            self.base
-        );
-        let body = serde_json::to_vec(edit).unwrap_or_default();
-        let response = self
-            .client
-            .patch(url)
-            .header("Authorization", &self.authorization)
-            .header("Content-Type", "application/json")
-            .body(body)
-            .send()
-            .await?;
-        let status = response.status().as_u16();
-        if response.status().is_success() {
-            return Ok(());
-        }
-        let header_wait = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<f64>().ok());
-        let text = response.text().await.unwrap_or_default();
-        if status == 429 {
-            let body_wait = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v["retry_after"].as_f64());
-            let wait = body_wait.or(header_wait).unwrap_or(1.0).clamp(0.0, 300.0);
-            return Err(EditError::RateLimited(Duration::from_secs_f64(wait)));
-        }
-        Err(EditError::Refused {
-            status,
-            body: text.chars().take(300).collect(),
-        })
-    }
+    api: ChannelApi,
 }
 
 /// The line that opens a message continuing a run's first message.
@@ -247,12 +165,12 @@ impl Shown {
 }
 
 impl Tracker {
-    pub fn new(drover: App, pacing: Pacing, editor: Editor) -> Tracker {
+    pub fn new(drover: App, pacing: Pacing, api: ChannelApi) -> Tracker {
         Tracker {
             drover,
             pacing,
             tracked: Arc::new(Mutex::new(HashSet::new())),
-            editor,
+            api,
         }
     }
 
@@ -274,6 +192,9 @@ impl Tracker {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&run_id);
+            // The run is over here: what it used is free, and goes back.
+            crate::memory::release_freed_heap();
+            tracing::debug!(run_id, "run no longer shown; freed memory released");
         });
     }
 
@@ -297,6 +218,7 @@ impl Tracker {
 
     /// Adopts orphaned runs now and every `ADOPT_EVERY` while the bot runs:
     /// a run whose controller dies after the bot started is taken over too.
+    /// Each time, serenity's rate limit buckets of past interactions go.
     pub fn adopt_periodically(&self, http: Http) {
         let tracker = self.clone();
         tokio::spawn(async move {
@@ -305,6 +227,7 @@ impl Tracker {
             loop {
                 every.tick().await;
                 tracker.adopt_orphans(http.clone()).await;
+                memory::prune_rate_limit_buckets(&http).await;
             }
         });
     }
@@ -329,7 +252,7 @@ impl Tracker {
                 }
                 shown
             }
-            (Some(channel), None) => self.post(http, run_id, channel, &view).await?,
+            (Some(channel), None) => self.post(run_id, channel, &view).await?,
             (None, None) => return Ok(()),
         };
         let last = loop {
@@ -351,39 +274,30 @@ impl Tracker {
                 break snapshot;
             }
         };
-        self.attach_logs(http, shown.channel, &last).await;
+        self.attach_logs(shown.channel, &last).await;
         Ok(())
     }
 
     async fn post(
         &self,
-        http: &Http,
         run_id: i64,
         channel: serenity::ChannelId,
         view: &ProgressView,
     ) -> Result<Shown, super::BotError> {
-        let mut attempt = 1;
-        let message = loop {
-            match channel.send_message(http, message_of(view)).await {
-                Ok(message) => break message,
-                Err(e) if attempt < FINAL_ATTEMPTS => {
-                    tracing::warn!(attempt, error = %e, "posting the progress message failed");
-                    tokio::time::sleep(retry_delay(&e, attempt)).await;
-                    attempt += 1;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        };
+        let message = self
+            .api
+            .post(channel, &message_of(view), FINAL_ATTEMPTS)
+            .await?;
         self.drover
             .record_run_message(
                 run_id,
                 &channel.get().to_string(),
-                &message.id.get().to_string(),
+                &message.get().to_string(),
             )
             .await?;
         Ok(Shown {
             channel,
-            message: message.id,
+            message,
             posted_ms: crate::domain::now_ms(),
             preface: None,
         })
@@ -405,12 +319,7 @@ impl Tracker {
             .clone()
             .unwrap_or_else(|| continued_from(run_id, old, guild));
         let mut new = self
-            .post(
-                http,
-                run_id,
-                old.channel,
-                &prefaced_with(view, Some(&preface)),
-            )
+            .post(run_id, old.channel, &prefaced_with(view, Some(&preface)))
             .await?;
         new.preface = Some(preface);
         let mut old_view = old_view.clone();
@@ -422,99 +331,35 @@ impl Tracker {
         Ok(new)
     }
 
-    /// Edits the message; on a 429 waits exactly as told and retries, on
-    /// other failures backs off; up to `attempts` attempts, so that the
-    /// final state always lands.
+    /// Edits the message (up to `attempts` attempts, so that the final
+    /// state always lands); a failure is logged.
     async fn edit(&self, shown: &Shown, view: &ProgressView, attempts: u32) {
-        let edit = edit_of(view);
-        for attempt in 1..=attempts {
-            match self.editor.edit(shown.channel, shown.message, &edit).await {
-                Ok(()) => return,
-                Err(EditError::RateLimited(wait)) => {
-                    tracing::debug!(attempt, ?wait, "progress edit rate limited");
-                    if attempt < attempts {
-                        tokio::time::sleep(wait).await;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(attempt, error = %e, "editing the progress message failed");
-                    if attempt < attempts {
-                        tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt.min(8))))
-                            .await;
-                    }
-                }
-            }
+        if let Err(e) = self
+            .api
+            .edit(shown.channel, shown.message, &edit_of(view), attempts)
+            .await
+        {
+            tracing::warn!(error = %e, "editing the progress message failed");
         }
     }
 
-    /// Posts the run's logs as files: failed hosts first, at most
-    /// `MAX_FILES` files of `MAX_FILE_BYTES`; names what does not fit.
-    async fn attach_logs(&self, http: &Http, channel: serenity::ChannelId, snapshot: &RunSnapshot) {
+    /// Posts the end of the run's logs as files (see `run_logs`).
+    async fn attach_logs(&self, channel: serenity::ChannelId, snapshot: &RunSnapshot) {
         let redactor = render::Redactor::new(&self.drover.config.logs.redact).unwrap_or_default();
-        let mut hosts: Vec<&crate::state::HostSnapshot> = snapshot.hosts.iter().collect();
-        hosts.sort_by_key(|h| h.state == HostState::Succeeded);
-        let mut files = Vec::new();
-        let mut left_out = Vec::new();
-        for host in hosts {
-            // The end of a host's logs, read from the files' ends: what
-            // is left out is said at the top.
-            let text = self
-                .drover
-                .logs_tail(snapshot, Some(&host.host), MAX_FILE_BYTES - 1024);
-            if text.is_empty() {
-                continue;
-            }
-            if files.len() == MAX_FILES {
-                left_out.push(host.host.clone());
-                continue;
-            }
-            let mut text = redactor.redact(&text);
-            if text.len() > MAX_FILE_BYTES {
-                let cut = text.len() - (MAX_FILE_BYTES - 200);
-                let cut = (cut..text.len())
-                    .find(|i| text.is_char_boundary(*i))
-                    .unwrap_or(text.len());
-                text = format!("[drover: the first {cut} bytes are not attached; /run logs has everything]\n{}", &text[cut..]);
-            }
-            files.push(serenity::CreateAttachment::bytes(
-                text.into_bytes(),
-                format!("run-{}-{}.log", snapshot.id, host.host),
-            ));
-        }
-        if files.is_empty() {
+        let budget = run_logs::MESSAGE_BYTES;
+        let Some(logs) = run_logs::final_message(&self.drover, snapshot, &redactor, budget) else {
             return;
-        }
-        let mut content = format!("Logs of run {} ({}).", snapshot.id, snapshot.state.as_str());
-        if !left_out.is_empty() {
-            let names = render::sanitize(&left_out.join(", "), &redactor);
-            let names: String = names.chars().take(1500).collect();
-            content.push_str(&format!(
-                " Not attached ({} hosts, use /run logs): {names}",
-                left_out.len()
-            ));
-        }
-        let message = serenity::CreateMessage::new()
-            .content(content)
-            .add_files(files)
-            .allowed_mentions(serenity::CreateAllowedMentions::new());
-        for attempt in 1..=5 {
-            match channel.send_message(http, message.clone()).await {
-                Ok(_) => return,
-                Err(e) => {
-                    tracing::warn!(attempt, error = %e, "posting the run's logs failed");
-                    tokio::time::sleep(retry_delay(&e, attempt)).await;
-                }
-            }
+        };
+        let payload = serde_json::json!({
+            "content": logs.content,
+            "allowed_mentions": {"parse": []},
+        });
+        if let Err(e) = self
+            .api
+            .post_files(channel, payload, &logs.files, LOGS_ATTEMPTS)
+            .await
+        {
+            tracing::warn!(run_id = snapshot.id, error = %e, "posting the run's logs failed");
         }
     }
-}
-
-/// How long to wait before retrying a failed request.
-fn retry_delay(error: &serenity::Error, attempt: u32) -> Duration {
-    let rate_limited = matches!(
-        error,
-        serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(r)) if r.status_code.as_u16() == 429
-    );
-    let base = if rate_limited { 1000 } else { 500 };
-    Duration::from_millis(base * u64::from(attempt.min(8)))
 }

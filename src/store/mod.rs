@@ -262,6 +262,33 @@ impl Store {
                 .await?,
         )
     }
+
+    /// At most `limit` names of `kind` containing `partial` (case
+    /// insensitive), those starting with it first, each part by name: what
+    /// an autocomplete suggests. SQLite filters and cuts, so only what is
+    /// returned is read into memory, whatever the inventory's size.
+    pub async fn names_matching(
+        &self,
+        kind: EntityKind,
+        partial: &str,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        let column = if kind == EntityKind::Run {
+            "CAST(id AS TEXT)"
+        } else {
+            "name"
+        };
+        let table = table_of(kind);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT {column} FROM {table} WHERE instr({column}, ?1) > 0 \
+             ORDER BY instr({column}, ?1) <> 1, {column} LIMIT ?2"
+        ))
+        .bind(partial.to_lowercase())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
 }
 
 #[cfg(test)]

@@ -164,13 +164,25 @@ impl Store {
         owner: &str,
         lease_ms: i64,
     ) -> Result<i64> {
+        let rerun_of = match &new.scripts {
+            RunScripts::SameAs(run) => Some(*run),
+            RunScripts::Versions(_) => None,
+        };
         let mut tx = self.begin().await?;
+        if let Some(run) = rerun_of {
+            // Inside the write transaction: two reruns started at once (a
+            // double click, two operators, CLI and bot) cannot both pass.
+            if let Some(rerun) = live_rerun_in(&mut tx, run).await? {
+                return Err(Error::RerunLive { run, rerun });
+            }
+        }
         let now = now_ms();
         let env = serde_json::to_string(&new.env).unwrap_or_else(|_| "[]".into());
         let run_id: i64 = sqlx::query_scalar(
             "INSERT INTO runs (task_name, script_group, server_group, started_by, state, parallel, on_failure,
-                               max_failed_hosts, use_sudo, env, nonce, identities, created_at, lease_owner, lease_expires_at)
-             VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                               max_failed_hosts, use_sudo, env, nonce, identities, created_at, lease_owner, lease_expires_at,
+                               rerun_of)
+             VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(&new.task)
         .bind(&new.script_group)
@@ -186,6 +198,7 @@ impl Store {
         .bind(now)
         .bind((lease_ms >= 0).then_some(owner))
         .bind((lease_ms >= 0).then_some(now + lease_ms))
+        .bind(rerun_of)
         .fetch_one(&mut *tx)
         .await?;
         insert_run_scripts(&mut tx, run_id, &new.scripts).await?;
@@ -219,10 +232,9 @@ impl Store {
             .await?;
         }
         let env_names: Vec<&str> = new.env.keys().collect();
-        let rerun_of = match &new.scripts {
-            RunScripts::SameAs(run) => format!(", rerun of run {run}"),
-            RunScripts::Versions(_) => String::new(),
-        };
+        let rerun_of = rerun_of
+            .map(|run| format!(", rerun of run {run}"))
+            .unwrap_or_default();
         let detail = format!(
             "{} on {} ({} hosts, env {:?}{rerun_of})",
             new.script_group,
@@ -630,6 +642,12 @@ impl Store {
             .collect())
     }
 
+    /// The running rerun of `run_id`, if there is one.
+    pub async fn live_rerun(&self, run_id: i64) -> Result<Option<i64>> {
+        let mut db = self.pool.acquire().await?;
+        live_rerun_in(&mut db, run_id).await
+    }
+
     pub async fn lease_owner(&self, run_id: i64) -> Result<Option<String>> {
         let mut db = self.pool.acquire().await?;
         lease_holder(&mut db, run_id).await
@@ -873,6 +891,16 @@ async fn insert_run_scripts(
     Ok(())
 }
 
+/// The running rerun of `run`, if there is one.
+async fn live_rerun_in(db: &mut sqlx::SqliteConnection, run: i64) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM runs WHERE rerun_of = ? AND state = 'running' ORDER BY id LIMIT 1",
+    )
+    .bind(run)
+    .fetch_optional(db)
+    .await?)
+}
+
 /// The controller holding the lease of a run, if any.
 pub(super) async fn lease_holder(
     db: &mut sqlx::SqliteConnection,
@@ -916,6 +944,7 @@ pub(super) async fn audit_takeover(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{Host, Name};
 
     /// A store with one run of one host, both in the given stored states.
     async fn store_with_run(run_state: &str, host_state: &str) -> (tempfile::TempDir, Store, i64) {
@@ -985,5 +1014,80 @@ mod tests {
                 reason: "connection reset".into()
             }
         );
+    }
+
+    fn new_run(scripts: RunScripts) -> NewRun {
+        NewRun {
+            task: None,
+            script_group: "sg".into(),
+            server_group: "web".into(),
+            options: RunOptions::default(),
+            scripts,
+            hosts: vec![Host {
+                name: "web-1".into(),
+                address: "192.0.2.1".into(),
+                port: 22,
+                user: Some("deploy".into()),
+                description: String::new(),
+                host_key: None,
+                use_sudo: false,
+                groups: Vec::new(),
+                jump: None,
+            }],
+            routes: vec![None],
+            default_user: "deploy".into(),
+            env: Vec::new().into(),
+            nonce: "0123456789abcdef".into(),
+            identities: Vec::new(),
+        }
+    }
+
+    /// Two reruns of one run created at once (a double click, two
+    /// operators, CLI and bot): the store lets one through and refuses the
+    /// other naming it, whatever the front end checked before.
+    #[tokio::test]
+    async fn a_second_live_rerun_of_a_run_is_refused_atomically() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("drover.db"))
+            .await
+            .expect("open");
+        let actor = Actor::System;
+        let script = super::super::inventory::ValidScript {
+            name: Name::parse(EntityKind::Script, "s").expect("name"),
+            body: "true\n".into(),
+            description: None,
+            timeout_secs: None,
+        };
+        store.add_script(&actor, &script).await.expect("script");
+        let versions = RunScripts::Versions(vec![("s".into(), 1)]);
+        let first = store
+            .create_run(&actor, &new_run(versions), "me/1", -1)
+            .await
+            .expect("run");
+        let rerun = new_run(RunScripts::SameAs(first));
+        let (a, b) = tokio::join!(
+            store.create_run(&actor, &rerun, "me/1", -1),
+            store.create_run(&actor, &rerun, "me/1", -1)
+        );
+        let (started, refused) = match (a, b) {
+            (Ok(id), Err(e)) | (Err(e), Ok(id)) => (id, e),
+            other => panic!("exactly one rerun is created: {other:?}"),
+        };
+        assert!(
+            matches!(refused, Error::RerunLive { run, rerun } if run == first && rerun == started),
+            "{refused}"
+        );
+        assert_eq!(store.live_rerun(first).await.expect("query"), Some(started));
+        // Once that rerun has ended, the run may be rerun again.
+        sqlx::query("UPDATE runs SET state = 'succeeded' WHERE id = ?")
+            .bind(started)
+            .execute(&store.pool)
+            .await
+            .expect("end the rerun");
+        assert_eq!(store.live_rerun(first).await.expect("query"), None);
+        store
+            .create_run(&actor, &rerun, "me/1", -1)
+            .await
+            .expect("a new rerun once the first one ended");
     }
 }

@@ -11,6 +11,7 @@ use axum::Router;
 use poise::serenity_prelude as serenity;
 use serde_json::{json, Value};
 
+use super::buckets::{bucket_hash, Admission, Headers};
 use super::fixtures::{content_type_for, must_parse, sf, user_json};
 use super::limits::{self, FormErrors, Problem};
 use super::{
@@ -49,6 +50,8 @@ struct Req {
     body: Option<Value>,
     files: Vec<Upload>,
     body_error: Option<String>,
+    /// Bytes of the request body as sent.
+    body_len: usize,
 }
 
 impl Req {
@@ -146,6 +149,7 @@ fn parse_request(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -
         body: None,
         files: Vec::new(),
         body_error: None,
+        body_len: body.len(),
     };
     let ctype = headers
         .get("content-type")
@@ -223,7 +227,7 @@ fn parse_id(s: &str) -> Option<u64> {
     s.parse().ok()
 }
 
-/// The rate limit bucket of message writes.
+/// The bucket of message writes that forced 429s (`rate_limit_next`) hit.
 fn rate_bucket(method: &str, segs: &[&str]) -> Option<String> {
     match (method, segs) {
         ("POST", ["channels", c, "messages"]) | ("PATCH", ["channels", c, "messages", _]) => {
@@ -243,41 +247,39 @@ fn epoch_secs() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn bucket_hash(bucket: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bucket.bytes() {
-        h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
-    }
-    format!("{h:016x}")
-}
-
-fn ratelimit_headers(
-    bucket: &str,
-    remaining: u32,
-    reset_after: f64,
-) -> Vec<(&'static str, String)> {
+fn ratelimit_headers(h: &Headers) -> Vec<(&'static str, String)> {
     vec![
-        ("x-ratelimit-limit", "5".to_string()),
-        ("x-ratelimit-remaining", remaining.to_string()),
+        ("x-ratelimit-limit", h.limit.to_string()),
+        ("x-ratelimit-remaining", h.remaining.to_string()),
         (
             "x-ratelimit-reset",
-            format!("{:.3}", epoch_secs() + reset_after),
+            format!("{:.3}", epoch_secs() + h.reset_after),
         ),
-        ("x-ratelimit-reset-after", format!("{reset_after:.3}")),
-        ("x-ratelimit-bucket", bucket_hash(bucket)),
+        ("x-ratelimit-reset-after", format!("{:.3}", h.reset_after)),
+        ("x-ratelimit-bucket", h.bucket.clone()),
     ]
 }
 
-fn reply_429(bucket: &str, retry_after: f64) -> Reply {
+fn reply_429(headers: &Headers, retry_after: f64) -> Reply {
     let mut r = Reply::json(
         429,
         json!({"message": "You are being rate limited.", "retry_after": retry_after, "global": false}),
     );
-    r.headers = ratelimit_headers(bucket, 0, retry_after);
+    r.headers = ratelimit_headers(headers);
     r.headers.push(("x-ratelimit-scope", "user".to_string()));
     r.headers
         .push(("retry-after", format!("{}", retry_after.ceil() as u64)));
     r
+}
+
+/// The headers of a forced 429 (`rate_limit_next`) on a message bucket.
+fn forced_headers(bucket: &str, retry_after: f64) -> Headers {
+    Headers {
+        bucket: bucket_hash(bucket),
+        limit: 5,
+        remaining: 0,
+        reset_after: retry_after,
+    }
 }
 
 fn content_of(v: &Value) -> Option<String> {
@@ -327,18 +329,37 @@ impl State {
             self.violation(format!("{}: missing or wrong bot token", req.what()));
             return Reply::error(401, 0, "401: Unauthorized");
         }
+        if req.body_len > limits::MAX_REQUEST_SIZE {
+            let mut p = Problem::new(413, 40005, "Request entity too large");
+            p.details = vec![format!(
+                "request of {} bytes exceeds Discord's {} bytes per request",
+                req.body_len,
+                limits::MAX_REQUEST_SIZE
+            )];
+            return self.refuse(req, &p);
+        }
         let bucket = rate_bucket(&req.method, &segs);
         if let Some(bucket) = &bucket {
             if let Some(r) = self.rate_limited(bucket, req) {
                 return r;
             }
         }
-        let mut reply = self.route(req, &segs);
-        if let Some(bucket) = &bucket {
-            if reply.status < 300 {
-                reply.headers.extend(ratelimit_headers(bucket, 4, 5.0));
+        let headers = match self.buckets.admit(&req.method, &segs, Instant::now()) {
+            Admission::Allowed(headers) => headers,
+            Admission::Exceeded(headers, retry_after, limit) => {
+                self.violation(format!(
+                    "{}: sent after X-RateLimit-Remaining: 0, {:.0} ms before its bucket reset \
+                     ({} requests per {:?}); Discord answers 429",
+                    req.what(),
+                    retry_after * 1000.0,
+                    limit.limit,
+                    limit.window
+                ));
+                return reply_429(&headers, retry_after);
             }
-        }
+        };
+        let mut reply = self.route(req, &segs);
+        reply.headers.extend(ratelimit_headers(&headers));
         reply
     }
 
@@ -352,7 +373,7 @@ impl State {
                     req.what(),
                     left * 1000.0
                 ));
-                return Some(reply_429(bucket, left));
+                return Some(reply_429(&forced_headers(bucket, left), left));
             }
             self.blocked.remove(bucket);
         }
@@ -363,7 +384,7 @@ impl State {
                     bucket.to_string(),
                     (now + Duration::from_secs_f64(retry_after), retry_after),
                 );
-                return Some(reply_429(bucket, retry_after));
+                return Some(reply_429(&forced_headers(bucket, retry_after), retry_after));
             }
         }
         None

@@ -5,7 +5,12 @@ use std::collections::HashSet;
 use poise::serenity_prelude as serenity;
 use serde_json::{json, Map, Value};
 
+/// Discord's default upload limit, for each file of a request ("Uploading
+/// Files" in Discord's API reference: 10 MiB without Nitro or boosts).
 pub(super) const MAX_FILE_SIZE: usize = 10 * 1024 * 1024;
+/// The largest request Discord takes when sending a message, files and
+/// JSON together ("Create Message" in Discord's API reference: 25 MiB).
+pub(super) const MAX_REQUEST_SIZE: usize = 25 * 1024 * 1024;
 
 /// A refused request: status, Discord error code and body, plus readable
 /// details for the violation list.

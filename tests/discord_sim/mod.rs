@@ -10,8 +10,14 @@
 //! ...) is first deserialised with serenity's own types and the simulator
 //! panics if that fails, so a malformed fixture never becomes an event the
 //! bot silently ignores.
+//!
+//! Discord's limits hold as documented: payload sizes, 10 MiB per uploaded
+//! file and 25 MiB per request, the 3 s answer deadline, token and message
+//! edit lifetimes, and per-route rate limit buckets with their
+//! `X-RateLimit-*` headers (see `buckets.rs`).
 #![allow(dead_code)]
 
+mod buckets;
 mod fixtures;
 mod gateway;
 mod http;
@@ -485,6 +491,19 @@ impl DiscordSim {
         self.st().rate_limit = Some((count, retry_after));
     }
 
+    /// Sets the bucket limit of a route for every major parameter: `method`
+    /// and the path below `/api/v10` with its major parameter named and
+    /// minor ids as `{id}`, e.g. `("PATCH",
+    /// "/channels/{channel_id}/messages/{id}")`. Defaults: message writes
+    /// in a channel 5 per 5 s, any other route 50 per second. A request
+    /// over the limit gets 429 and is a violation: every answer told the
+    /// bot what was left (`X-RateLimit-Remaining`, `-Reset-After`).
+    pub fn set_route_limit(&self, method: &str, route: &str, limit: u32, window: Duration) {
+        self.st()
+            .buckets
+            .set_limit(method, route, buckets::RouteLimit { limit, window });
+    }
+
     /// Every rule the bot broke.
     pub fn violations(&self) -> Vec<String> {
         self.st().violations.clone()
@@ -665,6 +684,8 @@ struct State {
     rate_limit: Option<(usize, f64)>,
     /// Route bucket -> (time the bot may retry, retry_after announced).
     blocked: HashMap<String, (Instant, f64)>,
+    /// Per-route rate limit buckets.
+    buckets: buckets::Buckets,
     global_commands: Vec<Value>,
     guild_commands: HashMap<u64, Vec<Value>>,
     last_put_commands: Vec<Value>,
@@ -699,6 +720,7 @@ impl State {
             violations: Vec::new(),
             rate_limit: None,
             blocked: HashMap::new(),
+            buckets: buckets::Buckets::default(),
             global_commands: Vec::new(),
             guild_commands: HashMap::new(),
             last_put_commands: Vec::new(),
