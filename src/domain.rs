@@ -393,6 +393,32 @@ pub fn format_ms(ms: i64) -> String {
     humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(secs)).to_string()
 }
 
+/// A script to add or update, every field validated.
+#[derive(Debug, Clone)]
+pub struct ValidScript {
+    pub name: Name,
+    pub body: String,
+    pub description: Option<String>,
+    /// `Some(None)` clears the timeout.
+    pub timeout_secs: Option<Option<u64>>,
+}
+
+/// A script group as an import wants it: its scripts, in order.
+#[derive(Debug, Clone)]
+pub struct ScriptGroupInput {
+    pub name: Name,
+    pub description: String,
+    pub scripts: Vec<String>,
+}
+
+/// What an import did to one item (script groups, server groups, hosts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemChange {
+    Added,
+    Changed,
+    Unchanged,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

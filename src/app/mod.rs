@@ -33,6 +33,10 @@ use crate::error::Result;
 use crate::store::Store;
 
 pub use crate::engine::{Orphaned, RunEvent, RunPlan};
+/// Library and SSH types front ends see as they are: import options, the
+/// inventory's TOML writer, a host's effective connection values.
+pub use crate::library::{export, format::Format, ImportOptions};
+pub use crate::ssh::route::Resolved;
 /// Store types front ends see as they are.
 pub use crate::store::{
     accounts::WebUser,
@@ -41,6 +45,7 @@ pub use crate::store::{
 };
 pub use input::*;
 pub use lifecycle::{Adopted, Adoption, CancelWait, Driving, Launcher};
+pub use remote::key_fingerprint;
 pub use run_logs::rest_of_logs_note;
 
 /// The operations over one store and configuration, and the runs this

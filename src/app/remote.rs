@@ -15,6 +15,12 @@ use crate::ssh::route::Resolved;
 use crate::ssh::{self, ConnectError, Connection, Exec, ExecEvent, SshSettings};
 use crate::store::host_keys::KeyPin;
 
+/// The SHA256 fingerprint of a pinned host key (as stored, OpenSSH
+/// format); `None` when it cannot be read.
+pub fn key_fingerprint(host_key: &str) -> Option<String> {
+    ssh::parse_public_key(host_key).map(|k| ssh::fingerprint(&k))
+}
+
 /// Largest error text kept from a remote command.
 const STDERR_MAX: usize = 4096;
 
@@ -344,8 +350,7 @@ impl App {
         path: &str,
         lines: u32,
     ) -> Result<(String, String)> {
-        let cannot =
-            |e: russh::Error| Error::Refused(format!("cannot read {path} on host '{host}': {e}"));
+        let cannot = |e| Error::Refused(format!("cannot read {path} on host '{host}': {e}"));
         let mut exec = conn
             .exec_open(&fetch_command(path, lines), &[])
             .await

@@ -49,7 +49,7 @@ fn host_fields(h: &Host) -> String {
 
 /// The effective connection values of a host, each with its source:
 /// `user: deploy (ssh_config ~/.ssh/config:12)`.
-fn connection_fields(connection: &Result<crate::ssh::route::Resolved>) -> String {
+fn connection_fields(connection: &Result<crate::app::Resolved>) -> String {
     let resolved = match connection {
         Ok(resolved) => resolved,
         Err(e) => return format!("connection: cannot be worked out: {e}"),

@@ -14,11 +14,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::app::Format;
 use crate::app::{App, Launcher};
 use crate::config::{default_config_path, Config};
 use crate::domain::Actor;
 use crate::error::Result;
-use crate::library::format::Format;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -514,7 +514,7 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
             format,
             groups,
         } => {
-            let options = crate::library::ImportOptions {
+            let options = crate::app::ImportOptions {
                 format: format.as_deref().and_then(Format::from_name),
                 groups,
             };
@@ -543,7 +543,7 @@ fn config_show(ctx: &Context) -> Result<String> {
 async fn import(
     ctx: &Context,
     path: &std::path::Path,
-    options: &crate::library::ImportOptions,
+    options: &crate::app::ImportOptions,
 ) -> Result<String> {
     let report = ctx.app.import(&ctx.actor, path, options).await?;
     Ok(if ctx.json {
@@ -555,7 +555,7 @@ async fn import(
 
 /// The inventory as TOML (or JSON), printed or written to `output`.
 async fn export(ctx: &Context, output: Option<&std::path::Path>) -> Result<String> {
-    use crate::library::export;
+    use crate::app::export;
     let inventory = ctx.app.export_inventory().await?;
     let text = if ctx.json {
         output::json(&inventory)

@@ -410,7 +410,7 @@ async fn host_show(ctx: Context<'_>, #[autocomplete = "ac_host"] name: String) -
         h.use_sudo,
         h.groups.join(", "),
         h.description,
-        h.host_key.as_deref().and_then(crate::ssh::parse_public_key).map_or_else(|| "(not pinned)".into(), |k| crate::ssh::fingerprint(&k))
+        h.host_key.as_deref().and_then(crate::app::key_fingerprint).unwrap_or_else(|| "(not pinned)".into())
     );
     say(ctx, &text, "host.txt").await
 }

@@ -13,7 +13,7 @@
 use std::iter::Peekable;
 use std::str::Chars;
 
-use crate::engine::state::{HostSnapshot, HostState, RunSnapshot, RunState};
+use crate::state::{HostSnapshot, HostState, RunSnapshot, RunState};
 
 /// A rendered progress message.
 #[derive(Debug, Clone, PartialEq, Eq)]

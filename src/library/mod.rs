@@ -30,9 +30,11 @@ use serde::{Deserialize, Serialize};
 
 use self::document::{HostNames, RawInventory, ValidHost, ValidInventory};
 use self::format::Format;
-use crate::domain::{parse_duration, parse_script_body, Host, Name, NewHost};
+use crate::domain::{
+    parse_duration, parse_script_body, Host, ItemChange, Name, NewHost, ScriptGroupInput,
+    ValidScript,
+};
 use crate::error::{EntityKind, Error, Result};
-use crate::store::{ItemChange, ScriptGroupInput, ValidScript};
 
 /// What an import did, by item (e.g. "script setup-apache (version 2)").
 #[derive(Debug, Default, Clone, Serialize)]

@@ -12,6 +12,7 @@ use crate::domain::{
     format_ms, now_ms, Actor, Host, HostEdit, Name, NewHost, OnFailure, RunOptions, Script,
     ScriptGroup, ScriptVersion, ServerGroup, Task,
 };
+pub use crate::domain::{ItemChange, ScriptGroupInput, ValidScript};
 use crate::error::{EntityKind, Error, Result};
 
 /// Hex SHA-256 of a script body.
@@ -28,32 +29,6 @@ pub enum ScriptChange {
     NewVersion(i64),
     /// Only description/timeout changed.
     MetadataChanged,
-    Unchanged,
-}
-
-/// A script to add or update, every field validated.
-#[derive(Debug, Clone)]
-pub struct ValidScript {
-    pub name: Name,
-    pub body: String,
-    pub description: Option<String>,
-    /// `Some(None)` clears the timeout.
-    pub timeout_secs: Option<Option<u64>>,
-}
-
-/// A script group as an import wants it: its scripts, in order.
-#[derive(Debug, Clone)]
-pub struct ScriptGroupInput {
-    pub name: Name,
-    pub description: String,
-    pub scripts: Vec<String>,
-}
-
-/// What an import did to one item (script groups, server groups, hosts).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ItemChange {
-    Added,
-    Changed,
     Unchanged,
 }
 
