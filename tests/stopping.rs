@@ -90,15 +90,17 @@ fn evidence_dir() -> tempfile::TempDir {
 }
 
 /// A script that ignores TERM (it notes when it came), has a child that
-/// ignores TERM too (`sleep`), and notes a tick every 0.2 s, all in
-/// `$EVIDENCE/$DROVER_HOST`: when the ticks stop is when KILL came.
+/// ignores TERM too (`sleep`), and notes a tick every 0.05 s, all in
+/// `$EVIDENCE/$DROVER_HOST`: when the ticks stop is when KILL came. It
+/// waits with `wait`, which a signal interrupts, so the TERM is noted when
+/// it comes (sh runs a trap only after a foreground command ends).
 fn stubborn_script(sleep: &str) -> String {
     format!(
         "#!/bin/sh\n\
          f=\"$EVIDENCE/$DROVER_HOST\"\n\
          trap 'echo \"term $(date +%s%N)\" >> \"$f\"' TERM\n\
          (trap '' TERM; exec {sleep}) &\n\
-         while :; do echo \"tick $(date +%s%N)\" >> \"$f\"; sleep 0.2; done\n"
+         while :; do echo \"tick $(date +%s%N)\" >> \"$f\"; sleep 0.05 & wait $!; done\n"
     )
 }
 
