@@ -92,11 +92,9 @@ pub async fn host(ctx: &Context, cmd: HostInventoryCmd) -> Result<String> {
                 jump,
             };
             let host = app.host_add(&ctx.actor, args).await?;
-            Ok(if ctx.json {
-                json(&host)
-            } else {
+            Ok(shown(ctx, &host, |host| {
                 format!("added host {}", host.name)
-            })
+            }))
         }
         HostInventoryCmd::List => {
             let hosts = app.hosts().await?;
@@ -157,11 +155,7 @@ pub async fn host(ctx: &Context, cmd: HostInventoryCmd) -> Result<String> {
                 no_jump,
             };
             let host = app.host_edit(&ctx.actor, &name, args).await?;
-            Ok(if ctx.json {
-                json(&host)
-            } else {
-                host_fields(&host)
-            })
+            Ok(shown(ctx, &host, host_fields))
         }
         HostInventoryCmd::Rm { name, force } => {
             app.host_remove(&ctx.actor, &name, force).await?;
@@ -288,11 +282,9 @@ pub async fn script(ctx: &Context, cmd: ScriptCmd) -> Result<String> {
     match cmd {
         ScriptCmd::Add(args) => {
             let script = app.script_add(&ctx.actor, script_args(args)?).await?;
-            Ok(if ctx.json {
-                json(&script)
-            } else {
+            Ok(shown(ctx, &script, |script| {
                 format!("added script {} (version 1)", script.name)
-            })
+            }))
         }
         ScriptCmd::Edit(args) => {
             let name = args.name.clone();
@@ -325,7 +317,7 @@ pub async fn script(ctx: &Context, cmd: ScriptCmd) -> Result<String> {
         }
         ScriptCmd::Show { name, version } => {
             let script = app.script(&name, version).await?;
-            Ok(if ctx.json { json(&script) } else { script.body })
+            Ok(shown(ctx, &script, |script| script.body.clone()))
         }
         ScriptCmd::List => {
             let scripts = app.scripts().await?;
@@ -508,11 +500,9 @@ pub async fn task(ctx: &Context, cmd: TaskInventoryCmd) -> Result<String> {
                 description,
             };
             let task = app.task_create(&ctx.actor, args).await?;
-            Ok(if ctx.json {
-                json(&task)
-            } else {
+            Ok(shown(ctx, &task, |task| {
                 format!("created task {}", task.name)
-            })
+            }))
         }
         TaskInventoryCmd::List => {
             let tasks = app.tasks().await?;
@@ -539,11 +529,7 @@ pub async fn task(ctx: &Context, cmd: TaskInventoryCmd) -> Result<String> {
         }
         TaskInventoryCmd::Show { name } => {
             let task = app.task(&name).await?;
-            Ok(if ctx.json {
-                json(&task)
-            } else {
-                task_fields(&task)
-            })
+            Ok(shown(ctx, &task, task_fields))
         }
         TaskInventoryCmd::Delete { name } => {
             app.task_delete(&ctx.actor, &name).await?;
@@ -553,5 +539,14 @@ pub async fn task(ctx: &Context, cmd: TaskInventoryCmd) -> Result<String> {
                 serde_json::json!({"task": name}),
             ))
         }
+    }
+}
+
+/// A document as JSON under `--json`, else in the words `text` gives it.
+fn shown<T: serde::Serialize>(ctx: &Context, doc: &T, text: impl FnOnce(&T) -> String) -> String {
+    if ctx.json {
+        json(doc)
+    } else {
+        text(doc)
     }
 }

@@ -10,6 +10,11 @@ use crate::error::EntityKind;
 
 type Result<T = ()> = std::result::Result<T, BotError>;
 
+/// The application layer, which every command calls.
+fn app<'a>(ctx: Context<'a>) -> &'a crate::app::App {
+    &ctx.data().drover
+}
+
 /// Longest reply sent inline; longer ones go as a file.
 const INLINE_MAX: usize = 1900;
 /// Log bytes `/run logs` attaches (Discord's upload limit is 10 MiB).
@@ -259,9 +264,7 @@ async fn names_matching(
     kind: EntityKind,
     partial: &str,
 ) -> serenity::CreateAutocompleteResponse {
-    let names = ctx
-        .data()
-        .drover
+    let names = app(ctx)
         .names_matching(kind, partial, MAX_CHOICES)
         .await
         .unwrap_or_default();
@@ -311,7 +314,7 @@ async fn ac_task_or_scriptgroup(
     choices_of(names)
 }
 async fn ac_run(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
-    let runs = ctx.data().drover.recent_runs(100).await.unwrap_or_default();
+    let runs = app(ctx).recent_runs(100).await.unwrap_or_default();
     let choices: Vec<serenity::AutocompleteChoice> = runs
         .into_iter()
         .filter(|r| r.id.to_string().starts_with(partial.trim()))
@@ -373,7 +376,7 @@ async fn host_add(
         sudo: sudo.unwrap_or(false),
         jump: None,
     };
-    let host = ctx.data().drover.host_add(&actor(ctx), args).await?;
+    let host = app(ctx).host_add(&actor(ctx), args).await?;
     done(
         ctx,
         &format!("added host {} ({}:{})", host.name, host.address, host.port),
@@ -384,7 +387,7 @@ async fn host_add(
 /// List hosts.
 #[poise::command(slash_command, rename = "list")]
 async fn host_list(ctx: Context<'_>) -> Result {
-    let hosts = ctx.data().drover.hosts().await?;
+    let hosts = app(ctx).hosts().await?;
     let mut table = crate::text::Table::new(&["NAME", "ADDRESS", "PORT", "GROUPS"]);
     for h in hosts {
         table.row(vec![
@@ -400,7 +403,7 @@ async fn host_list(ctx: Context<'_>) -> Result {
 /// Show a host.
 #[poise::command(slash_command, rename = "show")]
 async fn host_show(ctx: Context<'_>, #[autocomplete = "ac_host"] name: String) -> Result {
-    let h = ctx.data().drover.host(&name).await?;
+    let h = app(ctx).host(&name).await?;
     let text = format!(
         "name: {}\naddress: {}\nport: {}\nuser: {}\nsudo: {}\ngroups: {}\ndescription: {}\nhost key: {}",
         h.name,
@@ -437,10 +440,7 @@ async fn host_edit(
         sudo,
         ..HostEditInput::default()
     };
-    ctx.data()
-        .drover
-        .host_edit(&actor(ctx), &name, args)
-        .await?;
+    app(ctx).host_edit(&actor(ctx), &name, args).await?;
     done(ctx, &format!("updated host {name}")).await
 }
 
@@ -451,8 +451,7 @@ async fn host_rm(
     #[autocomplete = "ac_host"] name: String,
     #[description = "Also take it out of its groups"] force: Option<bool>,
 ) -> Result {
-    ctx.data()
-        .drover
+    app(ctx)
         .host_remove(&actor(ctx), &name, force.unwrap_or(false))
         .await?;
     done(ctx, &format!("removed host {name}")).await
@@ -462,7 +461,7 @@ async fn host_rm(
 #[poise::command(slash_command, rename = "trust")]
 async fn host_trust(ctx: Context<'_>, #[autocomplete = "ac_host"] name: String) -> Result {
     ctx.defer().await?;
-    let (old, new) = ctx.data().drover.host_trust(&actor(ctx), &name).await?;
+    let (old, new) = app(ctx).host_trust(&actor(ctx), &name).await?;
     let text = match old {
         Some(old) if old != new => format!("host {name}: key re-pinned from {old} to {new}"),
         _ => format!("host {name}: key pinned ({new})"),
@@ -474,9 +473,7 @@ async fn host_trust(ctx: Context<'_>, #[autocomplete = "ac_host"] name: String) 
 #[poise::command(slash_command, rename = "check")]
 async fn host_check(ctx: Context<'_>, #[autocomplete = "ac_host"] name: String) -> Result {
     ctx.defer().await?;
-    let checks = ctx
-        .data()
-        .drover
+    let checks = app(ctx)
         .host_check(&actor(ctx), &[name], &ctx.data().identities)
         .await?;
     let text: Vec<String> = checks
@@ -515,8 +512,7 @@ pub async fn group(_ctx: Context<'_>) -> Result {
 
 #[poise::command(slash_command, rename = "create")]
 async fn group_create(ctx: Context<'_>, name: String, description: Option<String>) -> Result {
-    ctx.data()
-        .drover
+    app(ctx)
         .group_create(&actor(ctx), &name, description)
         .await?;
     done(ctx, &format!("created server group {name}")).await
@@ -528,8 +524,7 @@ async fn group_delete(
     #[autocomplete = "ac_group"] name: String,
     #[description = "Also delete the tasks that use it"] force: Option<bool>,
 ) -> Result {
-    ctx.data()
-        .drover
+    app(ctx)
         .group_delete(&actor(ctx), &name, force.unwrap_or(false))
         .await?;
     done(ctx, &format!("deleted server group {name}")).await
@@ -551,9 +546,7 @@ async fn group_add(
     hosts: String,
 ) -> Result {
     let hosts = split_names(&hosts);
-    let added = ctx
-        .data()
-        .drover
+    let added = app(ctx)
         .group_add_hosts(&actor(ctx), &group, &hosts)
         .await?;
     done(
@@ -569,9 +562,7 @@ async fn group_remove(
     #[autocomplete = "ac_group"] group: String,
     #[autocomplete = "ac_host"] hosts: String,
 ) -> Result {
-    let hosts = ctx
-        .data()
-        .drover
+    let hosts = app(ctx)
         .group_remove_hosts(&actor(ctx), &group, &split_names(&hosts))
         .await?;
     done(
@@ -583,7 +574,7 @@ async fn group_remove(
 
 #[poise::command(slash_command, rename = "list")]
 async fn group_list(ctx: Context<'_>) -> Result {
-    let groups = ctx.data().drover.server_groups().await?;
+    let groups = app(ctx).server_groups().await?;
     let text: Vec<String> = groups
         .iter()
         .map(|g| format!("{} ({} hosts)", g.name, g.hosts.len()))
@@ -593,7 +584,7 @@ async fn group_list(ctx: Context<'_>) -> Result {
 
 #[poise::command(slash_command, rename = "show")]
 async fn group_show(ctx: Context<'_>, #[autocomplete = "ac_group"] name: String) -> Result {
-    let g = ctx.data().drover.server_group(&name).await?;
+    let g = app(ctx).server_group(&name).await?;
     say(
         ctx,
         &format!(
@@ -648,9 +639,7 @@ async fn script_add(
 ) -> Result {
     ctx.defer().await?;
     let body = download(&file).await?;
-    let script = ctx
-        .data()
-        .drover
+    let script = app(ctx)
         .script_add(
             &actor(ctx),
             ScriptInput {
@@ -675,9 +664,7 @@ async fn script_edit(
 ) -> Result {
     ctx.defer().await?;
     let body = download(&file).await?;
-    let change = ctx
-        .data()
-        .drover
+    let change = app(ctx)
         .script_edit(
             &actor(ctx),
             ScriptInput {
@@ -697,13 +684,13 @@ async fn script_show(
     #[autocomplete = "ac_script"] name: String,
     version: Option<i64>,
 ) -> Result {
-    let s = ctx.data().drover.script(&name, version).await?;
+    let s = app(ctx).script(&name, version).await?;
     say(ctx, &s.body, &format!("{}.v{}.sh", s.name, s.version)).await
 }
 
 #[poise::command(slash_command, rename = "list")]
 async fn script_list(ctx: Context<'_>) -> Result {
-    let scripts = ctx.data().drover.scripts().await?;
+    let scripts = app(ctx).scripts().await?;
     let text: Vec<String> = scripts
         .iter()
         .map(|s| format!("{} v{} {}", s.name, s.version, s.description))
@@ -713,7 +700,7 @@ async fn script_list(ctx: Context<'_>) -> Result {
 
 #[poise::command(slash_command, rename = "history")]
 async fn script_history(ctx: Context<'_>, #[autocomplete = "ac_script"] name: String) -> Result {
-    let versions = ctx.data().drover.script_history(&name).await?;
+    let versions = app(ctx).script_history(&name).await?;
     let text: Vec<String> = versions
         .iter()
         .map(|v| {
@@ -732,8 +719,7 @@ async fn script_rm(
     #[autocomplete = "ac_script"] name: String,
     force: Option<bool>,
 ) -> Result {
-    ctx.data()
-        .drover
+    app(ctx)
         .script_remove(&actor(ctx), &name, force.unwrap_or(false))
         .await?;
     done(ctx, &format!("removed script {name}")).await
@@ -768,8 +754,7 @@ async fn scriptgroup_create(
     description: Option<String>,
 ) -> Result {
     let scripts = scripts.as_deref().map(split_names).unwrap_or_default();
-    ctx.data()
-        .drover
+    app(ctx)
         .scriptgroup_create(&actor(ctx), &name, &scripts, description)
         .await?;
     done(
@@ -789,9 +774,7 @@ async fn scriptgroup_add(
     #[autocomplete = "ac_script"] script: String,
     #[description = "1-based position (default: at the end)"] position: Option<i64>,
 ) -> Result {
-    let at = ctx
-        .data()
-        .drover
+    let at = app(ctx)
         .scriptgroup_add(&actor(ctx), &name, &script, position)
         .await?;
     done(
@@ -808,8 +791,7 @@ async fn scriptgroup_move(
     #[autocomplete = "ac_script"] script: String,
     position: i64,
 ) -> Result {
-    ctx.data()
-        .drover
+    app(ctx)
         .scriptgroup_move(&actor(ctx), &name, &script, position)
         .await?;
     done(
@@ -825,8 +807,7 @@ async fn scriptgroup_remove(
     #[autocomplete = "ac_scriptgroup"] name: String,
     #[autocomplete = "ac_script"] script: String,
 ) -> Result {
-    ctx.data()
-        .drover
+    app(ctx)
         .scriptgroup_remove(&actor(ctx), &name, &script)
         .await?;
     done(ctx, &format!("removed {script} from script group {name}")).await
@@ -838,8 +819,7 @@ async fn scriptgroup_delete(
     #[autocomplete = "ac_scriptgroup"] name: String,
     force: Option<bool>,
 ) -> Result {
-    ctx.data()
-        .drover
+    app(ctx)
         .scriptgroup_delete(&actor(ctx), &name, force.unwrap_or(false))
         .await?;
     done(ctx, &format!("deleted script group {name}")).await
@@ -847,7 +827,7 @@ async fn scriptgroup_delete(
 
 #[poise::command(slash_command, rename = "list")]
 async fn scriptgroup_list(ctx: Context<'_>) -> Result {
-    let groups = ctx.data().drover.script_groups().await?;
+    let groups = app(ctx).script_groups().await?;
     let text: Vec<String> = groups
         .iter()
         .map(|g| format!("{}: {}", g.name, g.scripts.join(" → ")))
@@ -860,7 +840,7 @@ async fn scriptgroup_show(
     ctx: Context<'_>,
     #[autocomplete = "ac_scriptgroup"] name: String,
 ) -> Result {
-    let g = ctx.data().drover.script_group(&name).await?;
+    let g = app(ctx).script_group(&name).await?;
     let lines: Vec<String> = g
         .scripts
         .iter()
@@ -911,13 +891,13 @@ async fn task_create(
         sudo: sudo.unwrap_or(false),
         description,
     };
-    let task = ctx.data().drover.task_create(&actor(ctx), args).await?;
+    let task = app(ctx).task_create(&actor(ctx), args).await?;
     done(ctx, &format!("created task {}", task.name)).await
 }
 
 #[poise::command(slash_command, rename = "list")]
 async fn task_list(ctx: Context<'_>) -> Result {
-    let tasks = ctx.data().drover.tasks().await?;
+    let tasks = app(ctx).tasks().await?;
     let text: Vec<String> = tasks
         .iter()
         .map(|t| format!("{}: {} on {}", t.name, t.script_group, t.server_group))
@@ -927,7 +907,7 @@ async fn task_list(ctx: Context<'_>) -> Result {
 
 #[poise::command(slash_command, rename = "show")]
 async fn task_show(ctx: Context<'_>, #[autocomplete = "ac_task"] name: String) -> Result {
-    let t = ctx.data().drover.task(&name).await?;
+    let t = app(ctx).task(&name).await?;
     let text = format!(
         "{}: {} on {}\nparallel {} · on failure {} · max failed hosts {} · sudo {}",
         t.name,
@@ -945,7 +925,7 @@ async fn task_show(ctx: Context<'_>, #[autocomplete = "ac_task"] name: String) -
 
 #[poise::command(slash_command, rename = "delete")]
 async fn task_delete(ctx: Context<'_>, #[autocomplete = "ac_task"] name: String) -> Result {
-    ctx.data().drover.task_delete(&actor(ctx), &name).await?;
+    app(ctx).task_delete(&actor(ctx), &name).await?;
     done(ctx, &format!("deleted task {name}")).await
 }
 
@@ -1091,7 +1071,7 @@ pub async fn run(_ctx: Context<'_>) -> Result {
 
 #[poise::command(slash_command, rename = "list")]
 async fn run_list(ctx: Context<'_>) -> Result {
-    let runs = ctx.data().drover.recent_runs(20).await?;
+    let runs = app(ctx).recent_runs(20).await?;
     let text: Vec<String> = runs
         .iter()
         .map(|r| {
@@ -1133,9 +1113,7 @@ async fn run_logs(
     #[autocomplete = "ac_run"] id: i64,
     #[autocomplete = "ac_host"] host: Option<String>,
 ) -> Result {
-    let text = ctx
-        .data()
-        .drover
+    let text = app(ctx)
         .run_logs_text(id, host.as_deref(), None, LOGS_ATTACHMENT_MAX)
         .await?;
     say(ctx, &text, &format!("run-{id}.log")).await
@@ -1235,9 +1213,7 @@ async fn log_fetch(
     #[description = "Lines from the end (default 100)"] lines: Option<u32>,
 ) -> Result {
     ctx.defer().await?;
-    let text = ctx
-        .data()
-        .drover
+    let text = app(ctx)
         .log_fetch(
             &actor(ctx),
             &host,

@@ -242,14 +242,10 @@ impl Resolver<'_> {
             o.identity_files.push(PathBuf::from(expanded));
         }
         if !o.identity_files.is_empty() {
-            let shown: Vec<String> = o
-                .identity_files
-                .iter()
-                .map(|f| f.display().to_string())
-                .collect();
+            let shown = paths_shown(&o.identity_files);
             p.push(prov(
                 "identity_files",
-                &shown.join(", "),
+                &shown,
                 self.origin(alias, "identityfile"),
             ));
         }
@@ -266,14 +262,10 @@ impl Resolver<'_> {
             }
         }
         if !o.known_hosts.is_empty() {
-            let shown: Vec<String> = o
-                .known_hosts
-                .iter()
-                .map(|f| f.display().to_string())
-                .collect();
+            let shown = paths_shown(&o.known_hosts);
             p.push(prov(
                 "known_hosts",
-                &shown.join(", "),
+                &shown,
                 self.origin(alias, "userknownhostsfile"),
             ));
         }
@@ -568,6 +560,12 @@ pub struct HostOptions {
     pub connect_timeout: Option<Duration>,
     #[serde(with = "humantime_serde")]
     pub keepalive_interval: Option<Duration>,
+}
+
+/// Paths as `host show` lists them: comma-separated.
+fn paths_shown(paths: &[PathBuf]) -> String {
+    let shown: Vec<String> = paths.iter().map(|f| f.display().to_string()).collect();
+    shown.join(", ")
 }
 
 #[cfg(test)]

@@ -133,15 +133,7 @@ impl Store {
 
     /// Removes an account and, with it, its sessions.
     pub async fn remove_web_user(&self, actor: &Actor, name: &str) -> Result<()> {
-        let mut tx = self.begin().await?;
-        let id = id_of(&mut tx, EntityKind::WebUser, name).await?;
-        sqlx::query("DELETE FROM web_users WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        audit(&mut tx, actor, "web.user.rm", name, "", "ok").await?;
-        tx.commit().await?;
-        Ok(())
+        super::delete_named(self, actor, EntityKind::WebUser, name, "web.user.rm").await
     }
 
     /// Replaces an account's password hash and ends its sessions.

@@ -174,26 +174,7 @@ impl Store {
     /// (which deletes those tasks too).
     pub async fn delete_server_group(&self, actor: &Actor, name: &str, force: bool) -> Result<()> {
         let mut tx = self.begin().await?;
-        let id = id_of(&mut tx, EntityKind::ServerGroup, name).await?;
-        let tasks = task_names_where(&mut tx, "server_group_id", id).await?;
-        if !tasks.is_empty() && !force {
-            return Err(Error::InUse {
-                kind: EntityKind::ServerGroup,
-                name: name.to_string(),
-                users: tasks.iter().map(|t| format!("task {t}")).collect(),
-                hint: "delete those tasks first or use --force to delete them too",
-            });
-        }
-        sqlx::query("DELETE FROM tasks WHERE server_group_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM server_groups WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let detail = format!("force={force} tasks_deleted=[{}]", tasks.join(","));
-        audit(&mut tx, actor, "group.delete", name, &detail, "ok").await?;
+        delete_group_and_its_tasks(&mut tx, actor, GroupKind::Server, name, force).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -261,25 +242,30 @@ impl Store {
     }
 
     pub async fn server_group(&self, name: &str) -> Result<ServerGroup> {
-        let mut conn = self.pool.acquire().await?;
-        let id = id_of(&mut conn, EntityKind::ServerGroup, name).await?;
-        let description: String =
-            sqlx::query_scalar("SELECT description FROM server_groups WHERE id = ?")
-                .bind(id)
-                .fetch_one(&mut *conn)
-                .await?;
-        let hosts = sqlx::query_scalar(
-            "SELECT h.name FROM server_group_members m JOIN hosts h ON h.id = m.host_id
-             WHERE m.group_id = ? ORDER BY h.name",
-        )
-        .bind(id)
-        .fetch_all(&mut *conn)
-        .await?;
+        let (description, hosts) = self.group_members(GroupKind::Server, name).await?;
         Ok(ServerGroup {
             name: name.to_string(),
             description,
             hosts,
         })
+    }
+
+    /// A group's description and its members' names: a server group's
+    /// hosts by name, a script group's scripts in order.
+    async fn group_members(&self, group: GroupKind, name: &str) -> Result<(String, Vec<String>)> {
+        let mut conn = self.pool.acquire().await?;
+        let id = id_of(&mut conn, group.entity(), name).await?;
+        let (_, table, _) = group.tables();
+        let description: String =
+            sqlx::query_scalar(&format!("SELECT description FROM {table} WHERE id = ?"))
+                .bind(id)
+                .fetch_one(&mut *conn)
+                .await?;
+        let members = sqlx::query_scalar(group.members_query())
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+        Ok((description, members))
     }
 
     /// The hosts of a server group, fully loaded, in name order.
@@ -479,15 +465,8 @@ impl Store {
         check_position(group, position, max)?;
         entries.insert((position - 1) as usize, script_id);
         write_group_entries(&mut tx, group_id, &entries).await?;
-        audit(
-            &mut tx,
-            actor,
-            "scriptgroup.add",
-            group,
-            &format!("{script}@{position}"),
-            "ok",
-        )
-        .await?;
+        let detail = format!("{script}@{position}");
+        audit(&mut tx, actor, "scriptgroup.add", group, &detail, "ok").await?;
         tx.commit().await?;
         Ok(position)
     }
@@ -516,15 +495,8 @@ impl Store {
         let id = entries.remove(from);
         entries.insert((position - 1) as usize, id);
         write_group_entries(&mut tx, group_id, &entries).await?;
-        audit(
-            &mut tx,
-            actor,
-            "scriptgroup.move",
-            group,
-            &format!("{script}@{position}"),
-            "ok",
-        )
-        .await?;
+        let detail = format!("{script}@{position}");
+        audit(&mut tx, actor, "scriptgroup.move", group, &detail, "ok").await?;
         tx.commit().await?;
         Ok(())
     }
@@ -570,45 +542,13 @@ impl Store {
     /// (which deletes those tasks too).
     pub async fn delete_script_group(&self, actor: &Actor, name: &str, force: bool) -> Result<()> {
         let mut tx = self.begin().await?;
-        let id = id_of(&mut tx, EntityKind::ScriptGroup, name).await?;
-        let tasks = task_names_where(&mut tx, "script_group_id", id).await?;
-        if !tasks.is_empty() && !force {
-            return Err(Error::InUse {
-                kind: EntityKind::ScriptGroup,
-                name: name.to_string(),
-                users: tasks.iter().map(|t| format!("task {t}")).collect(),
-                hint: "delete those tasks first or use --force to delete them too",
-            });
-        }
-        sqlx::query("DELETE FROM tasks WHERE script_group_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM script_groups WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let detail = format!("force={force} tasks_deleted=[{}]", tasks.join(","));
-        audit(&mut tx, actor, "scriptgroup.delete", name, &detail, "ok").await?;
+        delete_group_and_its_tasks(&mut tx, actor, GroupKind::Script, name, force).await?;
         tx.commit().await?;
         Ok(())
     }
 
     pub async fn script_group(&self, name: &str) -> Result<ScriptGroup> {
-        let mut conn = self.pool.acquire().await?;
-        let id = id_of(&mut conn, EntityKind::ScriptGroup, name).await?;
-        let description: String =
-            sqlx::query_scalar("SELECT description FROM script_groups WHERE id = ?")
-                .bind(id)
-                .fetch_one(&mut *conn)
-                .await?;
-        let scripts = sqlx::query_scalar(
-            "SELECT s.name FROM script_group_entries e JOIN scripts s ON s.id = e.script_id
-             WHERE e.group_id = ? ORDER BY e.position",
-        )
-        .bind(id)
-        .fetch_all(&mut *conn)
-        .await?;
+        let (description, scripts) = self.group_members(GroupKind::Script, name).await?;
         Ok(ScriptGroup {
             name: name.to_string(),
             description,
@@ -688,15 +628,7 @@ impl Store {
     }
 
     pub async fn delete_task(&self, actor: &Actor, name: &str) -> Result<()> {
-        let mut tx = self.begin().await?;
-        let id = id_of(&mut tx, EntityKind::Task, name).await?;
-        sqlx::query("DELETE FROM tasks WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        audit(&mut tx, actor, "task.delete", name, "", "ok").await?;
-        tx.commit().await?;
-        Ok(())
+        super::delete_named(self, actor, EntityKind::Task, name, "task.delete").await
     }
 }
 
@@ -1039,67 +971,69 @@ async fn load_host(conn: &mut sqlx::SqliteConnection, name: &str) -> Result<Host
     Ok(host)
 }
 
-async fn update_host(tx: &mut Tx<'_>, actor: &Actor, name: &str, edit: &HostEdit) -> Result<()> {
-    let id = id_of(tx, EntityKind::Host, name).await?;
-    let mut changes = Vec::new();
+/// A value a host edit writes to one column.
+enum ColumnValue<'a> {
+    Text(Option<&'a str>),
+    Int(i64),
+    Bool(bool),
+}
+
+/// The columns a host edit sets, each with its value and the words the
+/// audit record gives it.
+fn host_edit_columns(edit: &HostEdit) -> Vec<(&'static str, ColumnValue<'_>, String)> {
+    let mut columns = Vec::new();
     if let Some(address) = &edit.address {
-        sqlx::query("UPDATE hosts SET address = ? WHERE id = ?")
-            .bind(address)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        changes.push(format!("address={address}"));
+        let value = ColumnValue::Text(Some(address.as_str()));
+        columns.push(("address", value, format!("address={address}")));
     }
     if let Some(port) = edit.port {
-        sqlx::query("UPDATE hosts SET port = ? WHERE id = ?")
-            .bind(i64::from(port))
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        changes.push(format!("port={port}"));
+        let value = ColumnValue::Int(i64::from(port));
+        columns.push(("port", value, format!("port={port}")));
     }
     if let Some(user) = &edit.user {
-        sqlx::query("UPDATE hosts SET user = ? WHERE id = ?")
-            .bind(user)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        changes.push(format!("user={user:?}"));
+        let value = ColumnValue::Text(user.as_deref());
+        columns.push(("user", value, format!("user={user:?}")));
     }
     if let Some(description) = &edit.description {
-        sqlx::query("UPDATE hosts SET description = ? WHERE id = ?")
-            .bind(description)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        changes.push("description".to_string());
+        let value = ColumnValue::Text(Some(description.as_str()));
+        columns.push(("description", value, "description".to_string()));
     }
     if let Some(sudo) = edit.use_sudo {
-        sqlx::query("UPDATE hosts SET use_sudo = ? WHERE id = ?")
-            .bind(sudo)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        changes.push(format!("sudo={sudo}"));
+        columns.push(("use_sudo", ColumnValue::Bool(sudo), format!("sudo={sudo}")));
     }
     if let Some(jump) = &edit.jump {
-        sqlx::query("UPDATE hosts SET jump = ? WHERE id = ?")
-            .bind(jump)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        changes.push(format!("jump={jump:?}"));
+        let value = ColumnValue::Text(jump.as_deref());
+        columns.push(("jump", value, format!("jump={jump:?}")));
     }
-    if changes.is_empty() {
+    columns
+}
+
+async fn update_host(tx: &mut Tx<'_>, actor: &Actor, name: &str, edit: &HostEdit) -> Result<()> {
+    let id = id_of(tx, EntityKind::Host, name).await?;
+    let columns = host_edit_columns(edit);
+    if columns.is_empty() {
         return Err(Error::Refused(format!(
                 "nothing to change for host '{name}': give at least one of --address, --port, --user, --default-user, --description, --sudo, --jump, --no-jump"
             )));
     }
-    sqlx::query("UPDATE hosts SET updated_at = ? WHERE id = ?")
-        .bind(now_ms())
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
+    let assignments: Vec<String> = columns
+        .iter()
+        .map(|(column, _, _)| format!("{column} = ?"))
+        .collect();
+    let sql = format!(
+        "UPDATE hosts SET {}, updated_at = ? WHERE id = ?",
+        assignments.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for (_, value, _) in &columns {
+        query = match value {
+            ColumnValue::Text(text) => query.bind(*text),
+            ColumnValue::Int(number) => query.bind(*number),
+            ColumnValue::Bool(flag) => query.bind(*flag),
+        };
+    }
+    query.bind(now_ms()).bind(id).execute(&mut **tx).await?;
+    let changes: Vec<&str> = columns.iter().map(|(_, _, words)| words.as_str()).collect();
     audit(tx, actor, "host.edit", name, &changes.join(" "), "ok").await
 }
 
@@ -1295,6 +1229,79 @@ fn distinct_host_names(hosts: &[String]) -> Result<Vec<String>> {
         ));
     }
     Ok(distinct)
+}
+
+/// The two kinds of group tasks point at.
+#[derive(Debug, Clone, Copy)]
+enum GroupKind {
+    Server,
+    Script,
+}
+
+impl GroupKind {
+    fn entity(self) -> EntityKind {
+        match self {
+            GroupKind::Server => EntityKind::ServerGroup,
+            GroupKind::Script => EntityKind::ScriptGroup,
+        }
+    }
+
+    /// The tasks column naming a group of this kind, its table, and the
+    /// audit action of its deletion.
+    fn tables(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            GroupKind::Server => ("server_group_id", "server_groups", "group.delete"),
+            GroupKind::Script => ("script_group_id", "script_groups", "scriptgroup.delete"),
+        }
+    }
+
+    /// The names of a group's members (`?`: the group's id), in the order
+    /// shown: hosts by name, scripts by position.
+    fn members_query(self) -> &'static str {
+        match self {
+            GroupKind::Server => {
+                "SELECT h.name FROM server_group_members m JOIN hosts h ON h.id = m.host_id
+                 WHERE m.group_id = ? ORDER BY h.name"
+            }
+            GroupKind::Script => {
+                "SELECT s.name FROM script_group_entries e JOIN scripts s ON s.id = e.script_id
+                 WHERE e.group_id = ? ORDER BY e.position"
+            }
+        }
+    }
+}
+
+/// Deletes a group, audited. Refused while tasks use it, unless `force`
+/// (which deletes those tasks too).
+async fn delete_group_and_its_tasks(
+    tx: &mut Tx<'_>,
+    actor: &Actor,
+    group: GroupKind,
+    name: &str,
+    force: bool,
+) -> Result<()> {
+    let (column, table, action) = group.tables();
+    let id = id_of(tx, group.entity(), name).await?;
+    let tasks = task_names_where(tx, column, id).await?;
+    if !tasks.is_empty() && !force {
+        return Err(Error::InUse {
+            kind: group.entity(),
+            name: name.to_string(),
+            users: tasks.iter().map(|t| format!("task {t}")).collect(),
+            hint: "delete those tasks first or use --force to delete them too",
+        });
+    }
+    sqlx::query(&format!("DELETE FROM tasks WHERE {column} = ?"))
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(&format!("DELETE FROM {table} WHERE id = ?"))
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    let detail = format!("force={force} tasks_deleted=[{}]", tasks.join(","));
+    audit(tx, actor, action, name, &detail, "ok").await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -200,6 +200,26 @@ fn table_of(kind: EntityKind) -> &'static str {
     }
 }
 
+/// Deletes a named thing (its dependent rows go by the schema's cascades),
+/// audited as `action`, in one transaction.
+async fn delete_named(
+    store: &Store,
+    actor: &Actor,
+    kind: EntityKind,
+    name: &str,
+    action: &str,
+) -> Result<()> {
+    let mut tx = store.begin().await?;
+    let id = id_of(&mut tx, kind, name).await?;
+    sqlx::query(&format!("DELETE FROM {} WHERE id = ?", table_of(kind)))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    audit(&mut tx, actor, action, name, "", "ok").await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// The id of a named thing, or a NotFound error listing the known names.
 async fn id_of(conn: &mut sqlx::SqliteConnection, kind: EntityKind, name: &str) -> Result<i64> {
     let table = table_of(kind);
