@@ -1298,3 +1298,48 @@ async fn progress_edits_come_at_most_once_per_edit_interval() {
     }
     assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
 }
+
+/// The bot learns of a run's changes from the app's run events: the first
+/// change after the message is posted shows at once, not a whole
+/// `edit_interval` later, and later edits keep to the interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_change_shows_at_once_and_later_edits_keep_the_interval() {
+    let fleet = SshFleet::start(255, 1);
+    let slow = config().replace("edit_interval = \"500ms\"", "edit_interval = \"6s\"");
+    let mut drover = common::Drover::with_config(&slow);
+    drover.add_fleet(&fleet, "e", "evented");
+    drover.script("wait", "sleep 4; echo done\n", &[]);
+    drover.ok(&["scriptgroup", "create", "waits", "wait"]);
+    let sim = DiscordSim::start().await;
+    let _bot = start_bot(&sim, &drover).await;
+    task_run(&sim, &operator(), "waits", "evented").await;
+    let last = wait_final(&sim, "succeeded").await;
+    let posts = format!("/api/v10/channels/{CHANNEL}/messages");
+    let edits = format!("{posts}/{}", last.id);
+    let requests = sim.requests();
+    let posted = requests
+        .iter()
+        .find(|r| r.method == "POST" && r.path == posts)
+        .map(|r| r.time)
+        .expect("the progress message was posted");
+    let edited: Vec<std::time::Instant> = requests
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.path == edits)
+        .map(|r| r.time)
+        .collect();
+    let first = edited.first().copied().expect("the message was edited");
+    // The host was connecting or running long before 6 s had passed.
+    assert!(
+        first - posted < Duration::from_secs(3),
+        "the first edit came {:?} after the post (edit_interval is 6 s)",
+        first - posted
+    );
+    for pair in edited.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= Duration::from_millis(5950),
+            "two edits {gap:?} apart, under edit_interval"
+        );
+    }
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}

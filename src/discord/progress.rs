@@ -1,5 +1,6 @@
-//! Live progress messages: one normal channel message per run, edited at
-//! most once per `discord.edit_interval` with the latest state (the final
+//! Live progress messages: one normal channel message per run, edited as
+//! the app's run events come (the first change at once, then at most once
+//! per `discord.edit_interval`) with the latest state (the final
 //! state always lands), moved to a new message once it is
 //! `discord.message_handover` old (Discord limits edits of messages older
 //! than an hour strictly), and followed by the run's logs as attachments.
@@ -239,6 +240,8 @@ impl Tracker {
         channel: Option<serenity::ChannelId>,
     ) -> Result<(), super::BotError> {
         let redactor = render::Redactor::new(&self.drover.config.logs.redact).unwrap_or_default();
+        // Subscribed before the first read: no change falls in between.
+        let mut events = self.drover.subscribe_runs();
         let first = self.drover.run_snapshot(run_id).await?;
         let mut view = render::render_progress(&first, &redactor);
         let messages = self.drover.run_messages(run_id).await?;
@@ -255,8 +258,11 @@ impl Tracker {
             (Some(channel), None) => self.post(run_id, channel, &view).await?,
             (None, None) => return Ok(()),
         };
+        // The first change is shown at once; later edits come at least
+        // `edit_every` apart.
+        let mut last_edit: Option<tokio::time::Instant> = None;
         let last = loop {
-            tokio::time::sleep(self.pacing.edit_every).await;
+            self.next_change(&mut events, run_id, last_edit).await;
             let snapshot = self.drover.run_snapshot(run_id).await?;
             let finished = snapshot.state != RunState::Running;
             let next = render::render_progress(&snapshot, &redactor);
@@ -268,6 +274,7 @@ impl Tracker {
             } else if next != view || finished {
                 let attempts = if finished { FINAL_ATTEMPTS } else { 1 };
                 self.edit(&shown, &prefaced(&next, &shown), attempts).await;
+                last_edit = Some(tokio::time::Instant::now());
             }
             view = next;
             if finished {
@@ -276,6 +283,43 @@ impl Tracker {
         };
         self.attach_logs(shown.channel, &last).await;
         Ok(())
+    }
+
+    /// Waits until run `run_id` changed, as the app's run events say,
+    /// and until `edit_every` has passed since `last_edit`. A run driven by
+    /// another process (a CLI run) sends no event here: after `edit_every`
+    /// without one, the snapshot is read anyway.
+    async fn next_change(
+        &self,
+        events: &mut tokio::sync::broadcast::Receiver<crate::app::RunEvent>,
+        run_id: i64,
+        last_edit: Option<tokio::time::Instant>,
+    ) {
+        let every = self.pacing.edit_every;
+        let _ = tokio::time::timeout(every, async {
+            loop {
+                match events.recv().await {
+                    Ok(event) if event.run_id == run_id => return,
+                    Ok(_) => {}
+                    // Missed events: read the snapshot.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
+                    // No events any more (shutting down): the timer paces.
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        std::future::pending::<()>().await
+                    }
+                }
+            }
+        })
+        .await;
+        if let Some(edited) = last_edit {
+            tokio::time::sleep_until(edited + every).await;
+        }
+        // What else came meanwhile is in the snapshot about to be read.
+        while !matches!(
+            events.try_recv(),
+            Err(tokio::sync::broadcast::error::TryRecvError::Empty
+                | tokio::sync::broadcast::error::TryRecvError::Closed)
+        ) {}
     }
 
     async fn post(
