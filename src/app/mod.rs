@@ -39,9 +39,7 @@ pub use crate::library::{export, format::Format, ImportOptions};
 pub use crate::ssh::route::Resolved;
 /// Store types front ends see as they are.
 pub use crate::store::{
-    accounts::WebUser,
-    runs::{RunMessage, RunSummary},
-    ScriptChange,
+    accounts::WebUser, run_messages::RunMessage, runs::RunSummary, ScriptChange,
 };
 pub use input::*;
 pub use lifecycle::{Adopted, Adoption, CancelWait, Driving, Launcher};

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use super::host_keys::RunKeys;
 use super::logs::{self, step_log_path, StepLog, StepLogSummary};
 use super::remote::{self, LaunchSpec, MarkerParser, RemoteEvent, RemoteStep, StepEnd};
-use super::Update;
+use super::ToCoordinator;
 use crate::domain::now_ms;
 use crate::ssh::{ConnectError, Connection, Exec, ExecEvent, Route, SshSettings, Target};
 use crate::state::HostState;
@@ -38,7 +38,7 @@ pub struct HostJob {
     pub continue_on_error: bool,
     pub settings: Arc<SshSettings>,
     pub log_root: PathBuf,
-    pub updates: mpsc::UnboundedSender<Update>,
+    pub updates: mpsc::UnboundedSender<ToCoordinator>,
     pub cancel: watch::Receiver<bool>,
 }
 
@@ -110,17 +110,17 @@ impl HostJob {
     /// coordinator is gone (the run is being torn down).
     async fn stored(&self) -> bool {
         let (reply, stored) = tokio::sync::oneshot::channel();
-        self.updates.send(Update::Stored(reply)).is_ok() && stored.await.is_ok()
+        self.updates.send(ToCoordinator::Stored(reply)).is_ok() && stored.await.is_ok()
     }
 
-    fn send(&self, update: Update) {
+    fn send(&self, update: ToCoordinator) {
         // The coordinator outlives every host job; a send can only fail while
         // the whole run is being torn down.
         let _ = self.updates.send(update);
     }
 
     fn set_state(&self, state: HostState, remote_dir: Option<String>) {
-        self.send(Update::Record(RunRecord::Host {
+        self.send(ToCoordinator::Record(RunRecord::Host {
             run_host_id: self.host.id,
             state,
             at: now_ms(),
@@ -292,7 +292,7 @@ impl HostJob {
     }
 
     fn record_files_removed(&self) {
-        self.send(Update::Record(RunRecord::FilesRemoved {
+        self.send(ToCoordinator::Record(RunRecord::FilesRemoved {
             run_host_id: self.host.id,
         }));
     }
@@ -650,7 +650,7 @@ impl HostJob {
                 return;
             }
         };
-        self.send(Update::Record(RunRecord::StepEnd {
+        self.send(ToCoordinator::Record(RunRecord::StepEnd {
             run_host_id: self.host.id,
             step,
             state,
@@ -684,7 +684,7 @@ impl HostJob {
                     self.close_open_step(progress, "lost");
                     progress.step_started_at = now_ms();
                     progress.last_step = Some(step);
-                    self.send(Update::Record(RunRecord::StepStart {
+                    self.send(ToCoordinator::Record(RunRecord::StepStart {
                         run_host_id: self.host.id,
                         step,
                         at: progress.step_started_at,

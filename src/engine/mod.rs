@@ -45,7 +45,7 @@ const CANCEL_POLL: Duration = Duration::from_millis(500);
 /// How long host records may wait in the coordinator before they are
 /// written: one transaction per batch instead of one per update.
 const STORE_FLUSH: Duration = Duration::from_millis(100);
-/// How long they may wait once a host job waits for them (`Update::Stored`,
+/// How long they may wait once a host job waits for them (`ToCoordinator::Stored`,
 /// before it lets the host remove the run's files).
 const STORE_SOON: Duration = Duration::from_millis(10);
 
@@ -62,9 +62,9 @@ fn store_delays() -> (Duration, Duration) {
         })
 }
 
-/// What host jobs tell the coordinator.
+/// What host jobs send the coordinator, the run's single writer.
 #[derive(Debug)]
-pub enum Update {
+pub enum ToCoordinator {
     Record(RunRecord),
     /// Answered once every update sent before it is in the store.
     Stored(tokio::sync::oneshot::Sender<()>),
@@ -453,7 +453,7 @@ impl Engine {
     /// host job waits for them) until every host job is done; renews the
     /// lease and watches for cancel requests meanwhile. A batch lost to a
     /// crash costs nothing: a host keeps a run's files until its final state
-    /// is stored (`Update::Stored`), and a taken-over run re-reads each open
+    /// is stored (`ToCoordinator::Stored`), and a taken-over run re-reads each open
     /// step from its start. A batch that cannot be written for a while (the
     /// database locked, a full disk) is kept and written again with backoff,
     /// while the hosts that wait for it wait; the run is given up when it
@@ -462,7 +462,7 @@ impl Engine {
         &self,
         run_id: i64,
         names: &HashMap<i64, String>,
-        updates: &mut mpsc::UnboundedReceiver<Update>,
+        updates: &mut mpsc::UnboundedReceiver<ToCoordinator>,
         cancel: &watch::Sender<bool>,
     ) -> Result<()> {
         use tokio::time::{Instant, MissedTickBehavior};
@@ -489,7 +489,7 @@ impl Engine {
                     let Some(update) = update else { break };
                     self.publish(run_id, names, &update);
                     let wait = match update {
-                        Update::Stored(_) => flush_soon,
+                        ToCoordinator::Stored(_) => flush_soon,
                         _ => flush_after,
                     };
                     pending.push(update);
@@ -513,7 +513,7 @@ impl Engine {
                     Ok(true) => {}
                     Ok(false) => {
                         tracing::warn!(run_id, "lost the lease of the run: stopping");
-                        return Err(crate::store::runs::lease_lost(run_id));
+                        return Err(crate::store::leases::lease_lost(run_id));
                     }
                     Err(e) if e.is_transient() => {
                         tracing::warn!(run_id, error = %e, "cannot renew the run's lease; trying again");
@@ -543,8 +543,8 @@ impl Engine {
     }
 
     /// Tells front ends about a host's new state.
-    fn publish(&self, run_id: i64, names: &HashMap<i64, String>, update: &Update) {
-        if let Update::Record(RunRecord::Host {
+    fn publish(&self, run_id: i64, names: &HashMap<i64, String>, update: &ToCoordinator) {
+        if let ToCoordinator::Record(RunRecord::Host {
             run_host_id,
             state,
             at,
@@ -564,11 +564,11 @@ impl Engine {
     /// Writes pending updates (records in one transaction), then answers
     /// those waiting for them. On failure they stay pending, to be written
     /// again.
-    async fn write_updates(&self, run_id: i64, pending: &mut Vec<Update>) -> Result<()> {
+    async fn write_updates(&self, run_id: i64, pending: &mut Vec<ToCoordinator>) -> Result<()> {
         let records: Vec<RunRecord> = pending
             .iter()
             .filter_map(|update| match update {
-                Update::Record(record) => Some(record.clone()),
+                ToCoordinator::Record(record) => Some(record.clone()),
                 _ => None,
             })
             .collect();
@@ -576,7 +576,7 @@ impl Engine {
             .apply_run_records(run_id, &self.owner, &records)
             .await?;
         for update in pending.drain(..) {
-            if let Update::Stored(reply) = update {
+            if let ToCoordinator::Stored(reply) = update {
                 let _ = reply.send(());
             }
         }
@@ -687,7 +687,7 @@ async fn run_host(job: HostJob, slots: Slots, failures: Arc<AtomicU32>, max_fail
     };
     let never_started = job.host.remote_dir.is_none();
     if never_started && max_failed.is_some_and(|max| failures.load(Ordering::SeqCst) >= max) {
-        let _ = job.updates.send(Update::Record(RunRecord::Host {
+        let _ = job.updates.send(ToCoordinator::Record(RunRecord::Host {
             run_host_id: job.host.id,
             state: HostState::Skipped,
             at: now_ms(),

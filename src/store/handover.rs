@@ -4,7 +4,7 @@
 //! claim, no other process sees the run as orphaned, so one run is adopted
 //! once however many queries ask at the same time.
 
-use super::runs::{audit_takeover, lease_holder};
+use super::leases::{audit_takeover, lease_holder};
 use super::Store;
 use crate::domain::now_ms;
 use crate::error::Result;

@@ -4,7 +4,7 @@
 //! `host trust` or another of them). A run also records the key with its
 //! host row, for its later connections and its reruns.
 
-use super::{audit, runs::lease_lost, Store, Tx};
+use super::{audit, leases::lease_lost, Store, Tx};
 use crate::domain::{now_ms, Actor};
 use crate::error::Result;
 

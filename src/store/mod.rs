@@ -14,6 +14,8 @@ pub mod accounts;
 mod handover;
 pub use handover::LeaseClaim;
 pub mod host_keys;
+pub mod leases;
+pub mod run_messages;
 pub mod runs;
 
 use std::path::{Path, PathBuf};

@@ -2,7 +2,8 @@
 
 use sqlx::Row;
 
-use super::{audit, Store, Tx};
+use super::leases::{lease_holder, lease_lost};
+use super::{audit, Store};
 use crate::domain::{format_ms, now_ms, Actor, RunOptions};
 use crate::error::{EntityKind, Error, Result};
 use crate::state::{HostSnapshot, HostState, RunSnapshot, RunState};
@@ -399,53 +400,6 @@ impl Store {
         Ok(())
     }
 
-    /// Takes (or renews) the lease of a running run. False if another live
-    /// controller holds it or the run is over.
-    /// Taking a run over from another controller is audited.
-    pub async fn acquire_lease(&self, run_id: i64, owner: &str, lease_ms: i64) -> Result<bool> {
-        let now = now_ms();
-        let mut tx = self.begin().await?;
-        let previous = lease_holder(&mut tx, run_id).await?;
-        let done = sqlx::query(
-            "UPDATE runs SET lease_owner = ?, lease_expires_at = ?
-             WHERE id = ? AND state = 'running'
-               AND (lease_owner IS NULL OR lease_owner = ? OR lease_expires_at < ?)",
-        )
-        .bind(owner)
-        .bind(now + lease_ms)
-        .bind(run_id)
-        .bind(owner)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let taken = done.rows_affected() == 1;
-        if let Some(old) = previous.filter(|old| taken && old != owner) {
-            let why = format!("from {old}, whose lease had expired");
-            audit_takeover(&mut tx, run_id, owner, &why).await?;
-        }
-        tx.commit().await?;
-        Ok(taken)
-    }
-
-    pub async fn release_lease(&self, run_id: i64, owner: &str) -> Result<()> {
-        sqlx::query("UPDATE runs SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND lease_owner = ?")
-            .bind(run_id)
-            .bind(owner)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Running runs whose controller's lease has expired.
-    pub async fn orphaned_runs(&self) -> Result<Vec<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM runs WHERE state = 'running' AND (lease_expires_at IS NULL OR lease_expires_at < ?) ORDER BY id",
-        )
-        .bind(now_ms())
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
     /// Opens a run that is over again for the hosts it lost (their runs'
     /// files stay on the hosts: a connection that could not be
     /// re-established, output the controller could not write), so that a
@@ -490,16 +444,6 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(hosts)
-    }
-
-    /// Running runs that a front end shows in a message.
-    pub async fn running_runs_with_messages(&self) -> Result<Vec<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT DISTINCT m.run_id FROM run_messages m JOIN runs r ON r.id = m.run_id
-             WHERE r.state = 'running' ORDER BY m.run_id",
-        )
-        .fetch_all(&self.pool)
-        .await?)
     }
 
     /// Asks the controller of a run to cancel it.
@@ -648,36 +592,6 @@ impl Store {
         live_rerun_in(&mut db, run_id).await
     }
 
-    pub async fn lease_owner(&self, run_id: i64) -> Result<Option<String>> {
-        let mut db = self.pool.acquire().await?;
-        lease_holder(&mut db, run_id).await
-    }
-
-    /// Takes the lease from `old_owner` (known to be dead).
-    pub async fn steal_lease(
-        &self,
-        run_id: i64,
-        old_owner: &str,
-        owner: &str,
-        lease_ms: i64,
-    ) -> Result<bool> {
-        let why = format!("from {old_owner}, whose process is gone");
-        self.hand_over_lease(run_id, old_owner, owner, lease_ms, Some(&why))
-            .await
-    }
-
-    /// Running runs with their lease owners.
-    pub async fn running_run_owners(&self) -> Result<Vec<(i64, String)>> {
-        let rows = sqlx::query(
-            "SELECT id, lease_owner FROM runs WHERE state = 'running' AND lease_owner IS NOT NULL",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("id")?, r.try_get("lease_owner")?)))
-            .collect()
-    }
-
     /// Script group, server group and task of a run.
     pub async fn run_origin(&self, run_id: i64) -> Result<(Option<String>, String, String)> {
         let row =
@@ -799,53 +713,6 @@ async fn apply_record(tx: &mut super::Tx<'_>, record: &RunRecord) -> Result<()> 
     Ok(())
 }
 
-/// Where a front end shows a run.
-#[derive(Debug, Clone)]
-pub struct RunMessage {
-    pub channel_id: String,
-    pub message_id: String,
-    pub created_at: i64,
-}
-
-impl Store {
-    /// Records the message that now shows a run's progress.
-    pub async fn record_run_message(
-        &self,
-        run_id: i64,
-        channel_id: &str,
-        message_id: &str,
-    ) -> Result<()> {
-        sqlx::query("INSERT OR IGNORE INTO run_messages (run_id, channel_id, message_id, created_at) VALUES (?, ?, ?, ?)")
-            .bind(run_id)
-            .bind(channel_id)
-            .bind(message_id)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// The messages that showed a run, oldest first (a long run moves on to
-    /// new ones; the last is the live one).
-    pub async fn run_messages(&self, run_id: i64) -> Result<Vec<RunMessage>> {
-        let rows = sqlx::query(
-            "SELECT channel_id, message_id, created_at FROM run_messages WHERE run_id = ? ORDER BY created_at, rowid",
-        )
-        .bind(run_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(RunMessage {
-                    channel_id: r.try_get("channel_id")?,
-                    message_id: r.try_get("message_id")?,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .collect()
-    }
-}
-
 async fn insert_run_scripts(
     tx: &mut super::Tx<'_>,
     run_id: i64,
@@ -899,46 +766,6 @@ async fn live_rerun_in(db: &mut sqlx::SqliteConnection, run: i64) -> Result<Opti
     .bind(run)
     .fetch_optional(db)
     .await?)
-}
-
-/// The controller holding the lease of a run, if any.
-pub(super) async fn lease_holder(
-    db: &mut sqlx::SqliteConnection,
-    run_id: i64,
-) -> Result<Option<String>> {
-    Ok(
-        sqlx::query_scalar("SELECT lease_owner FROM runs WHERE id = ?")
-            .bind(run_id)
-            .fetch_optional(db)
-            .await?
-            .flatten(),
-    )
-}
-
-/// What a controller hears when another one has taken its run.
-pub fn lease_lost(run_id: i64) -> Error {
-    Error::Refused(format!(
-        "run {run_id} is now driven by another drover process (this one could not renew its lease in time); it goes on there"
-    ))
-}
-
-/// The audit record of a controller taking a running run over.
-pub(super) async fn audit_takeover(
-    tx: &mut Tx<'_>,
-    run_id: i64,
-    owner: &str,
-    why: &str,
-) -> Result<()> {
-    let detail = format!("driven by {owner}; {why}");
-    audit(
-        tx,
-        &Actor::System,
-        "run.takeover",
-        &run_id.to_string(),
-        &detail,
-        "ok",
-    )
-    .await
 }
 
 #[cfg(test)]
