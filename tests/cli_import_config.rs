@@ -1,13 +1,12 @@
 //! `drover import` of the commands/ library and of inventory files, and the
 //! configuration file: loading, refusing bad keys and values, `config show`.
 
-#[path = "support_cli/mod.rs"]
-mod support_cli;
+mod common;
 
 use std::path::{Path, PathBuf};
 
+use common::cli::{copy_dir, names_of, strings, Env, Run, INVENTORY, LIBRARY, NAME_RULE};
 use serde_json::json;
-use support_cli::{copy_dir, names_of, strings, Env, Run, INVENTORY, LIBRARY, NAME_RULE};
 
 /// Names of the scripts of a library directory, sorted.
 fn library_scripts(dir: &Path) -> Vec<String> {
@@ -855,7 +854,7 @@ fn a_database_url_of_another_kind_is_refused_and_creates_nothing() {
     let args = ["--database", "postgres://db.example/drover", "host", "list"];
     let out = env
         .command(&args)
-        .current_dir(env.dir.path())
+        .current_dir(env.drover.dir.path())
         .output()
         .unwrap();
     let message = Env::refusal_message(&args, &Run::from_output(&args, out));
@@ -863,7 +862,7 @@ fn a_database_url_of_another_kind_is_refused_and_creates_nothing() {
         message,
         "configuration: database url 'postgres://...': drover keeps its data in SQLite; give a file path or sqlite://PATH"
     );
-    let made: Vec<_> = std::fs::read_dir(env.dir.path())
+    let made: Vec<_> = std::fs::read_dir(env.drover.dir.path())
         .unwrap()
         .filter_map(|e| e.ok())
         .map(|e| e.file_name())

@@ -4,13 +4,12 @@
 //! nothing, and `drover export` round trips. Everything through the real
 //! binary on a real SQLite file.
 
-#[path = "support_cli/mod.rs"]
-mod support_cli;
+mod common;
 
 use std::path::{Path, PathBuf};
 
+use common::cli::{Env, INVENTORY, NAME_RULE};
 use serde_json::{json, Value};
-use support_cli::{Env, INVENTORY, NAME_RULE};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/inventories");
 

@@ -1,11 +1,10 @@
 //! Every inventory command of the real `drover` binary, with its human
 //! output and (where it has one) its `--json` output.
 
-#[path = "support_cli/mod.rs"]
-mod support_cli;
+mod common;
 
+use common::cli::{names_of, strings, Env};
 use serde_json::{json, Value};
-use support_cli::{names_of, strings, Env};
 
 /// A server group `web` and two hosts in it.
 fn env_with_hosts() -> Env {

@@ -2,10 +2,9 @@
 //! message on stderr, and the database (audit trail included) unchanged.
 //! `Env::refuse` checks the status, the "error: " prefix and the snapshot.
 
-#[path = "support_cli/mod.rs"]
-mod support_cli;
+mod common;
 
-use support_cli::{Env, NAME_RULE};
+use common::cli::{Env, NAME_RULE};
 
 /// Host web-1 in server group web, scripts a, b, c (and d, not grouped),
 /// script group sg = [a, b, c], task deploy = sg on web.

@@ -1,7 +1,10 @@
 //! Test fixtures: real OpenSSH `sshd` daemons on loopback addresses with
-//! throwaway keys, and a `drover` command bound to a temporary database and
-//! configuration.
+//! throwaway keys, and the one harness of the `drover` binary (`Drover`: a
+//! temporary database, configuration and environment); `cli` adds what the
+//! CLI tests check with it (refusals that change nothing, database dumps).
 #![allow(dead_code)]
+
+pub mod cli;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -207,6 +210,8 @@ pub struct Drover {
     pub identity: Option<PathBuf>,
     /// Network namespace the commands run in (`ip netns exec`), if any.
     pub netns: Option<String>,
+    /// Environment variables every command gets (`set_env`).
+    extra_env: Vec<(String, String)>,
 }
 
 impl Drover {
@@ -222,15 +227,35 @@ impl Drover {
     /// Like `with_config`, for a test that waits for a connection to time
     /// out.
     pub fn with_connect_timeout(timeout: &str, extra: &str) -> Drover {
+        Drover::with_config_file(&format!(
+            "[ssh]\nconnect_timeout = \"{timeout}\"\nkeepalive_interval = \"2s\"\n{extra}"
+        ))
+    }
+
+    /// With an empty configuration file: drover's own defaults (the CLI
+    /// tests of inventory, import and configuration).
+    pub fn bare() -> Drover {
+        Drover::with_config_file("")
+    }
+
+    fn with_config_file(config: &str) -> Drover {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config =
-            format!("[ssh]\nconnect_timeout = \"{timeout}\"\nkeepalive_interval = \"2s\"\n{extra}");
         std::fs::write(dir.path().join("drover.toml"), config).expect("config");
         Drover {
             dir,
             identity: None,
             netns: None,
+            extra_env: Vec::new(),
         }
+    }
+
+    /// Sets an environment variable for every later command.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.extra_env.push((key.to_string(), value.to_string()));
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("drover.toml")
     }
 
     pub fn db(&self) -> PathBuf {
@@ -250,18 +275,25 @@ impl Drover {
             }
             None => Command::new(env!("CARGO_BIN_EXE_drover")),
         };
-        for (key, _) in std::env::vars() {
-            if key.starts_with("DROVER_") || key == "DISCORD_TOKEN" || key == "SSH_AUTH_SOCK" {
-                cmd.env_remove(key);
+        // Nothing of drover's, Discord's or an SSH agent's from whoever
+        // runs the tests.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy().into_owned();
+            if key.starts_with("DROVER_") || key.starts_with("DISCORD_") || key == "SSH_AUTH_SOCK" {
+                cmd.env_remove(&key);
             }
         }
         cmd.env("DROVER_DATABASE_URL", self.db())
-            .env("DROVER_CONFIG", self.dir.path().join("drover.toml"))
+            .env("DROVER_CONFIG", self.config_path())
             .env("USER", "tester")
+            .env_remove("LOGNAME")
             // ~/.ssh/config is read by default: the test's own directory,
             // never the home of whoever runs the tests.
             .env("HOME", self.dir.path())
             .stdin(Stdio::null());
+        for (key, value) in &self.extra_env {
+            cmd.env(key, value);
+        }
         if let Some(identity) = &self.identity {
             cmd.arg("-i").arg(identity);
         }

@@ -1,17 +1,17 @@
-//! Shared helpers of the CLI integration tests: a private database and
-//! configuration per test, running the real `drover` binary, and snapshots
-//! of the whole database to prove that refusals change nothing.
-#![allow(dead_code)]
+//! What the CLI integration tests check with the harness: exit codes and
+//! output as text, refusals that leave the whole database as it was
+//! (snapshots), and the repository's library and example inventory.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+
+use super::Drover;
 use std::str::FromStr;
 
 use serde_json::Value;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, Row};
-use tempfile::TempDir;
 
 /// The repository's script library.
 pub const LIBRARY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/commands");
@@ -46,37 +46,31 @@ impl Run {
     }
 }
 
-/// One test's private drover: database and (empty) configuration file in a
-/// temporary directory.
+/// One test's private drover with drover's default configuration (an empty
+/// file), as the CLI tests use it: the binary through the one harness
+/// (`Drover`), with refusals checked against a snapshot of the database.
 pub struct Env {
-    pub dir: TempDir,
+    pub drover: Drover,
     pub db: PathBuf,
     pub config: PathBuf,
-    extra_env: Vec<(String, String)>,
 }
 
 impl Env {
     pub fn new() -> Env {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let db = dir.path().join("drover.db");
-        let config = dir.path().join("drover.toml");
-        std::fs::write(&config, "").expect("write empty configuration");
-        Env {
-            dir,
-            db,
-            config,
-            extra_env: Vec::new(),
-        }
+        let drover = Drover::bare();
+        let db = drover.db();
+        let config = drover.config_path();
+        Env { drover, db, config }
     }
 
     /// Sets an environment variable for every later command.
     pub fn set_env(&mut self, key: &str, value: &str) {
-        self.extra_env.push((key.to_string(), value.to_string()));
+        self.drover.set_env(key, value);
     }
 
     /// A path inside the temporary directory.
     pub fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        self.drover.dir.path().join(name)
     }
 
     /// Writes a file inside the temporary directory and returns its path.
@@ -89,25 +83,10 @@ impl Env {
         path
     }
 
-    /// The binary with this test's environment and nothing else of drover's.
+    /// The binary with this test's environment and `args`.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_drover"));
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy().into_owned();
-            if key.starts_with("DROVER_") || key.starts_with("DISCORD_") {
-                cmd.env_remove(&key);
-            }
-        }
-        cmd.env("DROVER_DATABASE_URL", &self.db)
-            .env("DROVER_CONFIG", &self.config)
-            .env("USER", "tester")
-            // ~/.ssh/config is read by default: the test's own directory.
-            .env("HOME", self.dir.path())
-            .env_remove("LOGNAME");
-        for (key, value) in &self.extra_env {
-            cmd.env(key, value);
-        }
-        cmd.args(args).stdin(Stdio::null());
+        let mut cmd = self.drover.command();
+        cmd.args(args);
         cmd
     }
 
