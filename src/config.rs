@@ -304,6 +304,30 @@ pub struct Permissions {
     pub viewer: Vec<String>,
 }
 
+/// The name of the OS user running this process: `USER`, else `LOGNAME`,
+/// else its entry in /etc/passwd; `unknown` when none says.
+pub fn os_user_name() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(user_from_passwd)
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The name of this process's user, from /etc/passwd.
+fn user_from_passwd() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut parts = line.split(':');
+        let name = parts.next()?;
+        let entry_uid = parts.nth(1)?.parse::<u32>().ok()?;
+        (entry_uid == uid).then(|| name.to_string())
+    })
+}
+
 /// Where the configuration comes from.
 pub fn default_config_path() -> Option<PathBuf> {
     dirs::config_dir().map(|d| d.join("drover").join("drover.toml"))

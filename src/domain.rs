@@ -353,32 +353,6 @@ impl fmt::Display for Actor {
     }
 }
 
-impl Actor {
-    /// The OS user running this process.
-    pub fn current_os_user() -> Actor {
-        let user = std::env::var("USER")
-            .or_else(|_| std::env::var("LOGNAME"))
-            .ok()
-            .filter(|u| !u.is_empty())
-            .or_else(user_from_passwd)
-            .unwrap_or_else(|| "unknown".to_string());
-        Actor::Cli(user)
-    }
-}
-
-/// The name of this process's user, from /etc/passwd.
-fn user_from_passwd() -> Option<String> {
-    use std::os::unix::fs::MetadataExt;
-    let uid = std::fs::metadata("/proc/self").ok()?.uid();
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|line| {
-        let mut parts = line.split(':');
-        let name = parts.next()?;
-        let entry_uid = parts.nth(1)?.parse::<u32>().ok()?;
-        (entry_uid == uid).then(|| name.to_string())
-    })
-}
-
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     let now = std::time::SystemTime::now()

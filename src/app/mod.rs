@@ -27,7 +27,6 @@ mod runs;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::domain::Actor;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::store::Store;
@@ -124,10 +123,7 @@ impl App {
             known_hosts_by_files: Default::default(),
             ssh_config: self.load_ssh_config(),
             configured_user: self.config.ssh.user.clone(),
-            os_user: match Actor::current_os_user() {
-                Actor::Cli(user) => user,
-                _ => "root".into(),
-            },
+            os_user: crate::config::os_user_name(),
         }
     }
 
@@ -169,10 +165,7 @@ impl App {
     pub fn default_user(&self) -> String {
         match &self.config.ssh.user {
             Some(user) => user.clone(),
-            None => match Actor::current_os_user() {
-                Actor::Cli(user) => user,
-                _ => "root".into(),
-            },
+            None => crate::config::os_user_name(),
         }
     }
 }

@@ -424,7 +424,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     let app = open(&cli).await?;
     let ctx = Context {
         app,
-        actor: Actor::current_os_user(),
+        actor: Actor::Cli(crate::config::os_user_name()),
         json: cli.json,
         quiet: cli.quiet,
         identities: cli.identities.clone(),
