@@ -1343,3 +1343,38 @@ async fn the_first_change_shows_at_once_and_later_edits_keep_the_interval() {
     }
     assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
 }
+
+/// Discord shows every command's and subcommand's description in its
+/// picker: each says what it does (1-100 characters, not poise's
+/// placeholder).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_and_subcommand_says_what_it_does() {
+    let drover = common::Drover::with_config(&config());
+    let sim = DiscordSim::start().await;
+    let _bot = start_bot(&sim, &drover).await;
+    let mut checked = 0;
+    let mut missing = Vec::new();
+    let mut stack: Vec<(String, Value)> = sim
+        .guild_commands(GUILD)
+        .into_iter()
+        .map(|c| (c["name"].as_str().unwrap_or_default().to_string(), c))
+        .collect();
+    while let Some((path, command)) = stack.pop() {
+        let description = command["description"].as_str().unwrap_or_default();
+        checked += 1;
+        // poise's placeholder for a command without a doc comment.
+        let placeholder = description == "A slash command";
+        if description.is_empty() || description.len() > 100 || placeholder {
+            missing.push(format!("{path}: {description:?}"));
+        }
+        for option in command["options"].as_array().into_iter().flatten() {
+            // Subcommands (1) and subcommand groups (2) are commands too.
+            if matches!(option["type"].as_u64(), Some(1) | Some(2)) {
+                let name = option["name"].as_str().unwrap_or_default();
+                stack.push((format!("{path} {name}"), option.clone()));
+            }
+        }
+    }
+    assert!(checked > 30, "only {checked} commands registered");
+    assert!(missing.is_empty(), "without a description: {missing:#?}");
+}

@@ -20,6 +20,7 @@ pub async fn group(_ctx: Context<'_>) -> Result {
     Ok(())
 }
 
+/// Create a server group.
 #[poise::command(slash_command, rename = "create")]
 pub(super) async fn group_create(
     ctx: Context<'_>,
@@ -32,6 +33,7 @@ pub(super) async fn group_create(
     done(ctx, &format!("created server group {name}")).await
 }
 
+/// Delete a server group.
 #[poise::command(slash_command, rename = "delete")]
 pub(super) async fn group_delete(
     ctx: Context<'_>,
@@ -51,6 +53,7 @@ pub(super) fn split_names(raw: &str) -> Vec<String> {
         .collect()
 }
 
+/// Add hosts to a server group.
 #[poise::command(slash_command, rename = "add")]
 pub(super) async fn group_add(
     ctx: Context<'_>,
@@ -70,6 +73,7 @@ pub(super) async fn group_add(
     .await
 }
 
+/// Take hosts out of a server group.
 #[poise::command(slash_command, rename = "remove")]
 pub(super) async fn group_remove(
     ctx: Context<'_>,
@@ -86,6 +90,7 @@ pub(super) async fn group_remove(
     .await
 }
 
+/// List the server groups.
 #[poise::command(slash_command, rename = "list")]
 pub(super) async fn group_list(ctx: Context<'_>) -> Result {
     let groups = app(ctx).server_groups().await?;
@@ -96,6 +101,7 @@ pub(super) async fn group_list(ctx: Context<'_>) -> Result {
     say(ctx, &text.join("\n"), "groups.txt").await
 }
 
+/// Show a server group and its hosts.
 #[poise::command(slash_command, rename = "show")]
 pub(super) async fn group_show(
     ctx: Context<'_>,

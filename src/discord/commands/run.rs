@@ -13,6 +13,7 @@ pub async fn run(_ctx: Context<'_>) -> Result {
     Ok(())
 }
 
+/// List recent runs.
 #[poise::command(slash_command, rename = "list")]
 pub(super) async fn run_list(ctx: Context<'_>) -> Result {
     let runs = app(ctx).recent_runs(20).await?;
@@ -35,6 +36,7 @@ pub(super) async fn run_list(ctx: Context<'_>) -> Result {
     say(ctx, &text.join("\n"), "runs.txt").await
 }
 
+/// Show a run: every host, its step and state.
 #[poise::command(slash_command, rename = "status")]
 pub(super) async fn run_status(ctx: Context<'_>, #[autocomplete = "ac_run"] id: i64) -> Result {
     let data = ctx.data();
@@ -51,6 +53,7 @@ pub(super) async fn run_status(ctx: Context<'_>, #[autocomplete = "ac_run"] id: 
     Ok(())
 }
 
+/// The last lines of a run's logs (of one host, or of all).
 #[poise::command(slash_command, rename = "logs")]
 pub(super) async fn run_logs(
     ctx: Context<'_>,
@@ -63,6 +66,7 @@ pub(super) async fn run_logs(
     say(ctx, &text, &format!("run-{id}.log")).await
 }
 
+/// Cancel a run on every host.
 #[poise::command(slash_command, rename = "cancel")]
 pub(super) async fn run_cancel(ctx: Context<'_>, #[autocomplete = "ac_run"] id: i64) -> Result {
     cancel(ctx.data(), &actor(ctx), id).await?;
@@ -82,6 +86,7 @@ pub(super) async fn cancel(
     Ok(())
 }
 
+/// Run the hosts of a run that did not succeed again.
 #[poise::command(slash_command, rename = "rerun")]
 pub(super) async fn run_rerun(ctx: Context<'_>, #[autocomplete = "ac_run"] id: i64) -> Result {
     let data = ctx.data();

@@ -80,6 +80,7 @@ pub(super) async fn script_edit(
     done(ctx, &format!("script {name}: {change:?}")).await
 }
 
+/// Show a script (a version, or the latest).
 #[poise::command(slash_command, rename = "show")]
 pub(super) async fn script_show(
     ctx: Context<'_>,
@@ -90,6 +91,7 @@ pub(super) async fn script_show(
     say(ctx, &s.body, &format!("{}.v{}.sh", s.name, s.version)).await
 }
 
+/// List the scripts.
 #[poise::command(slash_command, rename = "list")]
 pub(super) async fn script_list(ctx: Context<'_>) -> Result {
     let scripts = app(ctx).scripts().await?;
@@ -100,6 +102,7 @@ pub(super) async fn script_list(ctx: Context<'_>) -> Result {
     say(ctx, &text.join("\n"), "scripts.txt").await
 }
 
+/// List the versions of a script.
 #[poise::command(slash_command, rename = "history")]
 pub(super) async fn script_history(
     ctx: Context<'_>,
@@ -118,6 +121,7 @@ pub(super) async fn script_history(
     say(ctx, &text.join("\n"), "history.txt").await
 }
 
+/// Remove a script.
 #[poise::command(slash_command, rename = "rm")]
 pub(super) async fn script_rm(
     ctx: Context<'_>,

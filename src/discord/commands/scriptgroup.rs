@@ -21,6 +21,7 @@ pub async fn scriptgroup(_ctx: Context<'_>) -> Result {
     Ok(())
 }
 
+/// Create a script group from scripts, in order.
 #[poise::command(slash_command, rename = "create")]
 pub(super) async fn scriptgroup_create(
     ctx: Context<'_>,
@@ -42,6 +43,7 @@ pub(super) async fn scriptgroup_create(
     .await
 }
 
+/// Add a script to a script group (at a position, or last).
 #[poise::command(slash_command, rename = "add")]
 pub(super) async fn scriptgroup_add(
     ctx: Context<'_>,
@@ -59,6 +61,7 @@ pub(super) async fn scriptgroup_add(
     .await
 }
 
+/// Move a script of a script group to a position.
 #[poise::command(slash_command, rename = "move")]
 pub(super) async fn scriptgroup_move(
     ctx: Context<'_>,
@@ -76,6 +79,7 @@ pub(super) async fn scriptgroup_move(
     .await
 }
 
+/// Take a script out of a script group.
 #[poise::command(slash_command, rename = "remove")]
 pub(super) async fn scriptgroup_remove(
     ctx: Context<'_>,
@@ -88,6 +92,7 @@ pub(super) async fn scriptgroup_remove(
     done(ctx, &format!("removed {script} from script group {name}")).await
 }
 
+/// Delete a script group.
 #[poise::command(slash_command, rename = "delete")]
 pub(super) async fn scriptgroup_delete(
     ctx: Context<'_>,
@@ -100,6 +105,7 @@ pub(super) async fn scriptgroup_delete(
     done(ctx, &format!("deleted script group {name}")).await
 }
 
+/// List the script groups.
 #[poise::command(slash_command, rename = "list")]
 pub(super) async fn scriptgroup_list(ctx: Context<'_>) -> Result {
     let groups = app(ctx).script_groups().await?;
@@ -110,6 +116,7 @@ pub(super) async fn scriptgroup_list(ctx: Context<'_>) -> Result {
     say(ctx, &text.join("\n"), "scriptgroups.txt").await
 }
 
+/// Show a script group's scripts, in order.
 #[poise::command(slash_command, rename = "show")]
 pub(super) async fn scriptgroup_show(
     ctx: Context<'_>,

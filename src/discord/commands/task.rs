@@ -14,6 +14,7 @@ pub async fn task(_ctx: Context<'_>) -> Result {
     Ok(())
 }
 
+/// Create a task: a script group on a server group.
 #[poise::command(slash_command, rename = "create")]
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn task_create(
@@ -41,6 +42,7 @@ pub(super) async fn task_create(
     done(ctx, &format!("created task {}", task.name)).await
 }
 
+/// List the tasks.
 #[poise::command(slash_command, rename = "list")]
 pub(super) async fn task_list(ctx: Context<'_>) -> Result {
     let tasks = app(ctx).tasks().await?;
@@ -51,6 +53,7 @@ pub(super) async fn task_list(ctx: Context<'_>) -> Result {
     say(ctx, &text.join("\n"), "tasks.txt").await
 }
 
+/// Show a task and its run options.
 #[poise::command(slash_command, rename = "show")]
 pub(super) async fn task_show(
     ctx: Context<'_>,
@@ -72,6 +75,7 @@ pub(super) async fn task_show(
     say(ctx, &text, "task.txt").await
 }
 
+/// Delete a task.
 #[poise::command(slash_command, rename = "delete")]
 pub(super) async fn task_delete(
     ctx: Context<'_>,
