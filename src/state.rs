@@ -285,6 +285,27 @@ impl HostSnapshot {
     pub fn reason(&self) -> Option<&str> {
         self.state.reason()
     }
+
+    /// How the host's step ended, in a few words: `exit 3`, `exit 137
+    /// (killed by signal 9)`, `exit 2: sudo: a password is required`, or
+    /// the reason alone. The words the engine gives an exit code (`exit
+    /// code 3`) are not said twice.
+    pub fn exit_summary(&self) -> Option<String> {
+        let reason = self.reason().filter(|r| !r.is_empty());
+        match (self.exit_code(), reason) {
+            (Some(code), Some(reason)) => {
+                let rest = reason
+                    .strip_prefix(&format!("exit code {code}"))
+                    .filter(|rest| rest.is_empty() || rest.starts_with(' '));
+                Some(match rest {
+                    Some(rest) => format!("exit {code}{rest}"),
+                    None => format!("exit {code}: {reason}"),
+                })
+            }
+            (Some(code), None) => Some(format!("exit {code}")),
+            (None, reason) => reason.map(str::to_string),
+        }
+    }
 }
 
 /// A host of a snapshot as JSON documents show it: the state's data as
@@ -359,6 +380,50 @@ impl RunSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn failed(exit_code: Option<i32>, reason: &str) -> HostSnapshot {
+        HostSnapshot {
+            host: "web-1".into(),
+            state: HostState::Failed {
+                step: Some(1),
+                exit_code,
+                reason: reason.into(),
+            },
+            steps: 1,
+            script: None,
+            started_at: None,
+            finished_at: None,
+            elapsed_ms: None,
+            excerpt: String::new(),
+        }
+    }
+
+    #[test]
+    fn an_exit_is_said_once_with_what_the_reason_adds() {
+        let cases = [
+            (Some(3), "exit code 3", "exit 3"),
+            (
+                Some(137),
+                "exit code 137 (killed by signal 9)",
+                "exit 137 (killed by signal 9)",
+            ),
+            (Some(1), "exit code 13", "exit 1: exit code 13"),
+            (
+                Some(2),
+                "sudo: a password is required",
+                "exit 2: sudo: a password is required",
+            ),
+            (Some(4), "", "exit 4"),
+            (None, "connection refused", "connection refused"),
+        ];
+        for (code, reason, said) in cases {
+            assert_eq!(
+                failed(code, reason).exit_summary().as_deref(),
+                Some(said),
+                "{reason}"
+            );
+        }
+    }
 
     #[test]
     fn every_stored_host_state_name_reads_back_as_itself() {

@@ -149,11 +149,12 @@ pub fn host_line(h: &HostSnapshot, host_width: usize) -> String {
         h.script.as_deref().unwrap_or("-"),
         super::runs::elapsed(h.elapsed_ms),
     );
-    if let Some(code) = h.exit_code().filter(|c| *c != 0) {
-        line.push_str(&format!("  exit {code}"));
-    }
-    if let Some(reason) = h.reason().filter(|r| !r.is_empty()) {
-        line.push_str(&format!("  {reason}"));
+    let ended = match h.exit_code() {
+        Some(0) => h.reason().filter(|r| !r.is_empty()).map(str::to_string),
+        _ => h.exit_summary(),
+    };
+    if let Some(ended) = ended {
+        line.push_str(&format!("  {ended}"));
     }
     line
 }

@@ -443,17 +443,12 @@ fn step_text(h: &HostSnapshot, redactor: &Redactor) -> Option<String> {
     }
 }
 
-/// `exit 1: reason`, `exit 1`, or the reason.
+/// How the step ended (`HostSnapshot::exit_summary`), made safe for
+/// Discord.
 fn exit_text(h: &HostSnapshot, redactor: &Redactor) -> Option<String> {
-    let reason = h
-        .reason()
-        .map(|r| inline_text(r, redactor, REASON_MAX))
-        .filter(|r| !r.is_empty());
-    match (h.exit_code(), reason) {
-        (Some(code), Some(reason)) => Some(format!("exit {code}: {reason}")),
-        (Some(code), None) => Some(format!("exit {code}")),
-        (None, reason) => reason,
-    }
+    h.exit_summary()
+        .map(|summary| inline_text(&summary, redactor, REASON_MAX))
+        .filter(|summary| !summary.is_empty())
 }
 
 /// `❌ **web-1** · 2/3 deploy · exit 1: reason · 4s`
@@ -1029,6 +1024,20 @@ mod tests {
         assert!(field.value.contains("last line 0 [redacted]\nEND"));
         assert!(chars(&field.value) > 900, "a lone excerpt gets room");
         assert!(field.name.starts_with("❌ h0000-@\u{200B}everyone"));
+    }
+
+    #[test]
+    fn an_exit_code_is_said_once() {
+        let mut run = snapshot(1, RunState::Failed);
+        run.hosts[0].state = HostState::Failed {
+            step: Some(2),
+            exit_code: Some(3),
+            reason: "exit code 3".into(),
+        };
+        let view = render_progress(&run, &redactor());
+        let desc = &view.embeds[0].description;
+        assert!(desc.contains(" · exit 3 · "), "{desc}");
+        assert!(!desc.contains("exit code"), "{desc}");
     }
 
     #[test]
