@@ -582,6 +582,18 @@ fn embed_chars(e: &EmbedView) -> usize {
         + e.footer.as_deref().map_or(0, chars)
 }
 
+/// Who started a run: a Discord user as a mention (shown as their name;
+/// the message allows no mentions, so it pings nobody), anyone else as
+/// drover records them (`cli:alice`, `web:bob`).
+fn started_by_text(started_by: &str, redactor: &Redactor) -> String {
+    match started_by.strip_prefix("discord:") {
+        Some(id) if !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("<@{id}>")
+        }
+        _ => inline_text(started_by, redactor, NAME_MAX),
+    }
+}
+
 /// Renders a run's progress message.
 pub fn render_progress(snapshot: &RunSnapshot, redactor: &Redactor) -> ProgressView {
     let mut order: Vec<&HostSnapshot> = snapshot.hosts.iter().collect();
@@ -608,7 +620,7 @@ pub fn render_progress(snapshot: &RunSnapshot, redactor: &Redactor) -> ProgressV
             counts_line(&counts)
         },
         humanize_ms(snapshot.elapsed_ms),
-        inline_text(&snapshot.started_by, redactor, NAME_MAX),
+        started_by_text(&snapshot.started_by, redactor),
         scripts_line(&snapshot.scripts, redactor, SCRIPTS_LINE_MAX),
     );
     let mut footer_parts = Vec::new();
@@ -1024,6 +1036,22 @@ mod tests {
         assert!(field.value.contains("last line 0 [redacted]\nEND"));
         assert!(chars(&field.value) > 900, "a lone excerpt gets room");
         assert!(field.name.starts_with("❌ h0000-@\u{200B}everyone"));
+    }
+
+    #[test]
+    fn a_discord_user_who_started_a_run_is_a_mention_and_others_stay_text() {
+        let mut run = snapshot(1, RunState::Running);
+        run.started_by = "discord:4100000000000000002".into();
+        let view = render_progress(&run, &redactor());
+        let desc = &view.embeds[0].description;
+        assert!(desc.contains("started by <@4100000000000000002>"), "{desc}");
+        for hostile in ["discord:1 <@&2>", "discord:", "cli:<@3>"] {
+            run.started_by = hostile.into();
+            let view = render_progress(&run, &redactor());
+            assert_safe(&view);
+            let desc = &view.embeds[0].description;
+            assert!(!desc.contains("<@"), "{hostile}: {desc}");
+        }
     }
 
     #[test]
