@@ -1378,3 +1378,51 @@ async fn every_command_and_subcommand_says_what_it_does() {
     assert!(checked > 30, "only {checked} commands registered");
     assert!(missing.is_empty(), "without a description: {missing:#?}");
 }
+
+/// A run too big to read host by host (more than 25 hosts): the message
+/// gives lines only to the hosts that need attention, and the final logs
+/// are only theirs, naming no succeeded host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_run_shows_and_attaches_only_the_hosts_that_need_attention() {
+    let fleet = SshFleet::start(101, 13);
+    let mut drover = common::Drover::with_config(&config());
+    // 26 hosts on 13 addresses: two inventory names for each.
+    drover.add_fleet(&fleet, "a", "wide");
+    drover.add_fleet(&fleet, "b", "wide");
+    drover.script(
+        "mostly-fine",
+        "echo \"hello from $DROVER_HOST\"\ncase $DROVER_HOST in b-3) exit 3;; esac\n",
+        &[],
+    );
+    drover.ok(&["scriptgroup", "create", "mostly-fine-group", "mostly-fine"]);
+    let sim = DiscordSim::start().await;
+    let _bot = start_bot(&sim, &drover).await;
+    task_run(&sim, &operator(), "mostly-fine-group", "wide").await;
+    let last = wait_final(&sim, "failed").await;
+    let text = embed_text(&last);
+    assert!(
+        text.contains("26 hosts: ✅ 25 succeeded · ❌ 1 failed"),
+        "{text}"
+    );
+    let lines: Vec<&str> = last.embeds[0]["description"]
+        .as_str()
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(" **"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("❌ **b-3** · 1/1 mostly-fine · exit 3"),
+        "{lines:?}"
+    );
+    let logs = logs_message(&sim)
+        .await
+        .expect("the failed host's logs are posted");
+    let names: Vec<&str> = logs.attachments.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["run-1-b-3.log"]);
+    assert!(!logs.content.contains("Not attached"), "{}", logs.content);
+    let body = sim.uploaded_file("run-1-b-3.log").expect("uploaded");
+    let body = String::from_utf8_lossy(&body);
+    assert!(body.contains("hello from b-3"), "{body}");
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}

@@ -148,14 +148,25 @@ impl App {
         String::from_utf8_lossy(&self.redactor.redact_bytes(&tail)).into_owned()
     }
 
-    /// Bytes of a run's step logs on disk (every host or one), read from
-    /// the files' metadata.
+    /// Bytes of the text `logs_tail` gives for a run's step logs (every
+    /// host or one), read from the files' metadata: the logs with their
+    /// header lines, so that a limit of this size cuts nothing. 0 when no
+    /// step printed anything.
     pub fn logs_size(&self, snapshot: &RunSnapshot, host: Option<&str>) -> u64 {
-        self.log_files(snapshot, host, None)
-            .iter()
-            .filter_map(|log| std::fs::metadata(&log.path).ok())
-            .map(|m| m.len())
-            .sum()
+        let mut output = 0;
+        let mut text = 0;
+        for log in self.log_files(snapshot, host, None) {
+            if let Ok(meta) = std::fs::metadata(&log.path) {
+                output += meta.len();
+                // The header, and the newline a log without one gets.
+                text += meta.len() + log.header.len() as u64 + 1;
+            }
+        }
+        if output == 0 {
+            0
+        } else {
+            text
+        }
     }
 }
 

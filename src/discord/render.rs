@@ -475,6 +475,25 @@ fn more_line(rest: &[&HostSnapshot]) -> String {
     format!("{ELLIPSIS}and {} more: {by_state}", rest.len())
 }
 
+/// Runs with more hosts than this are too big to read host by host: their
+/// message gives lines only to the hosts that need attention (neither
+/// succeeded nor waiting in the queue) and counts the others, and their
+/// final logs are those of the hosts that did not succeed.
+pub const AT_A_GLANCE: usize = 25;
+
+/// The hosts that get a line: every host of a run that can be read at a
+/// glance; of a bigger one, the hosts that need attention.
+fn lined_hosts<'a>(order: &[&'a HostSnapshot]) -> Vec<&'a HostSnapshot> {
+    if order.len() <= AT_A_GLANCE {
+        return order.to_vec();
+    }
+    order
+        .iter()
+        .copied()
+        .filter(|h| !matches!(h.state, HostState::Succeeded | HostState::Queued))
+        .collect()
+}
+
 /// Host lines in priority order within `budget` characters (newlines
 /// included); hosts beyond are summarised in one "and N more" line.
 fn host_list(order: &[&HostSnapshot], redactor: &Redactor, budget: usize) -> String {
@@ -646,7 +665,13 @@ pub fn render_progress(snapshot: &RunSnapshot, redactor: &Redactor) -> ProgressV
     let list_budget = DESCRIPTION_MAX
         .saturating_sub(chars(&lead) + 2)
         .min(TOTAL_MAX.saturating_sub(header_fixed + excerpt_chars));
-    let description = format!("{lead}\n\n{}", host_list(&order, redactor, list_budget));
+    let lined = lined_hosts(&order);
+    let description = if lined.is_empty() && !order.is_empty() {
+        // A big run with no host that needs attention: the counts say it.
+        lead
+    } else {
+        format!("{lead}\n\n{}", host_list(&lined, redactor, list_budget))
+    };
 
     let mut embeds = vec![EmbedView {
         title,
@@ -984,9 +1009,20 @@ mod tests {
                     lines.windows(2).all(|w| w[0].0 <= w[1].0),
                     "failures not first at {n}"
                 );
+                // Every host has a line or is in "and N more", except, in a
+                // run too big to read host by host, the succeeded and queued
+                // hosts, which only the counts line counts.
+                let lined = snap
+                    .hosts
+                    .iter()
+                    .filter(|h| {
+                        n <= AT_A_GLANCE
+                            || !matches!(h.state, HostState::Succeeded | HostState::Queued)
+                    })
+                    .count();
                 assert_eq!(
                     lines.len() + more_count(&view),
-                    n,
+                    lined,
                     "hosts unaccounted at {n}"
                 );
                 if n >= 100 {
@@ -1052,6 +1088,42 @@ mod tests {
             let desc = &view.embeds[0].description;
             assert!(!desc.contains("<@"), "{hostile}: {desc}");
         }
+    }
+
+    #[test]
+    fn a_big_run_gives_lines_only_to_hosts_that_need_attention() {
+        let mut run = snapshot(200, RunState::Succeeded);
+        for h in &mut run.hosts {
+            h.state = HostState::Succeeded;
+        }
+        let view = render_progress(&run, &redactor());
+        assert_within_limits(&view);
+        let desc = &view.embeds[0].description;
+        assert!(desc.starts_with("200 hosts: ✅ 200 succeeded\n"), "{desc}");
+        assert_eq!(host_lines(&view), Vec::new(), "{desc}");
+        assert!(!desc.contains("…and "), "no \"and N more\": {desc}");
+        assert!(
+            view.content.contains("200/200 hosts finished"),
+            "{}",
+            view.content
+        );
+
+        for i in [3, 77, 150] {
+            run.hosts[i].state = failed(i);
+        }
+        let view = render_progress(&run, &redactor());
+        let lines = host_lines(&view);
+        assert_eq!(lines.len(), 3, "{:?}", view.embeds[0].description);
+        for (i, (_, line)) in [3, 77, 150].iter().zip(&lines) {
+            assert!(line.starts_with("❌"), "{line}");
+            assert!(line.contains(&host_name(*i)[..5]), "{line}");
+        }
+
+        // A run that can be read at a glance still accounts for every host
+        // by a line (or, past the message's room, "and N more").
+        let small = snapshot(AT_A_GLANCE, RunState::Succeeded);
+        let view = render_progress(&small, &redactor());
+        assert_eq!(host_lines(&view).len() + more_count(&view), AT_A_GLANCE);
     }
 
     #[test]

@@ -25,9 +25,14 @@ pub struct LogsMessage {
     pub files: Vec<Upload>,
 }
 
-/// Failed hosts first (in run order), then the others.
+/// Failed hosts first (in run order), then the others; of a run too big
+/// to read host by host (`render::AT_A_GLANCE`), only the hosts that did
+/// not succeed.
 fn failed_first(snapshot: &RunSnapshot) -> Vec<&HostSnapshot> {
     let mut hosts: Vec<&HostSnapshot> = snapshot.hosts.iter().collect();
+    if hosts.len() > render::AT_A_GLANCE {
+        hosts.retain(|h| h.state != HostState::Succeeded);
+    }
     hosts.sort_by_key(|h| h.state == HostState::Succeeded);
     hosts
 }
