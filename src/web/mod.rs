@@ -11,6 +11,7 @@ mod login;
 mod pages;
 mod ratelimit;
 mod refusal;
+mod runs;
 mod security;
 
 use std::future::Future;
@@ -28,6 +29,9 @@ pub use ratelimit::{LoginLimiter, Policy as RateLimitPolicy};
 pub struct Web {
     pub app: App,
     pub limiter: LoginLimiter,
+    /// True once the server is stopping: live streams end, so that the
+    /// graceful shutdown does not wait for them.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 pub type WebState = Arc<Web>;
@@ -61,10 +65,16 @@ pub async fn serve(
     app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let (stopping, stop_seen) = tokio::sync::watch::channel(false);
     let state = Arc::new(Web {
         app,
         limiter: LoginLimiter::default(),
+        shutdown: stop_seen,
     });
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stopping.send(true);
+    };
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),
@@ -83,6 +93,12 @@ pub fn router(state: WebState) -> Router {
         .route("/login/link", post(login::link_submit))
         .route("/logout", post(login::logout))
         .route("/api/whoami", get(pages::whoami))
+        .route("/runs/{id}", get(runs::page))
+        .route("/runs/{id}/live", get(runs::live))
+        .route("/runs/{id}/cancel", post(runs::cancel))
+        .route("/runs/{id}/rerun", post(runs::rerun))
+        .route("/runs/{id}/hosts/{host}/logs", get(runs::host_logs))
+        .route("/api/runs/{id}", get(runs::api_run))
         .route("/static/{file}", get(assets::serve))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(

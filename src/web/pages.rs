@@ -72,7 +72,7 @@ pub async fn home(State(web): State<WebState>, Extension(caller): Extension<Call
                     tbody {
                         @for run in &runs {
                             tr class={ "state-" (run.state) } {
-                                td { (run.id) }
+                                td { a href={ "/runs/" (run.id) } { (run.id) } }
                                 td { (run.state) }
                                 td { (run.task.as_deref().unwrap_or("")) }
                                 td { (run.script_group) }

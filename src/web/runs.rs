@@ -1,0 +1,470 @@
+//! Run pages: `/runs/{id}` (a header, every host grouped by state with
+//! failures first, filters by state and host name, Cancel and Rerun failed
+//! for operators), its live stream `/runs/{id}/live` (server-sent events
+//! carrying the page's run section, rendered again when the run changes,
+//! at most twice a second, from its current state, so a page opened late or
+//! a dropped connection misses nothing), a host's whole step logs as a
+//! download (`/runs/{id}/hosts/{host}/logs`, streamed from the files), and
+//! `/api/runs/{id}` (the `run status --json` document). Host output is text:
+//! maud escapes it, and `logs.redact` has been applied by the app.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::Extension;
+use maud::{html, Markup};
+use serde::Deserialize;
+
+use super::guard::{Caller, CSRF_FIELD};
+use super::pages::layout;
+use super::{refusal, WebState};
+use crate::access::Level;
+use crate::app::{CancelWait, RunEvent};
+use crate::state::{HostSnapshot, HostState, RunSnapshot, RunState};
+
+/// The live stream sends a run's section at most this often.
+const LIVE_EVERY: Duration = Duration::from_millis(500);
+
+/// The page's filters (query parameters): a state (`failed`: every kind
+/// of failure) and part of a host name.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Filter {
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    host: String,
+}
+
+impl Filter {
+    fn keeps(&self, host: &HostSnapshot) -> bool {
+        let state_kept = match self.state.as_str() {
+            "" => true,
+            "failed" => host.state.is_failure(),
+            name => host.state.name() == name,
+        };
+        state_kept && host.host.contains(self.host.trim())
+    }
+
+    fn query(&self) -> String {
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("state", &self.state)
+            .append_pair("host", &self.host)
+            .finish()
+    }
+}
+
+/// What the caller may do on a run page.
+struct Powers {
+    operate: bool,
+    csrf: String,
+}
+
+fn powers_of(caller: &Caller) -> Powers {
+    let level = caller.session.as_ref().map(|(session, _)| session.level);
+    Powers {
+        operate: level.is_some_and(|l| l >= Level::Operator),
+        csrf: caller.csrf().unwrap_or_default(),
+    }
+}
+
+/// Failures first, then hosts in flight, queued, succeeded, cancelled.
+fn group_rank(state: &HostState) -> u8 {
+    match state {
+        s if s.is_failure() => 0,
+        HostState::Connecting | HostState::Running { .. } => 1,
+        HostState::Queued => 2,
+        HostState::Succeeded => 3,
+        _ => 4,
+    }
+}
+
+/// The hosts the filter keeps, grouped by state in display order.
+fn host_groups<'a>(
+    snapshot: &'a RunSnapshot,
+    filter: &Filter,
+) -> Vec<(&'static str, Vec<&'a HostSnapshot>)> {
+    let mut hosts: Vec<&HostSnapshot> = snapshot.hosts.iter().filter(|h| filter.keeps(h)).collect();
+    hosts.sort_by_key(|h| (group_rank(&h.state), h.state.name()));
+    let mut groups: Vec<(&'static str, Vec<&HostSnapshot>)> = Vec::new();
+    for host in hosts {
+        match groups.last_mut() {
+            Some((name, members)) if *name == host.state.name() => members.push(host),
+            _ => groups.push((host.state.name(), vec![host])),
+        }
+    }
+    groups
+}
+
+fn elapsed_text(ms: Option<i64>) -> String {
+    ms.map(|ms| {
+        humantime::format_duration(Duration::from_secs((ms / 1000).max(0) as u64)).to_string()
+    })
+    .unwrap_or_default()
+}
+
+fn host_row(run: i64, host: &HostSnapshot) -> Markup {
+    let step = match (host.step(), &host.script) {
+        (Some(step), Some(script)) => format!("{step}/{} {script}", host.steps),
+        (Some(step), None) => format!("{step}/{}", host.steps),
+        (None, _) if host.state == HostState::Succeeded => format!("{0}/{0}", host.steps),
+        (None, _) => String::new(),
+    };
+    let logs = format!("/runs/{run}/hosts/{}/logs", host.host);
+    html! {
+        tr class="host" data-host=(host.host) data-state=(host.state.name()) {
+            td class="name" { (host.host) }
+            td class="state" { (host.state.label()) }
+            td class="step" { (step) }
+            td class="ended" { (host.exit_summary().unwrap_or_default()) }
+            td class="elapsed" { (elapsed_text(host.elapsed_ms)) }
+            td class="output" {
+                @if !host.excerpt.is_empty() {
+                    details {
+                        summary { "output" }
+                        pre class="tail" { (host.excerpt) }
+                    }
+                }
+                a class="logs" href=(logs) { "full logs" }
+            }
+        }
+    }
+}
+
+/// The part of the run page the live stream replaces.
+fn run_section(snapshot: &RunSnapshot, filter: &Filter, powers: &Powers) -> Markup {
+    let counts: Vec<String> = snapshot
+        .counts()
+        .iter()
+        .map(|(state, n)| format!("{n} {state}"))
+        .collect();
+    let finished = snapshot.state != RunState::Running;
+    let any_failure = snapshot.hosts.iter().any(|h| h.state.is_failure());
+    let groups = host_groups(snapshot, filter);
+    html! {
+        div id="run-state" data-final=(if finished { "1" } else { "0" }) {
+            p class="summary" {
+                span id="run-state-name" class={ "state-" (snapshot.state.as_str()) } { (snapshot.state.as_str()) }
+                " · " span id="counts" { (snapshot.hosts.len()) " hosts: " (counts.join(" · ")) }
+                " · " span id="elapsed" { (elapsed_text(Some(snapshot.elapsed_ms))) }
+            }
+            @if powers.operate {
+                div class="actions" {
+                    @if !finished {
+                        form method="post" action={ "/runs/" (snapshot.id) "/cancel" } data-confirm="Cancel this run on every host?" {
+                            input type="hidden" name=(CSRF_FIELD) value=(powers.csrf);
+                            button type="submit" id="cancel" { "Cancel" }
+                        }
+                    }
+                    @if finished && any_failure {
+                        form method="post" action={ "/runs/" (snapshot.id) "/rerun" } data-confirm="Run the hosts that did not succeed again?" {
+                            input type="hidden" name=(CSRF_FIELD) value=(powers.csrf);
+                            button type="submit" id="rerun" { "Rerun failed" }
+                        }
+                    }
+                }
+            }
+            @if groups.is_empty() {
+                p class="empty" id="no-hosts" { "No host matches the filter." }
+            }
+            @for (state, hosts) in &groups {
+                section class={ "hosts state-" (state) } {
+                    h2 { (state) " (" (hosts.len()) ")" }
+                    table {
+                        thead { tr { th { "Host" } th { "State" } th { "Step" } th { "Ended" } th { "Time" } th { "Output" } } }
+                        tbody { @for host in hosts { (host_row(snapshot.id, host)) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn filter_form(snapshot: &RunSnapshot, filter: &Filter) -> Markup {
+    let mut states: Vec<&str> = snapshot.hosts.iter().map(|h| h.state.name()).collect();
+    states.sort_unstable();
+    states.dedup();
+    html! {
+        form method="get" id="filter" class="filter" {
+            label { "State "
+                select name="state" id="filter-state" {
+                    option value="" selected[filter.state.is_empty()] { "all" }
+                    option value="failed" selected[filter.state == "failed"] { "failed (any kind)" }
+                    @for state in states {
+                        option value=(state) selected[filter.state == state] { (state) }
+                    }
+                }
+            }
+            label { " Host " input type="search" name="host" id="filter-host" value=(filter.host); }
+            button type="submit" id="apply-filter" { "Filter" }
+        }
+    }
+}
+
+/// `/runs/{id}`.
+pub async fn page(
+    State(web): State<WebState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+    Query(filter): Query<Filter>,
+) -> Response {
+    let snapshot = match web.app.shown_snapshot(id).await {
+        Ok(snapshot) => snapshot,
+        Err(e) => return refusal::internal(&format!("/runs/{id}"), &e),
+    };
+    let powers = powers_of(&caller);
+    let live = format!("/runs/{id}/live?{}", filter.query());
+    let content = html! {
+        main {
+            h1 { "Run " (snapshot.id) }
+            p class="run-head" {
+                @if let Some(task) = &snapshot.task { "task " b { (task) } " · " }
+                b { (snapshot.script_group) } " on " b { (snapshot.server_group) }
+                " · started by " span id="started-by" { (snapshot.started_by) }
+                " · " time datetime=(snapshot.created_at) { (snapshot.created_at) }
+            }
+            (filter_form(&snapshot, &filter))
+            div id="run-live" data-live=(live) {
+                (run_section(&snapshot, &filter, &powers))
+            }
+        }
+    };
+    Html(layout(&format!("Run {id}"), Some(&caller), content).into_string()).into_response()
+}
+
+/// What the live stream keeps between two sends.
+struct Live {
+    web: WebState,
+    id: i64,
+    filter: Filter,
+    powers: Powers,
+    events: tokio::sync::broadcast::Receiver<RunEvent>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    last_html: Option<String>,
+    last_sent: Option<tokio::time::Instant>,
+    ended: bool,
+}
+
+impl Live {
+    /// Waits for a change of the run (its event, or `LIVE_EVERY` for runs
+    /// driven by another process), then for `LIVE_EVERY` after the last
+    /// send. False when the server is shutting down.
+    async fn wait_for_change(&mut self) -> bool {
+        if self.last_sent.is_none() {
+            return !*self.shutdown.borrow();
+        }
+        let id = self.id;
+        let events = &mut self.events;
+        let changed = async {
+            loop {
+                match events.recv().await {
+                    Ok(event) if event.run_id == id => return,
+                    Ok(_) => {}
+                    Err(_) => return,
+                }
+            }
+        };
+        tokio::select! {
+            _ = self.shutdown.wait_for(|stop| *stop) => return false,
+            _ = tokio::time::timeout(LIVE_EVERY, changed) => {}
+        }
+        if let Some(sent) = self.last_sent {
+            tokio::select! {
+                _ = self.shutdown.wait_for(|stop| *stop) => return false,
+                _ = tokio::time::sleep_until(sent + LIVE_EVERY) => {}
+            }
+        }
+        while self.events.try_recv().is_ok() {}
+        true
+    }
+
+    /// The next section to send: `None` once the run has ended and its
+    /// final state was sent, or when the server stops.
+    async fn next(mut self) -> Option<(Result<Event, Infallible>, Live)> {
+        loop {
+            if self.ended || !self.wait_for_change().await {
+                return None;
+            }
+            let snapshot = match self.web.app.shown_snapshot(self.id).await {
+                Ok(snapshot) => snapshot,
+                Err(e) => {
+                    tracing::warn!(run = self.id, error = %e, "live run page: cannot read the run");
+                    return None;
+                }
+            };
+            self.ended = snapshot.state != RunState::Running;
+            let html = run_section(&snapshot, &self.filter, &self.powers).into_string();
+            if self.last_html.as_deref() == Some(html.as_str()) {
+                self.last_sent = Some(tokio::time::Instant::now());
+                continue;
+            }
+            self.last_sent = Some(tokio::time::Instant::now());
+            self.last_html = Some(html.clone());
+            return Some((Ok(Event::default().event("run").data(html)), self));
+        }
+    }
+}
+
+/// `/runs/{id}/live`: the run section as server-sent events.
+pub async fn live(
+    State(web): State<WebState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+    Query(filter): Query<Filter>,
+) -> Response {
+    if let Err(e) = web.app.shown_snapshot(id).await {
+        return refusal::internal(&format!("/runs/{id}/live"), &e);
+    }
+    let live = Live {
+        events: web.app.subscribe_runs(),
+        shutdown: web.shutdown.clone(),
+        web,
+        id,
+        filter,
+        powers: powers_of(&caller),
+        last_html: None,
+        last_sent: None,
+        ended: false,
+    };
+    let stream = futures::stream::unfold(live, Live::next);
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+/// Copies written bytes to the response body as they come.
+struct ChannelWriter(tokio::sync::mpsc::Sender<Vec<u8>>);
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.blocking_send(buf.to_vec()).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the reader went away")
+        })?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `/runs/{id}/hosts/{host}/logs`: the host's step logs, whole, as a text
+/// download streamed from the files (redacted as everywhere).
+pub async fn host_logs(
+    State(web): State<WebState>,
+    Path((id, host)): Path<(i64, String)>,
+) -> Response {
+    let snapshot = match web.app.log_selection(id, Some(&host), None).await {
+        Ok(snapshot) => snapshot,
+        Err(e) => return refusal::internal(&format!("/runs/{id}/hosts/{host}/logs"), &e),
+    };
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+    let app = web.app.clone();
+    let name = host.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, ChannelWriter(sender));
+        let written = app.write_logs(&snapshot, Some(&name), None, &mut out);
+        if let Err(e) = written.and_then(|()| std::io::Write::flush(&mut out)) {
+            tracing::debug!(error = %e, "host logs download ended early");
+        }
+    });
+    let body = futures::stream::poll_fn(move |cx| {
+        receiver
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(Ok::<_, Infallible>))
+    });
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/plain; charset=utf-8".to_string(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"run-{id}-{host}.log\""),
+            ),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response()
+}
+
+/// `/api/runs/{id}`: the run as `run status --json` shows it.
+pub async fn api_run(State(web): State<WebState>, Path(id): Path<i64>) -> Response {
+    match web.app.shown_snapshot(id).await {
+        Ok(snapshot) => axum::Json(snapshot).into_response(),
+        Err(e) if e.is_refusal() => refusal::json(StatusCode::NOT_FOUND, &e.to_string()),
+        Err(e) => {
+            tracing::error!(error = %e, "api run failed");
+            refusal::json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error; see drover's log",
+            )
+        }
+    }
+}
+
+/// Refuses a change to a viewer (the button is not even shown to them).
+fn operator_only(caller: &Caller, path: &str) -> Option<Response> {
+    let level = caller.session.as_ref().map(|(session, _)| session.level);
+    level.is_none_or(|l| l < Level::Operator).then(|| {
+        refusal::forbidden(
+            path,
+            "this needs the operator level; ask an admin for it (drover web user add NAME --level operator)",
+        )
+    })
+}
+
+fn actor_of(caller: &Caller) -> Option<crate::domain::Actor> {
+    caller
+        .session
+        .as_ref()
+        .map(|(session, _)| session.actor.clone())
+}
+
+/// `POST /runs/{id}/cancel`: the app's one cancel path.
+pub async fn cancel(
+    State(web): State<WebState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+) -> Response {
+    let path = format!("/runs/{id}/cancel");
+    if let Some(refused) = operator_only(&caller, &path) {
+        return refused;
+    }
+    let Some(actor) = actor_of(&caller) else {
+        return refusal::forbidden(&path, "not logged in");
+    };
+    match web.app.cancel_run(&actor, id, CancelWait::Requested).await {
+        Ok(_) => Redirect::to(&format!("/runs/{id}")).into_response(),
+        Err(e) => refusal::internal(&path, &e),
+    }
+}
+
+/// `POST /runs/{id}/rerun`: the run's hosts that did not succeed, again,
+/// driven by this process.
+pub async fn rerun(
+    State(web): State<WebState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+) -> Response {
+    let path = format!("/runs/{id}/rerun");
+    if let Some(refused) = operator_only(&caller, &path) {
+        return refused;
+    }
+    let Some(actor) = actor_of(&caller) else {
+        return refusal::forbidden(&path, "not logged in");
+    };
+    let started = match web.app.plan_rerun_failed(id).await {
+        Ok(plan) => web.app.start_run(&actor, &plan).await,
+        Err(e) => Err(e),
+    };
+    match started {
+        Ok(driving) => Redirect::to(&format!("/runs/{}", driving.run_id)).into_response(),
+        Err(e) => refusal::internal(&path, &e),
+    }
+}

@@ -1,0 +1,303 @@
+//! Run pages in a real headless Chromium against the real `drover serve`,
+//! with runs on real sshd hosts on loopback: a run started from the CLI
+//! seen live without a reload, filtered to its failed hosts, host output
+//! shown as text, a host's logs downloaded; cancel from the page with no
+//! remote process left; a viewer without the Cancel button whose forged
+//! cancel is refused. Screenshots in target/test-artefacts/web/.
+
+#[path = "browser/mod.rs"]
+mod browser;
+mod common;
+#[path = "web/mod.rs"]
+mod web;
+
+use std::time::{Duration, Instant};
+
+use browser::Browser;
+use common::SshFleet;
+use serde_json::Value;
+use web::{add_user, audit, web_config, Http, Server};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// Evaluates `script` (which returns a value) in the page.
+async fn page_value(b: &Browser, script: &str) -> Value {
+    b.client
+        .execute(script, vec![])
+        .await
+        .unwrap_or_else(|e| panic!("{script}: {e}"))
+}
+
+/// The text of the first element matching `css` (shown or not, e.g. in
+/// closed details), once it contains `text` (20 s at most).
+async fn text_content(b: &Browser, css: &str, text: &str) -> String {
+    let script = format!(
+        "const el = document.querySelector({}); return el === null ? '' : el.textContent;",
+        serde_json::to_string(css).unwrap_or_default()
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let found = page_value(b, &script)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if found.contains(text) {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{css} never held {text:?} (last: {found:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Starts a run from the CLI in the background; returns its id.
+fn start_detached(drover: &common::Drover, script_group: &str, server_group: &str) -> String {
+    drover
+        .ok(&["task", "run", script_group, server_group, "--detach"])
+        .trim()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cli_run_is_seen_live_filtered_to_failures_and_its_output_is_text() {
+    let fleet = SshFleet::start(61, 2);
+    let mut drover = common::Drover::with_config(&web_config(""));
+    drover.add_fleet(&fleet, "w", "web-group");
+    drover.script(
+        "deploy",
+        "echo \"<script>alert(1)</script> <b>bold</b> from $DROVER_HOST\"\nsleep 3\n\
+         case $DROVER_HOST in w-2) echo broken; exit 3;; esac\necho done\n",
+        &[],
+    );
+    drover.ok(&["scriptgroup", "create", "lamp", "deploy"]);
+    add_user(&drover, "alice", "operator", PASSWORD);
+    let server = Server::start(&drover);
+    let b = Browser::start("run-live").await;
+    b.guarded(async {
+        b.login(&server.base, "alice", PASSWORD).await;
+        b.wait_for_path("/").await;
+        let id = start_detached(&drover, "lamp", "web-group");
+
+        // The home page links the run; its page shows it running.
+        b.goto(&server.url("/")).await;
+        b.click_and_wait_for_new_page(&format!("#runs a[href='/runs/{id}']"))
+            .await;
+        b.wait_for_path(&format!("/runs/{id}")).await;
+        b.wait_for_text("#run-state-name", "running").await;
+        page_value(&b, "window.__sameDocument = true; return true;").await;
+        b.screenshot("01-running").await;
+
+        // Host output is text: the script's markup is shown, not run.
+        let tail = text_content(
+            &b,
+            "tr[data-host='w-1'] pre.tail",
+            "<script>alert(1)</script>",
+        )
+        .await;
+        assert!(tail.contains("<b>bold</b>"), "{tail}");
+        let injected = page_value(
+            &b,
+            "return document.querySelectorAll('#run-live script, #run-live b').length;",
+        )
+        .await;
+        assert_eq!(injected, 0, "host output became markup");
+
+        // The run ends; the page follows without a reload.
+        b.wait_for_text("#run-state-name", "failed").await;
+        b.wait_for_text("tr[data-host='w-1'] td.state", "succeeded")
+            .await;
+        b.wait_for_text("tr[data-host='w-2'] td.ended", "exit 3")
+            .await;
+        assert_eq!(
+            page_value(&b, "return window.__sameDocument === true;").await,
+            true,
+            "the page was reloaded"
+        );
+        let updates = page_value(
+            &b,
+            "return document.getElementById('run-live').dataset.updates;",
+        )
+        .await;
+        assert!(
+            updates
+                .as_str()
+                .and_then(|n| n.parse::<u32>().ok())
+                .unwrap_or(0)
+                >= 1,
+            "no live update: {updates}"
+        );
+        // Failures come first.
+        let first = page_value(&b, "return document.querySelector('tr.host').dataset.host;").await;
+        assert_eq!(first, "w-2");
+        b.screenshot("02-failed").await;
+
+        // Filtered to failed hosts.
+        let select = b.wait_for("#filter-state").await;
+        select
+            .select_by_value("failed")
+            .await
+            .expect("choose failed");
+        b.click_and_wait_for_new_page("#apply-filter").await;
+        b.wait_for_path(&format!("/runs/{id}?state=failed&host="))
+            .await;
+        let hosts = page_value(
+            &b,
+            "return Array.from(document.querySelectorAll('tr.host')).map(r => r.dataset.host);",
+        )
+        .await;
+        assert_eq!(hosts, serde_json::json!(["w-2"]));
+        b.screenshot("03-filtered").await;
+
+        // A host's logs: the link, and the download it leads to.
+        let href = b
+            .wait_for("tr[data-host='w-2'] a.logs")
+            .await
+            .attr("href")
+            .await
+            .expect("href")
+            .unwrap_or_default();
+        assert_eq!(href, format!("/runs/{id}/hosts/w-2/logs"));
+        let mut http = Http::new(&server);
+        assert_eq!(http.login("alice", PASSWORD).await.status, 303);
+        let logs = http.get(&href).await;
+        assert_eq!(logs.status, 200, "{}", logs.body);
+        assert!(logs.header("content-type").starts_with("text/plain"));
+        assert_eq!(
+            logs.header("content-disposition"),
+            format!("attachment; filename=\"run-{id}-w-2.log\"")
+        );
+        assert!(
+            logs.body.starts_with("==> w-2 · step 1/1 deploy <==\n"),
+            "{}",
+            logs.body
+        );
+        assert!(logs.body.contains("from w-2\nbroken\n"), "{}", logs.body);
+        assert!(!logs.body.contains("w-1"), "{}", logs.body);
+
+        // The JSON API gives the run status document.
+        let api = http.get(&format!("/api/runs/{id}")).await;
+        assert_eq!(api.status, 200, "{}", api.body);
+        let doc = api.json();
+        assert_eq!(doc["state"], "failed");
+        assert_eq!(common::host_doc(&doc, "w-2")["exit_code"], 3);
+    })
+    .await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_from_the_page_leaves_no_process_and_a_viewer_cannot_cancel() {
+    let fleet = SshFleet::start(66, 1);
+    let mut drover = common::Drover::with_config(&web_config(""));
+    drover.add_fleet(&fleet, "c", "cancel-group");
+    let sleep = common::unique_sleep();
+    drover.script("wait", &format!("echo waiting\n{sleep}\n"), &[]);
+    drover.ok(&["scriptgroup", "create", "waits", "wait"]);
+    add_user(&drover, "alice", "operator", PASSWORD);
+    add_user(&drover, "bob", "viewer", PASSWORD);
+    let server = Server::start(&drover);
+    let id = start_detached(&drover, "waits", "cancel-group");
+    common::eventually("the step runs", || {
+        !common::processes_matching(&sleep).is_empty()
+    });
+
+    // A viewer sees the run but no Cancel button, and a forged cancel
+    // (with a valid session and CSRF token) is refused and changes nothing.
+    let mut viewer = Http::new(&server);
+    assert_eq!(viewer.login("bob", PASSWORD).await.status, 303);
+    let page = viewer.get(&format!("/runs/{id}")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("id=\"run-state-name\""), "{}", page.body);
+    assert!(!page.body.contains("id=\"cancel\""), "{}", page.body);
+    let csrf = viewer.csrf().await;
+    let forged = viewer
+        .post_form(&format!("/runs/{id}/cancel"), &[("csrf", &csrf)], &[])
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    assert!(forged.body.contains("operator level"), "{}", forged.body);
+    let status = drover.json(&["run", "status", &id]);
+    assert_eq!(status["state"], "running", "{status:#}");
+    assert!(!common::processes_matching(&sleep).is_empty());
+
+    let b = Browser::start("run-cancel").await;
+    b.guarded(async {
+        b.login(&server.base, "alice", PASSWORD).await;
+        b.wait_for_path("/").await;
+        b.goto(&server.url(&format!("/runs/{id}"))).await;
+        b.wait_for_text("#run-state-name", "running").await;
+        b.screenshot("01-running").await;
+        // Accept the confirmation the button asks for.
+        page_value(&b, "window.confirm = () => true; return true;").await;
+        b.click_and_wait_for_new_page("#cancel").await;
+        b.wait_for_path(&format!("/runs/{id}")).await;
+        b.wait_for_text("#run-state-name", "cancelled").await;
+        b.wait_for_text("tr[data-host='c-1'] td.state", "cancelled")
+            .await;
+        b.screenshot("02-cancelled").await;
+    })
+    .await;
+    b.close().await;
+
+    common::assert_gone(&[&sleep], "cancel from the web page");
+    let entries = audit(&drover);
+    let cancel = entries
+        .iter()
+        .find(|e| e["action"] == "run.cancel")
+        .expect("the cancel is audited");
+    assert_eq!(cancel["actor"], "web:alice", "{cancel:#}");
+    assert!(
+        entries
+            .iter()
+            .all(|e| !(e["action"] == "run.cancel" && e["actor"] == "web:bob")),
+        "the viewer's forged cancel is not recorded as a cancel"
+    );
+}
+
+/// A live stream open in a browser does not hold up the server stopping:
+/// on SIGTERM the stream ends and `drover serve` exits; the run goes on
+/// in the process that drives it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_live_stream_ends_when_the_server_stops() {
+    let fleet = SshFleet::start(67, 1);
+    let mut drover = common::Drover::with_config(&web_config(""));
+    drover.add_fleet(&fleet, "s", "stream-group");
+    let sleep = common::unique_sleep();
+    drover.script("wait", &format!("echo waiting\n{sleep}\n"), &[]);
+    drover.ok(&["scriptgroup", "create", "waits", "wait"]);
+    add_user(&drover, "carol", "viewer", PASSWORD);
+    let mut server = Server::start(&drover);
+    let id = start_detached(&drover, "waits", "stream-group");
+    common::eventually("the step runs", || {
+        !common::processes_matching(&sleep).is_empty()
+    });
+    let mut http = Http::new(&server);
+    assert_eq!(http.login("carol", PASSWORD).await.status, 303);
+    let cookie = http.cookie.clone().expect("session cookie");
+    let mut stream = reqwest::Client::new()
+        .get(server.url(&format!("/runs/{id}/live")))
+        .header("cookie", format!("drover_session={cookie}"))
+        .send()
+        .await
+        .expect("live stream");
+    assert_eq!(stream.status(), 200);
+    assert!(stream
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/event-stream")));
+    let first = stream.chunk().await.expect("read").expect("a first event");
+    let first = String::from_utf8_lossy(&first);
+    assert!(first.starts_with("event: run\n"), "{first}");
+    assert!(first.contains("running"), "{first}");
+
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}: {}", server.stderr());
+    // The stream has ended (no hang), and the run goes on elsewhere.
+    while let Ok(Some(_)) = stream.chunk().await {}
+    assert_eq!(drover.json(&["run", "status", &id])["state"], "running");
+    drover.ok(&["run", "cancel", &id]);
+    common::assert_gone(&[&sleep], "run cancel");
+}
