@@ -1426,3 +1426,32 @@ async fn a_big_run_shows_and_attaches_only_the_hosts_that_need_attention() {
     assert!(body.contains("hello from b-3"), "{body}");
     assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
 }
+
+/// With `web.public_url` set, the progress message links the run's page
+/// on the web dashboard (a link button), and "and N more" points there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_progress_message_links_the_runs_web_page() {
+    let fleet = SshFleet::start(121, 2);
+    let linked = format!(
+        "{}[web]\npublic_url = \"https://drover.example.org/\"\n",
+        config()
+    );
+    let mut drover = common::Drover::with_config(&linked);
+    drover.add_fleet(&fleet, "l", "linked");
+    drover.script("hello", "echo hello\n", &[]);
+    drover.ok(&["scriptgroup", "create", "hellos", "hello"]);
+    let sim = DiscordSim::start().await;
+    let _bot = start_bot(&sim, &drover).await;
+    task_run(&sim, &operator(), "hellos", "linked").await;
+    let last = wait_final(&sim, "succeeded").await;
+    let links: Vec<&Value> = last
+        .components
+        .iter()
+        .flat_map(|row| row["components"].as_array().into_iter().flatten())
+        .filter(|button| button["style"] == 5)
+        .collect();
+    assert_eq!(links.len(), 1, "{:#?}", last.components);
+    assert_eq!(links[0]["url"], "https://drover.example.org/runs/1");
+    assert_eq!(links[0]["label"], "Open run page");
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}

@@ -98,25 +98,27 @@ pub fn embeds_of(view: &ProgressView) -> Vec<serenity::CreateEmbed> {
 }
 
 pub fn components_of(view: &ProgressView) -> Vec<serenity::CreateActionRow> {
-    view.buttons
+    let mut buttons: Vec<serenity::CreateButton> = view
+        .buttons
+        .iter()
+        .map(|b| {
+            serenity::CreateButton::new(&b.custom_id)
+                .label(&b.label)
+                .style(match b.style {
+                    ButtonStyle::Primary => serenity::ButtonStyle::Primary,
+                    ButtonStyle::Secondary => serenity::ButtonStyle::Secondary,
+                    ButtonStyle::Danger => serenity::ButtonStyle::Danger,
+                })
+                .disabled(b.disabled)
+        })
+        .collect();
+    if let Some(url) = &view.page_url {
+        buttons.push(serenity::CreateButton::new_link(url).label("Open run page"));
+    }
+    buttons
         .chunks(5)
         .take(5)
-        .map(|row| {
-            serenity::CreateActionRow::Buttons(
-                row.iter()
-                    .map(|b| {
-                        serenity::CreateButton::new(&b.custom_id)
-                            .label(&b.label)
-                            .style(match b.style {
-                                ButtonStyle::Primary => serenity::ButtonStyle::Primary,
-                                ButtonStyle::Secondary => serenity::ButtonStyle::Secondary,
-                                ButtonStyle::Danger => serenity::ButtonStyle::Danger,
-                            })
-                            .disabled(b.disabled)
-                    })
-                    .collect(),
-            )
-        })
+        .map(|row| serenity::CreateActionRow::Buttons(row.to_vec()))
         .collect()
 }
 
@@ -243,7 +245,8 @@ impl Tracker {
         // Subscribed before the first read: no change falls in between.
         let mut events = self.drover.subscribe_runs();
         let first = self.drover.run_snapshot(run_id).await?;
-        let mut view = render::render_progress(&first, &redactor);
+        let public_base = self.drover.config.web.public_base().map(str::to_string);
+        let mut view = render::render_progress_linked(&first, &redactor, public_base.as_deref());
         let messages = self.drover.run_messages(run_id).await?;
         let mut shown = match (channel, messages.last()) {
             (_, Some(m)) => {
@@ -265,7 +268,7 @@ impl Tracker {
             self.next_change(&mut events, run_id, last_edit).await;
             let snapshot = self.drover.run_snapshot(run_id).await?;
             let finished = snapshot.state != RunState::Running;
-            let next = render::render_progress(&snapshot, &redactor);
+            let next = render::render_progress_linked(&snapshot, &redactor, public_base.as_deref());
             let age_ms = u128::try_from(crate::domain::now_ms() - shown.posted_ms).unwrap_or(0);
             if age_ms > self.pacing.handover_after.as_millis() {
                 shown = self

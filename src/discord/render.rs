@@ -22,6 +22,9 @@ pub struct ProgressView {
     pub embeds: Vec<EmbedView>,
     /// In display order; at most 5 per action row.
     pub buttons: Vec<ButtonView>,
+    /// The run's page on the web dashboard (a link button), when
+    /// `web.public_url` is set.
+    pub page_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -464,15 +467,17 @@ fn host_line(h: &HostSnapshot, redactor: &Redactor) -> String {
     parts.join(" · ")
 }
 
-/// `…and 950 more: ❌ 3 failed · ⏳ 947 queued`
-fn more_line(rest: &[&HostSnapshot]) -> String {
+/// `…and 950 more: ❌ 3 failed · ⏳ 947 queued`, and where the run's page
+/// shows every host, when there is one.
+fn more_line(rest: &[&HostSnapshot], page_url: Option<&str>) -> String {
     let by_state = count_states(rest)
         .iter()
         .flatten()
         .map(StateCount::text)
         .collect::<Vec<_>>()
         .join(" · ");
-    format!("{ELLIPSIS}and {} more: {by_state}", rest.len())
+    let page = page_url.map_or(String::new(), |url| format!(" · every host: <{url}>"));
+    format!("{ELLIPSIS}and {} more: {by_state}{page}", rest.len())
 }
 
 /// Runs with more hosts than this are too big to read host by host: their
@@ -496,7 +501,12 @@ fn lined_hosts<'a>(order: &[&'a HostSnapshot]) -> Vec<&'a HostSnapshot> {
 
 /// Host lines in priority order within `budget` characters (newlines
 /// included); hosts beyond are summarised in one "and N more" line.
-fn host_list(order: &[&HostSnapshot], redactor: &Redactor, budget: usize) -> String {
+fn host_list(
+    order: &[&HostSnapshot],
+    redactor: &Redactor,
+    budget: usize,
+    page_url: Option<&str>,
+) -> String {
     if order.is_empty() {
         return "No hosts.".to_string();
     }
@@ -505,7 +515,7 @@ fn host_list(order: &[&HostSnapshot], redactor: &Redactor, budget: usize) -> Str
     if all <= budget {
         return lines.join("\n");
     }
-    let reserve = chars(&more_line(order)) + 1;
+    let reserve = chars(&more_line(order, page_url)) + 1;
     let mut out = Vec::new();
     let mut used = 0;
     for line in &lines {
@@ -517,7 +527,7 @@ fn host_list(order: &[&HostSnapshot], redactor: &Redactor, budget: usize) -> Str
         out.push(line.clone());
     }
     let shown = out.len();
-    out.push(more_line(&order[shown..]));
+    out.push(more_line(&order[shown..], page_url));
     out.join("\n")
 }
 
@@ -615,6 +625,18 @@ fn started_by_text(started_by: &str, redactor: &Redactor) -> String {
 
 /// Renders a run's progress message.
 pub fn render_progress(snapshot: &RunSnapshot, redactor: &Redactor) -> ProgressView {
+    render_progress_linked(snapshot, redactor, None)
+}
+
+/// Renders a run's progress message with a link to its page on the web
+/// dashboard at `public_base` (`web.public_url`), when there is one.
+pub fn render_progress_linked(
+    snapshot: &RunSnapshot,
+    redactor: &Redactor,
+    public_base: Option<&str>,
+) -> ProgressView {
+    let page_url = public_base.map(|base| format!("{base}/runs/{}", snapshot.id));
+    let page = page_url.as_deref();
     let mut order: Vec<&HostSnapshot> = snapshot.hosts.iter().collect();
     order.sort_by_key(|h| state_rank(&h.state).0);
     let counts = count_states(&order);
@@ -670,7 +692,10 @@ pub fn render_progress(snapshot: &RunSnapshot, redactor: &Redactor) -> ProgressV
         // A big run with no host that needs attention: the counts say it.
         lead
     } else {
-        format!("{lead}\n\n{}", host_list(&lined, redactor, list_budget))
+        format!(
+            "{lead}\n\n{}",
+            host_list(&lined, redactor, list_budget, page)
+        )
     };
 
     let mut embeds = vec![EmbedView {
@@ -720,6 +745,7 @@ pub fn render_progress(snapshot: &RunSnapshot, redactor: &Redactor) -> ProgressV
         content,
         embeds,
         buttons,
+        page_url,
     };
     enforce_limits(&mut view);
     view
@@ -1124,6 +1150,24 @@ mod tests {
         let small = snapshot(AT_A_GLANCE, RunState::Succeeded);
         let view = render_progress(&small, &redactor());
         assert_eq!(host_lines(&view).len() + more_count(&view), AT_A_GLANCE);
+    }
+
+    #[test]
+    fn with_a_public_url_and_n_more_points_to_the_runs_page() {
+        let run = snapshot(1000, RunState::Running);
+        let view = render_progress_linked(&run, &redactor(), Some("https://drover.example.org"));
+        assert_within_limits(&view);
+        assert_eq!(
+            view.page_url.as_deref(),
+            Some("https://drover.example.org/runs/42")
+        );
+        let desc = &view.embeds[0].description;
+        assert!(
+            desc.contains("more: ")
+                && desc.ends_with(" · every host: <https://drover.example.org/runs/42>"),
+            "{desc}"
+        );
+        assert_eq!(render_progress(&run, &redactor()).page_url, None);
     }
 
     #[test]

@@ -41,7 +41,8 @@ pub(super) async fn run_list(ctx: Context<'_>) -> Result {
 pub(super) async fn run_status(ctx: Context<'_>, #[autocomplete = "ac_run"] id: i64) -> Result {
     let data = ctx.data();
     let snapshot = data.drover.run_snapshot(id).await?;
-    let view = render::render_progress(&snapshot, &data.redactor);
+    let public_base = data.drover.config.web.public_base();
+    let view = render::render_progress_linked(&snapshot, &data.redactor, public_base);
     let mut reply = poise::CreateReply::default()
         .content(view.content.clone())
         .components(crate::discord::progress::components_of(&view));
