@@ -408,22 +408,16 @@ pub async fn api_run(State(web): State<WebState>, Path(id): Path<i64>) -> Respon
     }
 }
 
-/// Refuses a change to a viewer (the button is not even shown to them).
-fn operator_only(caller: &Caller, path: &str) -> Option<Response> {
-    let level = caller.session.as_ref().map(|(session, _)| session.level);
-    level.is_none_or(|l| l < Level::Operator).then(|| {
-        refusal::forbidden(
-            path,
+/// The operator (or admin) making a change, or the refusal a viewer gets
+/// (the buttons are not even shown to them).
+fn operator(caller: &Caller) -> Result<crate::domain::Actor, &'static str> {
+    match &caller.session {
+        Some((session, _)) if session.level >= Level::Operator => Ok(session.actor.clone()),
+        Some(_) => Err(
             "this needs the operator level; ask an admin for it (drover web user add NAME --level operator)",
-        )
-    })
-}
-
-fn actor_of(caller: &Caller) -> Option<crate::domain::Actor> {
-    caller
-        .session
-        .as_ref()
-        .map(|(session, _)| session.actor.clone())
+        ),
+        None => Err("not logged in"),
+    }
 }
 
 /// `POST /runs/{id}/cancel`: the app's one cancel path.
@@ -433,11 +427,9 @@ pub async fn cancel(
     Path(id): Path<i64>,
 ) -> Response {
     let path = format!("/runs/{id}/cancel");
-    if let Some(refused) = operator_only(&caller, &path) {
-        return refused;
-    }
-    let Some(actor) = actor_of(&caller) else {
-        return refusal::forbidden(&path, "not logged in");
+    let actor = match operator(&caller) {
+        Ok(actor) => actor,
+        Err(why) => return refusal::forbidden(&path, why),
     };
     match web.app.cancel_run(&actor, id, CancelWait::Requested).await {
         Ok(_) => Redirect::to(&format!("/runs/{id}")).into_response(),
@@ -453,11 +445,9 @@ pub async fn rerun(
     Path(id): Path<i64>,
 ) -> Response {
     let path = format!("/runs/{id}/rerun");
-    if let Some(refused) = operator_only(&caller, &path) {
-        return refused;
-    }
-    let Some(actor) = actor_of(&caller) else {
-        return refusal::forbidden(&path, "not logged in");
+    let actor = match operator(&caller) {
+        Ok(actor) => actor,
+        Err(why) => return refusal::forbidden(&path, why),
     };
     let started = match web.app.plan_rerun_failed(id).await {
         Ok(plan) => web.app.start_run(&actor, &plan).await,
