@@ -177,6 +177,55 @@ async fn a_cli_run_is_seen_live_filtered_to_failures_and_its_output_is_text() {
         assert!(logs.body.contains("from w-2\nbroken\n"), "{}", logs.body);
         assert!(!logs.body.contains("w-1"), "{}", logs.body);
 
+        // The runs list filters by state, task and who started the run,
+        // on the page and in the API (the documents of `run list --json`).
+        let listed = |answer: &web::Answer| -> Vec<i64> {
+            answer
+                .json()
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r["id"].as_i64())
+                .collect()
+        };
+        let run_id: i64 = id.parse().expect("run id");
+        assert_eq!(listed(&http.get("/api/runs?state=failed").await), [run_id]);
+        assert_eq!(
+            listed(&http.get("/api/runs?state=succeeded").await),
+            Vec::<i64>::new()
+        );
+        assert_eq!(
+            listed(&http.get("/api/runs?by=cli:tester&task=").await),
+            [run_id]
+        );
+        assert_eq!(
+            listed(&http.get("/api/runs?by=web:").await),
+            Vec::<i64>::new()
+        );
+        assert_eq!(
+            http.get("/api/runs").await.json(),
+            drover.json(&["run", "list"]),
+            "the same documents as the CLI"
+        );
+        let refused = http.get("/api/runs?state=paused").await;
+        assert_eq!(refused.status, 400);
+        assert!(
+            refused.body.contains("unknown run state 'paused'"),
+            "{}",
+            refused.body
+        );
+        b.goto(&server.url("/?state=succeeded")).await;
+        b.wait_for_text("#no-runs", "No run matches the filter.")
+            .await;
+        let select = b.wait_for("#runs-state").await;
+        select
+            .select_by_value("failed")
+            .await
+            .expect("choose failed");
+        b.click_and_wait_for_new_page("#runs-apply").await;
+        b.wait_for(&format!("#runs tr[data-run='{id}']")).await;
+        b.screenshot("04-runs-filtered").await;
+
         // The JSON API gives the run status document.
         let api = http.get(&format!("/api/runs/{id}")).await;
         assert_eq!(api.status, 200, "{}", api.body);

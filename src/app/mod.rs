@@ -38,7 +38,10 @@ pub use crate::library::{export, format::Format, ImportOptions};
 pub use crate::ssh::route::Resolved;
 /// Store types front ends see as they are.
 pub use crate::store::{
-    accounts::WebUser, run_messages::RunMessage, runs::RunSummary, ScriptChange,
+    accounts::WebUser,
+    run_messages::RunMessage,
+    runs::{RunListFilter, RunSummary},
+    ScriptChange,
 };
 pub use input::*;
 pub use lifecycle::{Adopted, Adoption, CancelWait, Driving, Launcher};

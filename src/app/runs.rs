@@ -3,7 +3,7 @@
 //! snapshots front ends show.
 
 use super::input::{parse_env, to_u32, RunInput};
-use super::{App, RunMessage, RunSummary};
+use super::{App, RunListFilter, RunMessage, RunSummary};
 use crate::domain::{OnFailure, RunOptions};
 use crate::engine::{RunPlan, RunScripts};
 use crate::error::{EntityKind, Result};
@@ -50,6 +50,15 @@ impl App {
     /// The newest runs, newest first (`run list`, the web's runs page).
     pub async fn recent_runs(&self, limit: u32) -> Result<Vec<RunSummary>> {
         self.store.list_runs(limit).await
+    }
+
+    /// The newest runs `filter` keeps, newest first (the web's runs list).
+    pub async fn runs_matching(
+        &self,
+        filter: &RunListFilter,
+        limit: u32,
+    ) -> Result<Vec<RunSummary>> {
+        self.store.list_runs_where(filter, limit).await
     }
 
     /// The run environment policy ([`crate::run_env`]), the one check for

@@ -136,6 +136,16 @@ pub enum RunRecord {
     },
 }
 
+/// Which runs a list shows: every one by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunListFilter {
+    pub state: Option<RunState>,
+    /// The task's exact name.
+    pub task: Option<String>,
+    /// Part of who started it (`cli:alice`, `web:bob`, `discord:ID`).
+    pub started_by: Option<String>,
+}
+
 /// A line of `run list`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunSummary {
@@ -549,12 +559,27 @@ impl Store {
     }
 
     pub async fn list_runs(&self, limit: u32) -> Result<Vec<RunSummary>> {
+        self.list_runs_where(&RunListFilter::default(), limit).await
+    }
+
+    /// The newest runs that `filter` keeps, newest first.
+    pub async fn list_runs_where(
+        &self,
+        filter: &RunListFilter,
+        limit: u32,
+    ) -> Result<Vec<RunSummary>> {
         let rows = sqlx::query(
             "SELECT r.*, (SELECT COUNT(*) FROM run_hosts h WHERE h.run_id = r.id) AS host_count,
                     (SELECT COUNT(*) FROM run_hosts h WHERE h.run_id = r.id
                        AND h.state IN ('failed', 'unreachable', 'timed_out', 'lost')) AS failed_count
-             FROM runs r ORDER BY r.id DESC LIMIT ?",
+             FROM runs r
+             WHERE (?1 IS NULL OR r.state = ?1) AND (?2 IS NULL OR r.task_name = ?2)
+               AND (?3 IS NULL OR instr(r.started_by, ?3) > 0)
+             ORDER BY r.id DESC LIMIT ?4",
         )
+        .bind(filter.state.map(RunState::as_str))
+        .bind(filter.task.as_deref())
+        .bind(filter.started_by.as_deref())
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;

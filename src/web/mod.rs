@@ -98,6 +98,7 @@ pub fn router(state: WebState) -> Router {
         .route("/runs/{id}/cancel", post(runs::cancel))
         .route("/runs/{id}/rerun", post(runs::rerun))
         .route("/runs/{id}/hosts/{host}/logs", get(runs::host_logs))
+        .route("/api/runs", get(pages::api_runs))
         .route("/api/runs/{id}", get(runs::api_run))
         .route("/static/{file}", get(assets::serve))
         .fallback(pages::not_found)

@@ -3,7 +3,7 @@
 //! maud escapes every value it inserts, so text from hosts, scripts or
 //! users never becomes markup.
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Extension;
@@ -11,7 +11,9 @@ use maud::{html, Markup, DOCTYPE};
 
 use super::guard::{Caller, CSRF_FIELD};
 use super::{assets, refusal, WebState};
+use crate::app::RunListFilter;
 use crate::domain::format_ms;
+use crate::state::RunState;
 
 /// Runs the home page lists.
 const HOME_RUNS: u32 = 50;
@@ -55,23 +57,84 @@ fn session_of(caller: &Caller) -> Option<&crate::app::accounts::Session> {
     caller.session.as_ref().map(|(session, _)| session)
 }
 
-/// `/`: the newest runs.
-pub async fn home(State(web): State<WebState>, Extension(caller): Extension<Caller>) -> Response {
-    let runs = match web.app.recent_runs(HOME_RUNS).await {
+/// The runs list's filters (query parameters): a run state, a task's
+/// name, part of who started the run. Empty means any.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct RunsQuery {
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    task: String,
+    #[serde(default)]
+    by: String,
+}
+
+impl RunsQuery {
+    /// The filter, or what was wrong with the state asked for.
+    fn filter(&self) -> Result<RunListFilter, String> {
+        let state = match self.state.trim() {
+            "" => None,
+            name => Some(RunState::parse(name).map_err(|_| {
+                format!(
+                    "unknown run state '{name}': use running, succeeded, failed or cancelled (or nothing for any)"
+                )
+            })?),
+        };
+        let given = |text: &str| Some(text.trim().to_string()).filter(|t| !t.is_empty());
+        Ok(RunListFilter {
+            state,
+            task: given(&self.task),
+            started_by: given(&self.by),
+        })
+    }
+}
+
+fn runs_filter_form(query: &RunsQuery) -> Markup {
+    html! {
+        form method="get" id="runs-filter" class="filter" {
+            label { "State "
+                select name="state" id="runs-state" {
+                    option value="" selected[query.state.is_empty()] { "any" }
+                    @for state in ["running", "succeeded", "failed", "cancelled"] {
+                        option value=(state) selected[query.state == state] { (state) }
+                    }
+                }
+            }
+            label { " Task " input type="search" name="task" id="runs-task" value=(query.task); }
+            label { " Started by " input type="search" name="by" id="runs-by" value=(query.by); }
+            button type="submit" id="runs-apply" { "Filter" }
+        }
+    }
+}
+
+/// `/`: the newest runs, filtered by state, task and who started them.
+pub async fn home(
+    State(web): State<WebState>,
+    Extension(caller): Extension<Caller>,
+    Query(query): Query<RunsQuery>,
+) -> Response {
+    let filter = match query.filter() {
+        Ok(filter) => filter,
+        Err(why) => return refusal::for_path("/", StatusCode::BAD_REQUEST, "Refused", &why),
+    };
+    let runs = match web.app.runs_matching(&filter, HOME_RUNS).await {
         Ok(runs) => runs,
         Err(e) => return refusal::internal("/", &e),
     };
     let content = html! {
         main {
             h1 { "Runs" }
-            @if runs.is_empty() {
+            (runs_filter_form(&query))
+            @if runs.is_empty() && filter == RunListFilter::default() {
                 p class="empty" { "No runs yet. Start one with " code { "drover task run" } " or " code { "/task run" } " in Discord." }
+            } @else if runs.is_empty() {
+                p class="empty" id="no-runs" { "No run matches the filter." }
             } @else {
                 table id="runs" {
                     thead { tr { th { "Run" } th { "State" } th { "Task" } th { "Script group" } th { "Server group" } th { "Hosts" } th { "Failed" } th { "Started by" } th { "Started" } } }
                     tbody {
                         @for run in &runs {
-                            tr class={ "state-" (run.state) } {
+                            tr class={ "state-" (run.state) } data-run=(run.id) {
                                 td { a href={ "/runs/" (run.id) } { (run.id) } }
                                 td { (run.state) }
                                 td { (run.task.as_deref().unwrap_or("")) }
@@ -89,6 +152,25 @@ pub async fn home(State(web): State<WebState>, Extension(caller): Extension<Call
         }
     };
     Html(layout("Runs", Some(&caller), content).into_string()).into_response()
+}
+
+/// `/api/runs`: the runs list as `run list --json` gives it, with the
+/// page's filters.
+pub async fn api_runs(State(web): State<WebState>, Query(query): Query<RunsQuery>) -> Response {
+    let filter = match query.filter() {
+        Ok(filter) => filter,
+        Err(why) => return refusal::json(StatusCode::BAD_REQUEST, &why),
+    };
+    match web.app.runs_matching(&filter, HOME_RUNS).await {
+        Ok(runs) => axum::Json(runs).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "api runs failed");
+            refusal::json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error; see drover's log",
+            )
+        }
+    }
 }
 
 /// `/api/whoami`: who the session is, at which level, until when, and the
