@@ -247,6 +247,7 @@ async fn cancel_from_the_page_leaves_no_process_and_a_viewer_cannot_cancel() {
     drover.ok(&["scriptgroup", "create", "waits", "wait"]);
     add_user(&drover, "alice", "operator", PASSWORD);
     add_user(&drover, "bob", "viewer", PASSWORD);
+    add_user(&drover, "dana", "admin", PASSWORD);
     let server = Server::start(&drover);
     let id = start_detached(&drover, "waits", "cancel-group");
     common::eventually("the step runs", || {
@@ -291,6 +292,21 @@ async fn cancel_from_the_page_leaves_no_process_and_a_viewer_cannot_cancel() {
     b.close().await;
 
     common::assert_gone(&[&sleep], "cancel from the web page");
+    // The audit trail is for admins: the page, and the same entries as
+    // `drover audit` in the API.
+    assert_eq!(viewer.get("/audit").await.status, 403);
+    assert_eq!(viewer.get("/api/audit").await.status, 403);
+    let mut admin = Http::new(&server);
+    assert_eq!(admin.login("dana", PASSWORD).await.status, 303);
+    let page = admin.get("/audit").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("<td>run.cancel</td>"), "{}", page.body);
+    assert!(page.body.contains("<td>web:alice</td>"), "{}", page.body);
+    let api = admin.get("/api/audit").await.json();
+    let cli = drover.json(&["audit", "--limit", "500"]);
+    // Reading the trail adds nothing to it: both read the same entries.
+    assert_eq!(api.as_array().map(Vec::len), cli.as_array().map(Vec::len));
+    assert_eq!(api, cli);
     let entries = audit(&drover);
     let cancel = entries
         .iter()

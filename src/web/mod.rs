@@ -6,6 +6,7 @@
 //! rendering. Accounts, sessions and data come from the application layer (`app`).
 
 mod assets;
+mod audit;
 mod guard;
 mod login;
 mod pages;
@@ -98,6 +99,8 @@ pub fn router(state: WebState) -> Router {
         .route("/runs/{id}/cancel", post(runs::cancel))
         .route("/runs/{id}/rerun", post(runs::rerun))
         .route("/runs/{id}/hosts/{host}/logs", get(runs::host_logs))
+        .route("/audit", get(audit::page))
+        .route("/api/audit", get(audit::api))
         .route("/api/runs", get(pages::api_runs))
         .route("/api/runs/{id}", get(runs::api_run))
         .route("/static/{file}", get(assets::serve))

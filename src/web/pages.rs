@@ -34,6 +34,9 @@ pub fn layout(title: &str, caller: Option<&Caller>, content: Markup) -> Markup {
             body {
                 header class="top" {
                     a class="brand" href="/" { "drover" }
+                    @if caller.and_then(|c| c.session.as_ref()).is_some_and(|(s, _)| s.level >= crate::access::Level::Admin) {
+                        a class="nav" id="nav-audit" href="/audit" { "Audit" }
+                    }
                     @if let Some((session, token)) = caller.and_then(|c| c.session.as_ref()) {
                         span class="who" {
                             span id="identity" { (session.actor.to_string()) }
