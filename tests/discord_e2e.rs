@@ -1276,27 +1276,36 @@ async fn progress_edits_come_at_most_once_per_edit_interval() {
     let _bot = start_bot(&sim, &drover).await;
     task_run(&sim, &operator(), "steps", "paced").await;
     let last = wait_final(&sim, "succeeded").await;
-    let path = format!("/api/v10/channels/{CHANNEL}/messages/{}", last.id);
-    let edits: Vec<std::time::Instant> = sim
-        .requests()
-        .iter()
-        .filter(|r| r.method == "PATCH" && r.path == path)
-        .map(|r| r.time)
-        .collect();
+    let edits = edit_times(&sim, last.id);
     assert!(
         edits.len() >= 3,
         "the run changed often: {} edits",
         edits.len()
     );
     // edit_interval is 500 ms; 50 ms of slack for request latency.
+    assert_apart(&edits, Duration::from_millis(450));
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}
+
+/// When the bot edited the message `id`, in order.
+fn edit_times(sim: &DiscordSim, id: u64) -> Vec<std::time::Instant> {
+    let path = format!("/api/v10/channels/{CHANNEL}/messages/{id}");
+    sim.requests()
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.path == path)
+        .map(|r| r.time)
+        .collect()
+}
+
+/// Asserts that consecutive edits came at least `at_least` apart.
+fn assert_apart(edits: &[std::time::Instant], at_least: Duration) {
     for pair in edits.windows(2) {
         let gap = pair[1] - pair[0];
         assert!(
-            gap >= Duration::from_millis(450),
+            gap >= at_least,
             "two edits {gap:?} apart, under edit_interval"
         );
     }
-    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
 }
 
 /// The bot learns of a run's changes from the app's run events: the first
@@ -1315,18 +1324,13 @@ async fn the_first_change_shows_at_once_and_later_edits_keep_the_interval() {
     task_run(&sim, &operator(), "waits", "evented").await;
     let last = wait_final(&sim, "succeeded").await;
     let posts = format!("/api/v10/channels/{CHANNEL}/messages");
-    let edits = format!("{posts}/{}", last.id);
-    let requests = sim.requests();
-    let posted = requests
+    let posted = sim
+        .requests()
         .iter()
         .find(|r| r.method == "POST" && r.path == posts)
         .map(|r| r.time)
         .expect("the progress message was posted");
-    let edited: Vec<std::time::Instant> = requests
-        .iter()
-        .filter(|r| r.method == "PATCH" && r.path == edits)
-        .map(|r| r.time)
-        .collect();
+    let edited = edit_times(&sim, last.id);
     let first = edited.first().copied().expect("the message was edited");
     // The host was connecting or running long before 6 s had passed.
     assert!(
@@ -1334,13 +1338,7 @@ async fn the_first_change_shows_at_once_and_later_edits_keep_the_interval() {
         "the first edit came {:?} after the post (edit_interval is 6 s)",
         first - posted
     );
-    for pair in edited.windows(2) {
-        let gap = pair[1] - pair[0];
-        assert!(
-            gap >= Duration::from_millis(5950),
-            "two edits {gap:?} apart, under edit_interval"
-        );
-    }
+    assert_apart(&edited, Duration::from_millis(5950));
     assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
 }
 
