@@ -366,3 +366,93 @@ async fn an_open_live_stream_ends_when_the_server_stops() {
     drover.ok(&["run", "cancel", &id]);
     common::assert_gone(&[&sleep], "run cancel");
 }
+
+/// An operator starts a run from the browser: a script group on a server
+/// group with an env value, confirmed because it is above
+/// `discord.confirm_above` hosts, then followed live to its end. A refused
+/// env key gets the CLI's words and starts nothing; a viewer cannot start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_starts_a_run_from_the_browser_after_confirming_it() {
+    let fleet = SshFleet::start(68, 2);
+    let config = web_config("[discord]\nconfirm_above = 1\n");
+    let mut drover = common::Drover::with_config(&config);
+    drover.add_fleet(&fleet, "n", "new-group");
+    drover.script("greet", "echo \"greeting: $GREETING\"\n", &[]);
+    drover.ok(&["scriptgroup", "create", "greets", "greet"]);
+    add_user(&drover, "alice", "operator", PASSWORD);
+    add_user(&drover, "bob", "viewer", PASSWORD);
+    let server = Server::start(&drover);
+
+    let mut viewer = Http::new(&server);
+    assert_eq!(viewer.login("bob", PASSWORD).await.status, 303);
+    assert_eq!(viewer.get("/runs/new").await.status, 403);
+    let csrf = viewer.csrf().await;
+    let forged = viewer
+        .post_form(
+            "/runs/new",
+            &[
+                ("csrf", &csrf),
+                ("target", "greets"),
+                ("server_group", "new-group"),
+                ("confirmed", "1"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+
+    let b = Browser::start("run-start").await;
+    b.guarded(async {
+        b.login(&server.base, "alice", PASSWORD).await;
+        b.wait_for_path("/").await;
+        b.click_and_wait_for_new_page("#start-run").await;
+        b.wait_for_path("/runs/new").await;
+
+        // A key that runs code is refused in the CLI's words; nothing starts.
+        b.fill("#start-target", "greets").await;
+        b.fill("#start-server-group", "new-group").await;
+        b.fill("#start-env", "BASH_ENV=/tmp/evil").await;
+        b.click_and_wait_for_new_page("#start-submit").await;
+        let error = b
+            .wait_for_text("#start-error", "environment variable BASH_ENV is refused")
+            .await;
+        let cli = drover.run(&[
+            "task",
+            "run",
+            "greets",
+            "new-group",
+            "--env",
+            "BASH_ENV=/tmp/evil",
+        ]);
+        let cli_words = String::from_utf8_lossy(&cli.stderr)
+            .trim()
+            .trim_start_matches("error: ")
+            .to_string();
+        assert_eq!(error, cli_words);
+        assert_eq!(drover.json(&["run", "list"]), Value::Array(vec![]));
+        b.screenshot("01-refused").await;
+
+        // Two hosts are above confirm_above = 1: the plan comes first.
+        b.fill("#start-target", "greets").await;
+        b.fill("#start-server-group", "new-group").await;
+        b.fill("#start-env", "GREETING=hello-from-the-web").await;
+        b.click_and_wait_for_new_page("#start-submit").await;
+        b.wait_for_text("#plan-hosts", "2 hosts").await;
+        assert_eq!(drover.json(&["run", "list"]), Value::Array(vec![]));
+        let page = b.client.source().await.expect("page source");
+        assert!(
+            !page.contains("hello-from-the-web") || page.contains("type=\"hidden\" name=\"env\"")
+        );
+        b.screenshot("02-confirm").await;
+        b.click_and_wait_for_new_page("#confirm-start").await;
+        b.wait_for_text("#run-state-name", "succeeded").await;
+        b.wait_for_text("#started-by", "web:alice").await;
+        b.screenshot("03-started").await;
+    })
+    .await;
+    b.close().await;
+    let logs = drover.ok(&["run", "logs", "1"]);
+    assert!(logs.contains("greeting: hello-from-the-web"), "{logs}");
+    let status = drover.json(&["run", "status", "1"]);
+    assert_eq!(status["started_by"], "web:alice", "{status:#}");
+}

@@ -14,6 +14,7 @@ mod ratelimit;
 mod refusal;
 mod runs;
 mod security;
+mod start;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -94,6 +95,7 @@ pub fn router(state: WebState) -> Router {
         .route("/login/link", post(login::link_submit))
         .route("/logout", post(login::logout))
         .route("/api/whoami", get(pages::whoami))
+        .route("/runs/new", get(start::page).post(start::submit))
         .route("/runs/{id}", get(runs::page))
         .route("/runs/{id}/live", get(runs::live))
         .route("/runs/{id}/cancel", post(runs::cancel))

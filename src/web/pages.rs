@@ -127,6 +127,9 @@ pub async fn home(
     let content = html! {
         main {
             h1 { "Runs" }
+            @if caller.session.as_ref().is_some_and(|(s, _)| s.level >= crate::access::Level::Operator) {
+                p { a href="/runs/new" id="start-run" { "Start a run" } }
+            }
             (runs_filter_form(&query))
             @if runs.is_empty() && filter == RunListFilter::default() {
                 p class="empty" { "No runs yet. Start one with " code { "drover task run" } " or " code { "/task run" } " in Discord." }

@@ -1,0 +1,151 @@
+//! Starting a run from the browser (`/runs/new`, operators and admins): a
+//! task, or a script group on a server group, with env values, planned by
+//! the app exactly as `task run` and `/task run` plan it (same checks, same
+//! words in refusals). Above `discord.confirm_above` hosts the plan is
+//! shown first and the run starts only once confirmed. The run is driven
+//! by this process; its page follows it.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use maud::{html, Markup};
+use serde::Deserialize;
+
+use super::guard::{Caller, CSRF_FIELD};
+use super::pages::layout;
+use super::{refusal, WebState};
+use crate::access::Level;
+use crate::app::{RunInput, RunPlan};
+
+/// What the start form sends.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct StartForm {
+    /// A task, or a script group (with `server_group`).
+    #[serde(default)]
+    target: String,
+    #[serde(default)]
+    server_group: String,
+    /// `KEY=VALUE`, one per line.
+    #[serde(default)]
+    env: String,
+    /// Set by the confirmation page.
+    #[serde(default)]
+    confirmed: String,
+}
+
+impl StartForm {
+    fn input(&self) -> RunInput {
+        RunInput {
+            env: self
+                .env
+                .lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty())
+                .map(str::to_string)
+                .collect(),
+            ..RunInput::default()
+        }
+    }
+
+    fn server_group(&self) -> Option<&str> {
+        Some(self.server_group.trim()).filter(|g| !g.is_empty())
+    }
+}
+
+/// The operator (or admin) starting a run, or why not.
+fn starter(caller: &Caller) -> Result<crate::domain::Actor, &'static str> {
+    match &caller.session {
+        Some((session, _)) if session.level >= Level::Operator => Ok(session.actor.clone()),
+        Some(_) => Err("starting runs needs the operator level; ask an admin for it"),
+        None => Err("not logged in"),
+    }
+}
+
+fn form_page(caller: &Caller, form: &StartForm, error: Option<&str>) -> Markup {
+    let csrf = caller.csrf().unwrap_or_default();
+    let content = html! {
+        main {
+            h1 { "Start a run" }
+            @if let Some(error) = error {
+                p class="error" id="start-error" role="alert" { (error) }
+            }
+            form method="post" action="/runs/new" id="start" {
+                input type="hidden" name=(CSRF_FIELD) value=(csrf);
+                p { label { "Task, or script group " input type="text" name="target" id="start-target" required value=(form.target); } }
+                p { label { "Server group (with a script group) " input type="text" name="server_group" id="start-server-group" value=(form.server_group); } }
+                p { label { "Environment, one KEY=VALUE per line (values are never shown again)" br; textarea name="env" id="start-env" rows="3" cols="50" {} } }
+                button type="submit" id="start-submit" { "Start" }
+            }
+        }
+    };
+    layout("Start a run", Some(caller), content)
+}
+
+fn confirm_page(caller: &Caller, form: &StartForm, plan: &RunPlan) -> Markup {
+    let csrf = caller.csrf().unwrap_or_default();
+    let scripts = plan.script_names();
+    let content = html! {
+        main {
+            h1 { "Start this run?" }
+            p id="plan" {
+                b { (plan.script_group) } " on " b { (plan.server_group) } " · "
+                span id="plan-hosts" { (plan.hosts.len()) " hosts" } " · "
+                (scripts.len()) " scripts: " (scripts.join(" → "))
+            }
+            form method="post" action="/runs/new" id="confirm" {
+                input type="hidden" name=(CSRF_FIELD) value=(csrf);
+                input type="hidden" name="target" value=(form.target);
+                input type="hidden" name="server_group" value=(form.server_group);
+                input type="hidden" name="env" value=(form.env);
+                input type="hidden" name="confirmed" value="1";
+                button type="submit" id="confirm-start" { "Start on " (plan.hosts.len()) " hosts" }
+                " " a href="/" id="confirm-cancel" { "Cancel" }
+            }
+        }
+    };
+    layout("Start this run?", Some(caller), content)
+}
+
+/// `GET /runs/new`.
+pub async fn page(Extension(caller): Extension<Caller>) -> Response {
+    if let Err(why) = starter(&caller) {
+        return refusal::forbidden("/runs/new", why);
+    }
+    Html(form_page(&caller, &StartForm::default(), None).into_string()).into_response()
+}
+
+/// `POST /runs/new`: plans the run; asks for confirmation above
+/// `discord.confirm_above` hosts; starts it.
+pub async fn submit(
+    State(web): State<WebState>,
+    Extension(caller): Extension<Caller>,
+    Form(form): Form<StartForm>,
+) -> Response {
+    let actor = match starter(&caller) {
+        Ok(actor) => actor,
+        Err(why) => return refusal::forbidden("/runs/new", why),
+    };
+    let refused = |error: &crate::error::Error| {
+        let page = form_page(&caller, &form, Some(&error.to_string()));
+        (StatusCode::BAD_REQUEST, Html(page.into_string())).into_response()
+    };
+    let plan = match web
+        .app
+        .plan_run(form.target.trim(), form.server_group(), form.input())
+        .await
+    {
+        Ok(plan) => plan,
+        Err(e) if e.is_refusal() => return refused(&e),
+        Err(e) => return refusal::internal("/runs/new", &e),
+    };
+    let confirm_above = web.app.config.discord.confirm_above as usize;
+    if plan.hosts.len() > confirm_above && form.confirmed != "1" {
+        return Html(confirm_page(&caller, &form, &plan).into_string()).into_response();
+    }
+    match web.app.start_run(&actor, &plan).await {
+        Ok(driving) => Redirect::to(&format!("/runs/{}", driving.run_id)).into_response(),
+        Err(e) if e.is_refusal() => refused(&e),
+        Err(e) => refusal::internal("/runs/new", &e),
+    }
+}
