@@ -462,10 +462,13 @@ fn config_show_masks_the_password_of_every_url() {
          [discord]\napi_url = \"https://bot:apipass-99@proxy.example:8443\"\n",
     );
     for args in [&["config", "show"][..], &["--json", "config", "show"][..]] {
+        // The relative database path is created in the test's directory,
+        // not in the checkout.
         let out = drover
             .command()
             .args(args)
             .env_remove("DROVER_DATABASE_URL")
+            .current_dir(drover.dir.path())
             .output();
         let out = out.expect("drover");
         let shown = String::from_utf8_lossy(&out.stdout);

@@ -151,6 +151,29 @@ async fn a_cli_run_is_seen_live_filtered_to_failures_and_its_output_is_text() {
         assert_eq!(hosts, serde_json::json!(["w-2"]));
         b.screenshot("03-filtered").await;
 
+        // At phone width the page does not scroll sideways (wide tables
+        // scroll inside themselves).
+        b.client
+            .set_window_size(390, 844)
+            .await
+            .expect("phone width");
+        b.goto(&server.url(&format!("/runs/{id}"))).await;
+        b.wait_for_text("#run-state-name", "failed").await;
+        let overflow = page_value(
+            &b,
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+        )
+        .await;
+        assert!(
+            overflow.as_i64().is_some_and(|px| px <= 0),
+            "page wider than the phone by {overflow} px"
+        );
+        b.screenshot("03b-phone").await;
+        b.client
+            .set_window_size(1280, 900)
+            .await
+            .expect("desktop width");
+
         // A host's logs: the link, and the download it leads to.
         let href = b
             .wait_for("tr[data-host='w-2'] a.logs")

@@ -124,7 +124,8 @@ fn host_row(run: i64, host: &HostSnapshot) -> Markup {
             td class="elapsed" { (elapsed_text(host.elapsed_ms)) }
             td class="output" {
                 @if !host.excerpt.is_empty() {
-                    details {
+                    // A failed host's output is open: it is what one looks at.
+                    details open[host.state.is_failure()] {
                         summary { "output" }
                         pre class="tail" { (host.excerpt) }
                     }
