@@ -1,6 +1,8 @@
 //! The progress message's buttons (Cancel, Rerun failed, Logs) and the
 //! confirmation buttons: checked and audited like the commands.
 
+use futures::StreamExt;
+
 use super::*;
 
 /// The answer to a button press that was allowed, and its audit outcome.
@@ -177,24 +179,12 @@ pub(super) async fn confirm_press(
             .ephemeral(true)
             .allowed_mentions(serenity::CreateAllowedMentions::new()),
     );
-    let asked = match press.create_response(ctx, ask).await {
-        Ok(()) => press.get_response(ctx).await,
-        Err(e) => Err(e),
-    };
-    let message = match asked {
-        Ok(message) => message,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot ask for a confirmation");
-            return Confirmation::Declined(
-                "error: the confirmation could not be shown; nothing ran",
-            );
-        }
-    };
-    let answer = serenity::ComponentInteractionCollector::new(ctx)
-        .message_id(message.id)
-        .author_id(press.user.id)
-        .timeout(CONFIRM_WAIT)
-        .await;
+    let mut answers = answers_to(ctx, press.id.get(), press.user.id);
+    if let Err(e) = press.create_response(ctx, ask).await {
+        tracing::warn!(error = %e, "cannot ask for a confirmation");
+        return Confirmation::Declined("error: the confirmation could not be shown; nothing ran");
+    }
+    let answer = answers.next().await;
     let (decision, outcome) = decision_of(answer.as_ref());
     let text = format!("{plan}\n{decision}");
     match (answer, outcome) {

@@ -1,6 +1,8 @@
 //! `/task`: tasks, and `/task run` with its confirmation above
 //! `discord.confirm_above` hosts.
 
+use futures::StreamExt;
+
 use super::*;
 
 /// Tasks: a script group paired with a server group.
@@ -146,13 +148,9 @@ pub(super) async fn confirmed(ctx: Context<'_>, plan: &str, hosts: usize) -> Res
         .content(question(plan, hosts))
         .components(confirm_buttons(ctx.id()))
         .allowed_mentions(serenity::CreateAllowedMentions::new());
+    let mut answers = answers_to(ctx.serenity_context(), ctx.id(), ctx.author().id);
     let handle = ctx.send(reply).await?;
-    let message = handle.message().await?;
-    let answer = serenity::ComponentInteractionCollector::new(ctx)
-        .message_id(message.id)
-        .author_id(ctx.author().id)
-        .timeout(CONFIRM_WAIT)
-        .await;
+    let answer = answers.next().await;
     let (decision, outcome) = decision_of(answer.as_ref());
     if let Some(press) = &answer {
         press
@@ -172,6 +170,24 @@ pub(super) async fn confirmed(ctx: Context<'_>, plan: &str, hosts: usize) -> Res
         return Ok(false);
     }
     Ok(true)
+}
+
+/// The answers of `user` to confirmation question `id` (its Run or
+/// Cancel button), for `CONFIRM_WAIT`. Listening starts here, before the
+/// question is sent: a press that comes at once is not missed.
+pub(super) fn answers_to(
+    ctx: &serenity::Context,
+    id: u64,
+    user: serenity::UserId,
+) -> std::pin::Pin<Box<dyn futures::Stream<Item = serenity::ComponentInteraction> + Send>> {
+    let ids = [format!("drover:confirm:{id}"), format!("drover:abort:{id}")];
+    Box::pin(
+        serenity::ComponentInteractionCollector::new(ctx)
+            .author_id(user)
+            .filter(move |press| ids.contains(&press.data.custom_id))
+            .timeout(CONFIRM_WAIT)
+            .stream(),
+    )
 }
 
 pub(super) fn question(plan: &str, hosts: usize) -> String {
