@@ -121,6 +121,27 @@ pub struct HostCheck {
 impl App {
     /// How an inventory host is reached, and where each value comes from
     /// (inventory, ssh_config, defaults).
+    /// `host show --json` (and `/api/hosts/NAME`): the host and how it is
+    /// reached (its jumps and where each connection value comes from), or
+    /// why it cannot be.
+    pub async fn host_document(
+        &self,
+        host: &Host,
+        extra_identities: &[std::path::PathBuf],
+    ) -> serde_json::Value {
+        let settings = self.ssh_settings(extra_identities);
+        let connection = match self.host_route(host, &settings).await {
+            Ok(resolved) => serde_json::json!({
+                "jumps": resolved.route.jumps.iter().map(|j| &j.name).collect::<Vec<_>>(),
+                "values": resolved.provenance,
+            }),
+            Err(e) => serde_json::json!({ "error": e.to_string() }),
+        };
+        let mut doc = serde_json::to_value(host).unwrap_or_default();
+        doc["connection"] = connection;
+        doc
+    }
+
     pub async fn host_route(&self, host: &Host, settings: &SshSettings) -> Result<Resolved> {
         self.resolve(host, settings)
             .await?

@@ -117,21 +117,16 @@ pub async fn host(ctx: &Context, cmd: HostInventoryCmd) -> Result<String> {
         }
         HostInventoryCmd::Show { name } => {
             let host = app.host(&name).await?;
+            if ctx.json {
+                return Ok(json(&app.host_document(&host, &ctx.identities).await));
+            }
             let settings = app.ssh_settings(&ctx.identities);
             let connection = app.host_route(&host, &settings).await;
-            Ok(if ctx.json {
-                let mut doc = serde_json::to_value(&host).unwrap_or_default();
-                doc["connection"] = match &connection {
-                    Ok(resolved) => serde_json::json!({
-                        "jumps": resolved.route.jumps.iter().map(|j| &j.name).collect::<Vec<_>>(),
-                        "values": resolved.provenance,
-                    }),
-                    Err(e) => serde_json::json!({ "error": e.to_string() }),
-                };
-                json(&doc)
-            } else {
-                format!("{}\n{}", host_fields(&host), connection_fields(&connection))
-            })
+            Ok(format!(
+                "{}\n{}",
+                host_fields(&host),
+                connection_fields(&connection)
+            ))
         }
         HostInventoryCmd::Edit {
             name,

@@ -18,16 +18,9 @@ const AUDIT_ENTRIES: u32 = 500;
 const ADMINS_ONLY: &str =
     "the audit trail is for admins; ask one, or run drover audit on the server";
 
-fn is_admin(caller: &Caller) -> bool {
-    caller
-        .session
-        .as_ref()
-        .is_some_and(|(session, _)| session.level >= Level::Admin)
-}
-
 /// `/audit`.
 pub async fn page(State(web): State<WebState>, Extension(caller): Extension<Caller>) -> Response {
-    if !is_admin(&caller) {
+    if !caller.has(Level::Admin) {
         return refusal::forbidden("/audit", ADMINS_ONLY);
     }
     let entries = match web.app.audit_log(AUDIT_ENTRIES).await {
@@ -60,7 +53,7 @@ pub async fn page(State(web): State<WebState>, Extension(caller): Extension<Call
 
 /// `/api/audit`: the same entries as `drover --json audit`.
 pub async fn api(State(web): State<WebState>, Extension(caller): Extension<Caller>) -> Response {
-    if !is_admin(&caller) {
+    if !caller.has(Level::Admin) {
         return refusal::json(StatusCode::FORBIDDEN, ADMINS_ONLY);
     }
     match web.app.audit_log(AUDIT_ENTRIES).await {

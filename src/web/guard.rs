@@ -15,7 +15,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::refusal;
 use super::WebState;
+use crate::access::Level;
 use crate::app::accounts::{Session, Token};
+use crate::domain::Actor;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "drover_session";
@@ -37,6 +39,27 @@ impl Caller {
     /// The CSRF token forms of this session carry.
     pub fn csrf(&self) -> Option<String> {
         self.session.as_ref().map(|(_, token)| token.csrf())
+    }
+
+    /// Whether the caller holds `level` (or a higher one).
+    pub fn has(&self, level: Level) -> bool {
+        self.session
+            .as_ref()
+            .is_some_and(|(session, _)| session.level >= level)
+    }
+
+    /// The caller as the actor of a change that needs `level`, or the
+    /// refusal a caller below it gets (pages do not even offer them the
+    /// change; this answers forged requests).
+    pub fn at_least(&self, level: Level) -> Result<Actor, String> {
+        match &self.session {
+            Some((session, _)) if session.level >= level => Ok(session.actor.clone()),
+            Some((session, _)) => Err(format!(
+                "this needs the {level} level and you have {}; ask an admin for it (drover web user add NAME --level {level})",
+                session.level
+            )),
+            None => Err("not logged in".to_string()),
+        }
     }
 }
 

@@ -3,11 +3,16 @@
 //! CDN, no template directory). It owns HTTP concerns only: login first
 //! (every route but the login page, its POST, login links and static assets
 //! needs a session), CSRF checks, login rate limiting, security headers and
-//! rendering. Accounts, sessions and data come from the application layer (`app`).
+//! rendering: runs (`runs`, `start`, `pages`), the inventory (`inventory`:
+//! hosts, server groups, tasks) and the library (`library`: scripts and
+//! script groups), their `/api/` documents, and the audit page. Accounts, sessions and data come from the application layer (`app`).
 
 mod assets;
 mod audit;
+mod forms;
 mod guard;
+mod inventory;
+mod library;
 mod login;
 mod pages;
 mod ratelimit;
@@ -105,6 +110,68 @@ pub fn router(state: WebState) -> Router {
         .route("/api/audit", get(audit::api))
         .route("/api/runs", get(pages::api_runs))
         .route("/api/runs/{id}", get(runs::api_run))
+        .route("/hosts", get(inventory::hosts).post(inventory::host_add))
+        .route(
+            "/hosts/{name}",
+            get(inventory::host).post(inventory::host_edit),
+        )
+        .route("/hosts/{name}/delete", post(inventory::host_delete))
+        .route(
+            "/groups",
+            get(inventory::groups).post(inventory::group_create),
+        )
+        .route("/groups/{name}", get(inventory::group))
+        .route("/groups/{name}/hosts", post(inventory::group_add))
+        .route(
+            "/groups/{name}/hosts/{host}/remove",
+            post(inventory::group_remove),
+        )
+        .route("/groups/{name}/delete", post(inventory::group_delete))
+        .route("/tasks", get(inventory::tasks).post(inventory::task_create))
+        .route("/tasks/{name}", get(inventory::task))
+        .route("/tasks/{name}/delete", post(inventory::task_delete))
+        .route("/scripts", get(library::scripts).post(library::script_add))
+        .route(
+            "/scripts/{name}",
+            get(library::script).post(library::script_edit),
+        )
+        .route("/scripts/{name}/diff", get(library::script_diff))
+        .route("/scripts/{name}/delete", post(library::script_delete))
+        .route(
+            "/scriptgroups",
+            get(library::script_groups).post(library::script_group_create),
+        )
+        .route("/scriptgroups/{name}", get(library::script_group))
+        .route(
+            "/scriptgroups/{name}/scripts",
+            post(library::script_group_add),
+        )
+        .route(
+            "/scriptgroups/{name}/move",
+            post(library::script_group_move),
+        )
+        .route(
+            "/scriptgroups/{name}/scripts/{script}/remove",
+            post(library::script_group_remove),
+        )
+        .route(
+            "/scriptgroups/{name}/delete",
+            post(library::script_group_delete),
+        )
+        .route("/api/hosts", get(inventory::api_hosts))
+        .route("/api/hosts/{name}", get(inventory::api_host))
+        .route("/api/groups", get(inventory::api_groups))
+        .route("/api/groups/{name}", get(inventory::api_group))
+        .route("/api/tasks", get(inventory::api_tasks))
+        .route("/api/tasks/{name}", get(inventory::api_task))
+        .route("/api/scripts", get(library::api_scripts))
+        .route("/api/scripts/{name}", get(library::api_script))
+        .route(
+            "/api/scripts/{name}/history",
+            get(library::api_script_history),
+        )
+        .route("/api/scriptgroups", get(library::api_script_groups))
+        .route("/api/scriptgroups/{name}", get(library::api_script_group))
         .route("/static/{file}", get(assets::serve))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -34,8 +34,18 @@ pub fn layout(title: &str, caller: Option<&Caller>, content: Markup) -> Markup {
             body {
                 header class="top" {
                     a class="brand" href="/" { "drover" }
-                    @if caller.and_then(|c| c.session.as_ref()).is_some_and(|(s, _)| s.level >= crate::access::Level::Admin) {
-                        a class="nav" id="nav-audit" href="/audit" { "Audit" }
+                    @if let Some(caller) = caller.filter(|c| c.session.is_some()) {
+                        nav {
+                            a class="nav" id="nav-runs" href="/" { "Runs" }
+                            a class="nav" id="nav-hosts" href="/hosts" { "Hosts" }
+                            a class="nav" id="nav-groups" href="/groups" { "Server groups" }
+                            a class="nav" id="nav-scripts" href="/scripts" { "Scripts" }
+                            a class="nav" id="nav-scriptgroups" href="/scriptgroups" { "Script groups" }
+                            a class="nav" id="nav-tasks" href="/tasks" { "Tasks" }
+                            @if caller.has(crate::access::Level::Admin) {
+                                a class="nav" id="nav-audit" href="/audit" { "Audit" }
+                            }
+                        }
                     }
                     @if let Some((session, token)) = caller.and_then(|c| c.session.as_ref()) {
                         span class="who" {

@@ -16,7 +16,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::Extension;
+use axum::{Extension, Form};
 use maud::{html, Markup};
 use serde::Deserialize;
 
@@ -162,7 +162,7 @@ fn run_section(snapshot: &RunSnapshot, filter: &Filter, powers: &Powers) -> Mark
                         }
                     }
                     @if finished && any_failure {
-                        form method="post" action={ "/runs/" (snapshot.id) "/rerun" } data-confirm="Run the hosts that did not succeed again?" {
+                        form method="post" action={ "/runs/" (snapshot.id) "/rerun" } {
                             input type="hidden" name=(CSRF_FIELD) value=(powers.csrf);
                             button type="submit" id="rerun" { "Rerun failed" }
                         }
@@ -409,18 +409,6 @@ pub async fn api_run(State(web): State<WebState>, Path(id): Path<i64>) -> Respon
     }
 }
 
-/// The operator (or admin) making a change, or the refusal a viewer gets
-/// (the buttons are not even shown to them).
-fn operator(caller: &Caller) -> Result<crate::domain::Actor, &'static str> {
-    match &caller.session {
-        Some((session, _)) if session.level >= Level::Operator => Ok(session.actor.clone()),
-        Some(_) => Err(
-            "this needs the operator level; ask an admin for it (drover web user add NAME --level operator)",
-        ),
-        None => Err("not logged in"),
-    }
-}
-
 /// `POST /runs/{id}/cancel`: the app's one cancel path.
 pub async fn cancel(
     State(web): State<WebState>,
@@ -428,9 +416,9 @@ pub async fn cancel(
     Path(id): Path<i64>,
 ) -> Response {
     let path = format!("/runs/{id}/cancel");
-    let actor = match operator(&caller) {
+    let actor = match caller.at_least(Level::Operator) {
         Ok(actor) => actor,
-        Err(why) => return refusal::forbidden(&path, why),
+        Err(why) => return refusal::forbidden(&path, &why),
     };
     match web.app.cancel_run(&actor, id, CancelWait::Requested).await {
         Ok(_) => Redirect::to(&format!("/runs/{id}")).into_response(),
@@ -438,22 +426,36 @@ pub async fn cancel(
     }
 }
 
+/// What the Rerun button (and the confirmation page) send.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct RerunForm {
+    #[serde(default)]
+    confirmed: String,
+}
+
 /// `POST /runs/{id}/rerun`: the run's hosts that did not succeed, again,
-/// driven by this process.
+/// driven by this process; above `discord.confirm_above` hosts the plan is
+/// shown first, as for a new run.
 pub async fn rerun(
     State(web): State<WebState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
+    Form(form): Form<RerunForm>,
 ) -> Response {
     let path = format!("/runs/{id}/rerun");
-    let actor = match operator(&caller) {
+    let actor = match caller.at_least(Level::Operator) {
         Ok(actor) => actor,
-        Err(why) => return refusal::forbidden(&path, why),
+        Err(why) => return refusal::forbidden(&path, &why),
     };
-    let started = match web.app.plan_rerun_failed(id).await {
-        Ok(plan) => web.app.start_run(&actor, &plan).await,
-        Err(e) => Err(e),
+    let plan = match web.app.plan_rerun_failed(id).await {
+        Ok(plan) => plan,
+        Err(e) => return refusal::internal(&path, &e),
     };
+    if super::start::needs_confirmation(&web, &plan, &form.confirmed) {
+        let page = super::start::confirm_page(&caller, &plan, &path, &[]);
+        return Html(page.into_string()).into_response();
+    }
+    let started = web.app.start_run(&actor, &plan).await;
     match started {
         Ok(driving) => Redirect::to(&format!("/runs/{}", driving.run_id)).into_response(),
         Err(e) => refusal::internal(&path, &e),

@@ -5,7 +5,7 @@
 //! shown first and the run starts only once confirmed. The run is driven
 //! by this process; its page follows it.
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
@@ -53,15 +53,6 @@ impl StartForm {
     }
 }
 
-/// The operator (or admin) starting a run, or why not.
-fn starter(caller: &Caller) -> Result<crate::domain::Actor, &'static str> {
-    match &caller.session {
-        Some((session, _)) if session.level >= Level::Operator => Ok(session.actor.clone()),
-        Some(_) => Err("starting runs needs the operator level; ask an admin for it"),
-        None => Err("not logged in"),
-    }
-}
-
 fn form_page(caller: &Caller, form: &StartForm, error: Option<&str>) -> Markup {
     let csrf = caller.csrf().unwrap_or_default();
     let content = html! {
@@ -82,7 +73,15 @@ fn form_page(caller: &Caller, form: &StartForm, error: Option<&str>) -> Markup {
     layout("Start a run", Some(caller), content)
 }
 
-fn confirm_page(caller: &Caller, form: &StartForm, plan: &RunPlan) -> Markup {
+/// The plan of a run about to start, with a button that sends `action`
+/// again with `fields` and `confirmed=1` (above `discord.confirm_above`
+/// hosts, as in Discord).
+pub(super) fn confirm_page(
+    caller: &Caller,
+    plan: &RunPlan,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> Markup {
     let csrf = caller.csrf().unwrap_or_default();
     let scripts = plan.script_names();
     let content = html! {
@@ -93,11 +92,11 @@ fn confirm_page(caller: &Caller, form: &StartForm, plan: &RunPlan) -> Markup {
                 span id="plan-hosts" { (plan.hosts.len()) " hosts" } " · "
                 (scripts.len()) " scripts: " (scripts.join(" → "))
             }
-            form method="post" action="/runs/new" id="confirm" {
+            form method="post" action=(action) id="confirm" {
                 input type="hidden" name=(CSRF_FIELD) value=(csrf);
-                input type="hidden" name="target" value=(form.target);
-                input type="hidden" name="server_group" value=(form.server_group);
-                input type="hidden" name="env" value=(form.env);
+                @for (name, value) in fields {
+                    input type="hidden" name=(name) value=(value);
+                }
                 input type="hidden" name="confirmed" value="1";
                 button type="submit" id="confirm-start" { "Start on " (plan.hosts.len()) " hosts" }
                 " " a href="/" id="confirm-cancel" { "Cancel" }
@@ -107,12 +106,17 @@ fn confirm_page(caller: &Caller, form: &StartForm, plan: &RunPlan) -> Markup {
     layout("Start this run?", Some(caller), content)
 }
 
-/// `GET /runs/new`.
-pub async fn page(Extension(caller): Extension<Caller>) -> Response {
-    if let Err(why) = starter(&caller) {
-        return refusal::forbidden("/runs/new", why);
+/// Whether a plan needs the confirmation page first.
+pub(super) fn needs_confirmation(web: &WebState, plan: &RunPlan, confirmed: &str) -> bool {
+    plan.hosts.len() > web.app.config.discord.confirm_above as usize && confirmed != "1"
+}
+
+/// `GET /runs/new[?target=TASK]` (a task's page links here).
+pub async fn page(Extension(caller): Extension<Caller>, Query(form): Query<StartForm>) -> Response {
+    if let Err(why) = caller.at_least(Level::Operator) {
+        return refusal::forbidden("/runs/new", &why);
     }
-    Html(form_page(&caller, &StartForm::default(), None).into_string()).into_response()
+    Html(form_page(&caller, &form, None).into_string()).into_response()
 }
 
 /// `POST /runs/new`: plans the run; asks for confirmation above
@@ -122,9 +126,9 @@ pub async fn submit(
     Extension(caller): Extension<Caller>,
     Form(form): Form<StartForm>,
 ) -> Response {
-    let actor = match starter(&caller) {
+    let actor = match caller.at_least(Level::Operator) {
         Ok(actor) => actor,
-        Err(why) => return refusal::forbidden("/runs/new", why),
+        Err(why) => return refusal::forbidden("/runs/new", &why),
     };
     let refused = |error: &crate::error::Error| {
         let page = form_page(&caller, &form, Some(&error.to_string()));
@@ -139,9 +143,14 @@ pub async fn submit(
         Err(e) if e.is_refusal() => return refused(&e),
         Err(e) => return refusal::internal("/runs/new", &e),
     };
-    let confirm_above = web.app.config.discord.confirm_above as usize;
-    if plan.hosts.len() > confirm_above && form.confirmed != "1" {
-        return Html(confirm_page(&caller, &form, &plan).into_string()).into_response();
+    if needs_confirmation(&web, &plan, &form.confirmed) {
+        let fields = [
+            ("target", form.target.as_str()),
+            ("server_group", form.server_group.as_str()),
+            ("env", form.env.as_str()),
+        ];
+        let page = confirm_page(&caller, &plan, "/runs/new", &fields);
+        return Html(page.into_string()).into_response();
     }
     match web.app.start_run(&actor, &plan).await {
         Ok(driving) => Redirect::to(&format!("/runs/{}", driving.run_id)).into_response(),

@@ -1,0 +1,152 @@
+//! What the inventory and library pages share: turning form fields into
+//! the app's raw input (the same input types the CLI fills, so refusals
+//! come in the same words), the admin gate for changes, and the answers to
+//! a change and to an `/api/` read.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use maud::Markup;
+use serde::Serialize;
+
+use super::guard::Caller;
+use super::refusal;
+use crate::access::Level;
+use crate::domain::Actor;
+use crate::error::{Error, Result};
+
+/// The admin making an inventory or library change, as an extractor:
+/// anyone below gets a 403 before the handler runs (the pages do not offer
+/// them the forms; this answers forged requests).
+pub struct Admin(pub Actor);
+
+impl<S: Send + Sync> FromRequestParts<S> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> std::result::Result<Self, Response> {
+        let path = parts.uri.path();
+        match parts.extensions.get::<Caller>() {
+            Some(caller) => caller
+                .at_least(Level::Admin)
+                .map(Admin)
+                .map_err(|why| refusal::forbidden(path, &why)),
+            None => Err(refusal::forbidden(path, "not logged in")),
+        }
+    }
+}
+
+/// A text field: `None` when left empty.
+pub fn given(raw: &str) -> Option<String> {
+    Some(raw.trim().to_string()).filter(|text| !text.is_empty())
+}
+
+/// A number field: `None` when left empty, else the number or the error
+/// `what` gets in the CLI's words.
+pub fn number(what: &'static str, raw: &str, expected: &str) -> Result<Option<i64>> {
+    match given(raw) {
+        None => Ok(None),
+        Some(text) => text
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| Error::InvalidValue {
+                what,
+                value: text,
+                expected: expected.to_string(),
+            }),
+    }
+}
+
+/// A list of names typed with commas, spaces or line breaks between them.
+pub fn names(raw: &str) -> Vec<String> {
+    raw.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|name| !name.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// A checkbox: present (any value) when ticked.
+pub fn ticked(raw: &Option<String>) -> bool {
+    raw.is_some()
+}
+
+/// A script body from a textarea: browsers send CRLF line breaks, scripts
+/// need LF.
+pub fn script_body(raw: &str) -> Vec<u8> {
+    raw.replace("\r\n", "\n").into_bytes()
+}
+
+/// The answer to a change: to `done` (a page path) when it went through;
+/// the page again with the refusal (400) when the app refused it; an
+/// internal error (logged) otherwise.
+pub fn after_change<T>(
+    path: &str,
+    result: Result<T>,
+    done: impl FnOnce(T) -> String,
+    again: impl FnOnce(&str) -> Markup,
+) -> Response {
+    match result {
+        Ok(value) => Redirect::to(&done(value)).into_response(),
+        Err(e) if e.is_refusal() => refused(again(&e.to_string())),
+        Err(e) => refusal::internal(path, &e),
+    }
+}
+
+/// A page shown again with a refusal on it (400).
+pub fn refused(page: Markup) -> Response {
+    (StatusCode::BAD_REQUEST, Html(page.into_string())).into_response()
+}
+
+/// A page, or the error page when reading what it shows failed (404 for
+/// something that does not exist).
+pub fn page(path: &str, result: Result<Markup>) -> Response {
+    match result {
+        Ok(markup) => Html(markup.into_string()).into_response(),
+        Err(e @ Error::NotFound { .. }) => {
+            refusal::for_path(path, StatusCode::NOT_FOUND, "Not found", &e.to_string())
+        }
+        Err(e) => refusal::internal(path, &e),
+    }
+}
+
+/// An `/api/` document: the same serialisation `--json` prints.
+pub fn api<T: Serialize>(path: &str, result: Result<T>) -> Response {
+    match result {
+        Ok(doc) => axum::Json(doc).into_response(),
+        Err(e @ Error::NotFound { .. }) => refusal::json(StatusCode::NOT_FOUND, &e.to_string()),
+        Err(e) => refusal::internal(path, &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_split_on_commas_spaces_and_lines() {
+        assert_eq!(names(" web1, web2\r\nweb3  ,,"), ["web1", "web2", "web3"]);
+        assert!(names(" , ").is_empty());
+    }
+
+    #[test]
+    fn numbers_are_optional_and_refused_in_words() {
+        assert_eq!(number("port", " ", "a port").ok(), Some(None));
+        assert_eq!(number("port", "2222", "a port").ok(), Some(Some(2222)));
+        let err = number("port", "22x", "a TCP port between 1 and 65535")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("'22x'") && err.contains("between 1 and 65535"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn textarea_bodies_get_unix_line_breaks() {
+        assert_eq!(
+            script_body("#!/bin/sh\r\necho hi\r\n"),
+            b"#!/bin/sh\necho hi\n"
+        );
+    }
+}
