@@ -19,49 +19,12 @@ set -euo pipefail
 N=${1:?usage: benches/bastion.sh N [RUNS]}
 RUNS=${2:-3}
 FANOUT=${FANOUT:-64}
-cd "$(dirname "$0")/.."
-[ -x target/release/drover ] || cargo build --release --quiet
-DROVER=$PWD/target/release/drover
-SSHD=/usr/sbin/sshd
-[ -x "$SSHD" ] || { echo "openssh-server missing: apt-get install -y openssh-server" >&2; exit 1; }
-
-WORK=$(mktemp -d /tmp/drover-bastion.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-ssh-keygen -q -t ed25519 -N '' -f "$WORK/host_key"
-ssh-keygen -q -t ed25519 -N '' -f "$WORK/client_key"
-cp "$WORK/client_key.pub" "$WORK/authorized_keys"
-install -d -m 755 /run/sshd
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-PORT=$(free_port)
+. "$(dirname "$0")/lib.sh"
+bench_init bastion
 BASTION_PORT=$(free_port)
 BASTION=127.99.0.1
-USER_NAME=droverbench
-id "$USER_NAME" >/dev/null 2>&1 || useradd -m -s /bin/bash -c "drover benchmark login" "$USER_NAME"
-usermod -p '*' "$USER_NAME"
-chmod 755 "$WORK"; chmod 644 "$WORK/authorized_keys"
-addr() { echo "127.$(( 100 + (($1 - 1) / 250) / 250 )).$(( (($1 - 1) / 250) % 250 + 1 )).$(( ($1 - 1) % 250 + 1 ))"; }
-
-common_conf() {
-  echo "HostKey $WORK/host_key"
-  echo "AuthorizedKeysFile $WORK/authorized_keys"
-  echo "AllowUsers $USER_NAME"
-  printf 'PidFile none\nUsePAM no\nStrictModes no\nUseDNS no\nPasswordAuthentication no\n'
-  printf 'KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nMaxStartups 2000\n'
-  printf 'MaxSessions 100\nPrintMotd no\nPrintLastLog no\n'
-}
-for (( g = 0; g * 16 < N; g++ )); do
-  conf="$WORK/sshd.$g.conf"
-  {
-    common_conf
-    echo "LogLevel ERROR"
-    for (( k = 1; k <= 16 && g * 16 + k <= N; k++ )); do echo "ListenAddress $(addr $(( g * 16 + k ))):$PORT"; done
-  } > "$conf"
-  "$SSHD" -D -f "$conf" & PIDS+=($!)
-done
-{ common_conf; echo "LogLevel INFO"; echo "AllowTcpForwarding yes"; echo "ListenAddress $BASTION:$BASTION_PORT"; } > "$WORK/bastion.conf"
+start_fleet "$N"
+{ sshd_common_conf; echo "LogLevel INFO"; echo "AllowTcpForwarding yes"; echo "ListenAddress $BASTION:$BASTION_PORT"; } > "$WORK/bastion.conf"
 "$SSHD" -D -E "$WORK/bastion.log" -f "$WORK/bastion.conf" & PIDS+=($!)
 
 {
@@ -98,13 +61,8 @@ for (( i = 1; i <= N; i++ )); do "$DROVER" host edit "j$i" --jump bastion >/dev/
 "$DROVER" script add w2 "$WORK/w2.sh" >/dev/null
 "$DROVER" scriptgroup create w2-group w2 >/dev/null
 
-for (( i = 0; i <= N; i++ )); do
-  if (( i == 0 )); then a=$BASTION; p=$BASTION_PORT; else a=$(addr "$i"); p=$PORT; fi
-  for _ in $(seq 1 100); do
-    (exec 3<>"/dev/tcp/$a/$p") 2>/dev/null && break
-    sleep 0.05
-  done
-done
+wait_listening "$BASTION" "$BASTION_PORT"
+for (( i = 1; i <= N; i++ )); do wait_listening "$(addr "$i")" "$PORT"; done
 
 python3 - "$DROVER" "$WORK" "$N" "$RUNS" "$FANOUT" "$BASTION" "$BASTION_PORT" <<'EOP'
 import json, statistics, subprocess, sys, threading, time

@@ -16,43 +16,10 @@ set -euo pipefail
 N=${1:?usage: benches/fleet.sh N [RUNS]}
 RUNS=${2:-3}
 FANOUT=${FANOUT:-64}
-cd "$(dirname "$0")/.."
-[ -x target/release/drover ] || cargo build --release --quiet
-DROVER=$PWD/target/release/drover
-SSHD=/usr/sbin/sshd
-[ -x "$SSHD" ] || { echo "openssh-server missing: apt-get install -y openssh-server" >&2; exit 1; }
-
-WORK=$(mktemp -d /tmp/drover-bench.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
+. "$(dirname "$0")/lib.sh"
+bench_init bench
 [ -n "${KEEP:-}" ] && trap "for p in \"\${PIDS[@]}\"; do kill \$p; done" EXIT
-
-ssh-keygen -q -t ed25519 -N '' -f "$WORK/host_key"
-ssh-keygen -q -t ed25519 -N '' -f "$WORK/client_key"
-cp "$WORK/client_key.pub" "$WORK/authorized_keys"
-install -d -m 755 /run/sshd
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-USER_NAME=droverbench
-id "$USER_NAME" >/dev/null 2>&1 || useradd -m -s /bin/bash -c "drover benchmark login" "$USER_NAME"
-usermod -p '*' "$USER_NAME"
-chmod 755 "$WORK"; chmod 644 "$WORK/authorized_keys"
-addr() { echo "127.$(( 100 + (($1 - 1) / 250) / 250 )).$(( (($1 - 1) / 250) % 250 + 1 )).$(( ($1 - 1) % 250 + 1 ))"; }
-
-# One sshd per 16 addresses (OpenSSH's MAX_LISTEN_SOCKS).
-for (( g = 0; g * 16 < N; g++ )); do
-  conf="$WORK/sshd.$g.conf"
-  {
-    echo "HostKey $WORK/host_key"
-    echo "AuthorizedKeysFile $WORK/authorized_keys"
-    echo "AllowUsers $USER_NAME"
-    printf 'PidFile none\nUsePAM no\nStrictModes no\nUseDNS no\nPasswordAuthentication no\n'
-    printf 'KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nMaxStartups 2000\n'
-    printf 'MaxSessions 100\nLogLevel ERROR\nPrintMotd no\nPrintLastLog no\n'
-    for (( k = 1; k <= 16 && g * 16 + k <= N; k++ )); do echo "ListenAddress $(addr $(( g * 16 + k ))):$PORT"; done
-  } > "$conf"
-  "$SSHD" -D -f "$conf" & PIDS+=($!)
-done
+start_fleet "$N"
 
 {
   for (( i = 1; i <= N; i++ )); do
@@ -68,39 +35,14 @@ cat > "$WORK/drover.toml" <<EOC
 known_hosts = "$WORK/known_hosts"
 host_key_policy = "strict"
 EOC
-cat > "$WORK/w2.sh" <<'EOS'
-#!/bin/sh
-# drover benchmark payload (about 1 KiB): prints 200 lines, then exits 0.
-# Only shell builtins run inside the loop, so what is measured is drover's
-# own work: copy the file, run it, collect 200 lines of output per host.
-#   pad: ................................................................
-#   pad: ................................................................
-#   pad: ................................................................
-#   pad: ................................................................
-#   pad: ................................................................
-#   pad: ................................................................
-#   pad: ................................................................
-#   pad: ................................................................
-set -- ${SSH_CONNECTION:-unknown 0 unknown 0}
-srv=$3
-i=1
-while [ "$i" -le 200 ]; do
-    echo "w2 line $i/200 srv=$srv payload-abcdefghijklmnop"
-    i=$((i + 1))
-done
-EOS
+write_w2 "$WORK/w2.sh"
 export DROVER_DATABASE_URL="$WORK/drover.db" DROVER_CONFIG="$WORK/drover.toml"
 "$DROVER" import "$WORK/inventory.toml" >/dev/null
 "$DROVER" script add w2 "$WORK/w2.sh" >/dev/null
 "$DROVER" scriptgroup create w2-group w2 >/dev/null
 
 # Wait until every listener answers.
-for (( i = 1; i <= N; i++ )); do
-  for _ in $(seq 1 100); do
-    (exec 3<>"/dev/tcp/$(addr "$i")/$PORT") 2>/dev/null && break
-    sleep 0.05
-  done
-done
+for (( i = 1; i <= N; i++ )); do wait_listening "$(addr "$i")" "$PORT"; done
 
 python3 - "$DROVER" "$WORK" "$N" "$RUNS" "$FANOUT" <<'EOP'
 import json, os, resource, statistics, subprocess, sys, time

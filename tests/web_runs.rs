@@ -301,6 +301,20 @@ async fn cancel_from_the_page_leaves_no_process_and_a_viewer_cannot_cancel() {
         b.wait_for_path("/").await;
         b.goto(&server.url(&format!("/runs/{id}"))).await;
         b.wait_for_text("#run-state-name", "running").await;
+        // Once the live stream has replaced the section, its Cancel form
+        // carries the token the page's script put in.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while page_value(
+            &b,
+            "return Number(document.getElementById('run-live').dataset.updates || '0');",
+        )
+        .await
+        .as_i64()
+            < Some(1)
+        {
+            assert!(Instant::now() < deadline, "no live update");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         b.screenshot("01-running").await;
         // Accept the confirmation the button asks for.
         page_value(&b, "window.confirm = () => true; return true;").await;
@@ -474,4 +488,72 @@ async fn an_operator_starts_a_run_from_the_browser_after_confirming_it() {
     assert!(logs.contains("greeting: hello-from-the-web"), "{logs}");
     let status = drover.json(&["run", "status", "1"]);
     assert_eq!(status["started_by"], "web:alice", "{status:#}");
+}
+
+/// Reads `/runs/ID/live` as `session` until the stream ends; returns what
+/// came.
+async fn live_stream(server: &Server, session: &str, id: &str) -> String {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("http client");
+    let mut response = client
+        .get(server.url(&format!("/runs/{id}/live")))
+        .header("cookie", format!("drover_session={session}"))
+        .send()
+        .await
+        .expect("open the live stream");
+    assert_eq!(response.status(), 200);
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.expect("read the live stream") {
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+/// Live streams of one run share its reads and renderings, so they carry
+/// no session's secret: no CSRF token (the page's script fills in its
+/// own), and a viewer's stream has no buttons.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_streams_of_one_run_share_reads_but_not_sessions() {
+    let fleet = SshFleet::start(81, 2);
+    let mut drover = common::Drover::with_config(&web_config(""));
+    drover.add_fleet(&fleet, "s", "share-group");
+    drover.script("slow", "echo start\nsleep 3\necho end\n", &[]);
+    drover.ok(&["scriptgroup", "create", "slowly", "slow"]);
+    add_user(&drover, "alice", "operator", PASSWORD);
+    add_user(&drover, "bob", "operator", PASSWORD);
+    add_user(&drover, "val", "viewer", PASSWORD);
+    let server = Server::start(&drover);
+    let mut sessions = Vec::new();
+    for name in ["alice", "bob", "val"] {
+        let mut http = Http::new(&server);
+        http.login(name, PASSWORD).await;
+        let csrf = http.csrf().await;
+        sessions.push((http.cookie.clone().expect("session cookie"), csrf));
+    }
+    let id = start_detached(&drover, "slowly", "share-group");
+    let streams = futures::future::join_all(
+        sessions
+            .iter()
+            .map(|(cookie, _)| live_stream(&server, cookie, &id)),
+    )
+    .await;
+    let [alice, bob, val] = [&streams[0], &streams[1], &streams[2]];
+    for (name, stream) in [("alice", alice), ("bob", bob), ("val", val)] {
+        assert!(
+            stream.contains("data-final=\"1\""),
+            "{name} never got the final state"
+        );
+        assert!(
+            stream.matches("event: run").count() >= 2,
+            "{name} saw no change: {stream}"
+        );
+        for (_, csrf) in &sessions {
+            assert!(!stream.contains(csrf.as_str()), "{name} got a CSRF token");
+        }
+    }
+    assert!(alice.contains("id=\"cancel\""), "{alice}");
+    assert!(bob.contains("id=\"cancel\""), "{bob}");
+    assert!(!val.contains("id=\"cancel\""), "{val}");
 }

@@ -13,6 +13,7 @@ mod forms;
 mod guard;
 mod inventory;
 mod library;
+mod live;
 mod login;
 mod pages;
 mod ratelimit;
@@ -39,6 +40,8 @@ pub struct Web {
     /// True once the server is stopping: live streams end, so that the
     /// graceful shutdown does not wait for them.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// The runs live pages follow now, each read once for all of them.
+    pub feeds: live::LiveFeeds,
 }
 
 pub type WebState = Arc<Web>;
@@ -77,6 +80,7 @@ pub async fn serve(
         app,
         limiter: LoginLimiter::default(),
         shutdown: stop_seen,
+        feeds: live::LiveFeeds::default(),
     });
     let shutdown = async move {
         shutdown.await;

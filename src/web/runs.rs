@@ -11,24 +11,21 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::guard::{Caller, CSRF_FIELD};
+use super::live::{sse_event, Frame, FrameReceiver, LIVE_EVERY};
 use super::pages::layout;
 use super::{refusal, WebState};
 use crate::access::Level;
-use crate::app::{CancelWait, RunEvent};
+use crate::app::CancelWait;
 use crate::state::{HostSnapshot, HostState, RunSnapshot, RunState};
-
-/// The live stream sends a run's section at most this often.
-const LIVE_EVERY: Duration = Duration::from_millis(500);
 
 /// The page's filters (query parameters): a state (`failed`: every kind
 /// of failure) and part of a host name.
@@ -107,7 +104,16 @@ fn elapsed_text(ms: Option<i64>) -> String {
     .unwrap_or_default()
 }
 
-fn host_row(run: i64, host: &HostSnapshot) -> Markup {
+/// Up to this many hosts shown, each shows the end of its output; above,
+/// only hosts that need attention do (not succeeded, not queued), so that a
+/// big run's page and its live updates stay small.
+const EVERY_OUTPUT_UP_TO: usize = 25;
+
+fn needs_attention(host: &HostSnapshot) -> bool {
+    !matches!(host.state, HostState::Succeeded | HostState::Queued)
+}
+
+fn host_row(run: i64, host: &HostSnapshot, show_output: bool) -> Markup {
     let step = match (host.step(), &host.script) {
         (Some(step), Some(script)) => format!("{step}/{} {script}", host.steps),
         (Some(step), None) => format!("{step}/{}", host.steps),
@@ -123,7 +129,7 @@ fn host_row(run: i64, host: &HostSnapshot) -> Markup {
             td class="ended" { (host.exit_summary().unwrap_or_default()) }
             td class="elapsed" { (elapsed_text(host.elapsed_ms)) }
             td class="output" {
-                @if !host.excerpt.is_empty() {
+                @if show_output && !host.excerpt.is_empty() {
                     // A failed host's output is open: it is what one looks at.
                     details open[host.state.is_failure()] {
                         summary { "output" }
@@ -146,6 +152,8 @@ fn run_section(snapshot: &RunSnapshot, filter: &Filter, powers: &Powers) -> Mark
     let finished = snapshot.state != RunState::Running;
     let any_failure = snapshot.hosts.iter().any(|h| h.state.is_failure());
     let groups = host_groups(snapshot, filter);
+    let every_output =
+        groups.iter().map(|(_, hosts)| hosts.len()).sum::<usize>() <= EVERY_OUTPUT_UP_TO;
     html! {
         div id="run-state" data-final=(if finished { "1" } else { "0" }) {
             p class="summary" {
@@ -172,12 +180,17 @@ fn run_section(snapshot: &RunSnapshot, filter: &Filter, powers: &Powers) -> Mark
             @if groups.is_empty() {
                 p class="empty" id="no-hosts" { "No host matches the filter." }
             }
+            @if !every_output {
+                p class="note" id="output-note" {
+                    "Output is shown for hosts that need attention; filter by host name to see any host's, or open its full logs."
+                }
+            }
             @for (state, hosts) in &groups {
                 section class={ "hosts state-" (state) } {
                     h2 { (state) " (" (hosts.len()) ")" }
                     table {
                         thead { tr { th { "Host" } th { "State" } th { "Step" } th { "Ended" } th { "Time" } th { "Output" } } }
-                        tbody { @for host in hosts { (host_row(snapshot.id, host)) } }
+                        tbody { @for host in hosts { (host_row(snapshot.id, host, every_output || needs_attention(host))) } }
                     }
                 }
             }
@@ -237,75 +250,77 @@ pub async fn page(
     Html(layout(&format!("Run {id}"), Some(&caller), content).into_string()).into_response()
 }
 
-/// What the live stream keeps between two sends.
+/// What a live stream keeps between two sends.
 struct Live {
-    web: WebState,
-    id: i64,
+    frames: FrameReceiver,
+    shutdown: tokio::sync::watch::Receiver<bool>,
     filter: Filter,
     powers: Powers,
-    events: tokio::sync::broadcast::Receiver<RunEvent>,
-    shutdown: tokio::sync::watch::Receiver<bool>,
-    last_html: Option<String>,
-    last_sent: Option<tokio::time::Instant>,
+    last_sent: Option<Bytes>,
+    sent_at: Option<tokio::time::Instant>,
     ended: bool,
 }
 
 impl Live {
-    /// Waits for a change of the run (its event, or `LIVE_EVERY` for runs
-    /// driven by another process), then for `LIVE_EVERY` after the last
-    /// send. False when the server is shutting down.
-    async fn wait_for_change(&mut self) -> bool {
-        if self.last_sent.is_none() {
-            return !*self.shutdown.borrow();
-        }
-        let id = self.id;
-        let events = &mut self.events;
-        let changed = async {
-            loop {
-                match events.recv().await {
-                    Ok(event) if event.run_id == id => return,
-                    Ok(_) => {}
-                    Err(_) => return,
-                }
-            }
-        };
-        tokio::select! {
-            _ = self.shutdown.wait_for(|stop| *stop) => return false,
-            _ = tokio::time::timeout(LIVE_EVERY, changed) => {}
-        }
-        if let Some(sent) = self.last_sent {
-            tokio::select! {
-                _ = self.shutdown.wait_for(|stop| *stop) => return false,
-                _ = tokio::time::sleep_until(sent + LIVE_EVERY) => {}
-            }
-        }
-        while self.events.try_recv().is_ok() {}
-        true
+    /// The run section of `frame` for this stream as a whole event:
+    /// rendered once per filter and level for every stream of the run. It
+    /// carries no session's CSRF token: the page's script puts its own in
+    /// the section's forms.
+    fn section(&self, frame: &Frame) -> Bytes {
+        let key = format!(
+            "{}\n{}\n{}",
+            self.powers.operate, self.filter.state, self.filter.host
+        );
+        frame.rendered(&key, |snapshot| {
+            let shared = Powers {
+                operate: self.powers.operate,
+                csrf: String::new(),
+            };
+            sse_event(
+                "run",
+                &run_section(snapshot, &self.filter, &shared).into_string(),
+            )
+        })
     }
 
-    /// The next section to send: `None` once the run has ended and its
-    /// final state was sent, or when the server stops.
-    async fn next(mut self) -> Option<(Result<Event, Infallible>, Live)> {
+    /// The next section to send: the run's latest frame once it differs
+    /// from the last one sent (the feed paces frames at `LIVE_EVERY`);
+    /// `None` once the final state was sent, when the feed ends, or when
+    /// the server stops.
+    async fn next(mut self) -> Option<(Result<Bytes, Infallible>, Live)> {
         loop {
-            if self.ended || !self.wait_for_change().await {
+            if self.ended {
                 return None;
             }
-            let snapshot = match self.web.app.shown_snapshot(self.id).await {
-                Ok(snapshot) => snapshot,
-                Err(e) => {
-                    tracing::warn!(run = self.id, error = %e, "live run page: cannot read the run");
-                    return None;
+            if let Some(sent_at) = self.sent_at {
+                // At most one send per LIVE_EVERY, whatever the network did
+                // to the last one; the latest frame is taken after.
+                tokio::select! {
+                    _ = self.shutdown.wait_for(|stop| *stop) => return None,
+                    _ = tokio::time::sleep_until(sent_at + LIVE_EVERY) => {}
                 }
-            };
-            self.ended = snapshot.state != RunState::Running;
-            let html = run_section(&snapshot, &self.filter, &self.powers).into_string();
-            if self.last_html.as_deref() == Some(html.as_str()) {
-                self.last_sent = Some(tokio::time::Instant::now());
-                continue;
             }
-            self.last_sent = Some(tokio::time::Instant::now());
-            self.last_html = Some(html.clone());
-            return Some((Ok(Event::default().event("run").data(html)), self));
+            let frame = self.frames.borrow_and_update().clone();
+            if let Some(frame) = frame {
+                self.ended = frame.finished();
+                let section = self.section(&frame);
+                if self.last_sent.as_ref() != Some(&section) {
+                    self.last_sent = Some(section.clone());
+                    self.sent_at = Some(tokio::time::Instant::now());
+                    return Some((Ok(section), self));
+                }
+            }
+            tokio::select! {
+                _ = self.shutdown.wait_for(|stop| *stop) => return None,
+                changed = self.frames.changed() => {
+                    if changed.is_err() {
+                        // The feed ended without the final state (the
+                        // server stops, or the run cannot be read): the
+                        // page's EventSource comes back and catches up.
+                        return None;
+                    }
+                }
+            }
         }
     }
 }
@@ -321,19 +336,22 @@ pub async fn live(
         return refusal::internal(&format!("/runs/{id}/live"), &e);
     }
     let live = Live {
-        events: web.app.subscribe_runs(),
+        frames: web.feeds.follow(&web, id),
         shutdown: web.shutdown.clone(),
-        web,
-        id,
         filter,
         powers: powers_of(&caller),
-        last_html: None,
         last_sent: None,
+        sent_at: None,
         ended: false,
     };
     let stream = futures::stream::unfold(live, Live::next);
-    Sse::new(stream)
-        .keep_alive(KeepAlive::default())
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(stream),
+    )
         .into_response()
 }
 

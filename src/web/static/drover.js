@@ -32,6 +32,12 @@ function followRun(live) {
         .map((el) => el.closest("tr.host").dataset.host)
     );
     live.innerHTML = event.data;
+    // The section is the same for every viewer: this session's CSRF token
+    // goes into its forms here.
+    const token = document.querySelector("form.logout input[name=csrf]");
+    for (const input of live.querySelectorAll("input[name=csrf]")) {
+      input.value = token === null ? "" : token.value;
+    }
     for (const row of live.querySelectorAll("tr.host")) {
       const details = row.querySelector("details");
       if (details !== null && open.has(row.dataset.host)) {
