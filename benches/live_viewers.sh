@@ -62,7 +62,7 @@ BASE=$(sed -n 's/.*drover web: listening on //p' "$WORK/serve.log" | head -1)
 [ -n "$BASE" ] || { cat "$WORK/serve.log" >&2; exit 1; }
 
 python3 - "$BASE" "$PASSWORD" "$SERVE" "$N" "$VIEWERS" "$PAIRS" <<'EOP'
-import http.client, json, os, socket, statistics, sys, threading, time, urllib.parse
+import http.client, json, os, resource, socket, statistics, sys, threading, time, urllib.parse
 base, password, serve_pid, n, viewers, pairs = sys.argv[1], sys.argv[2], int(sys.argv[3]), *map(int, sys.argv[4:7])
 host, port = urllib.parse.urlsplit(base).hostname, urllib.parse.urlsplit(base).port
 tick = os.sysconf("SC_CLK_TCK")
@@ -111,8 +111,12 @@ def viewer(run_id, out):
     out.append({"events": events, "bytes": size, "times": times,
                 "final": seen_final})
 
+def client_cpu():
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
 def run(with_viewers):
-    cpu0 = serve_cpu()
+    cpu0, client0 = serve_cpu(), client_cpu()
     resp, _ = request("POST", "/runs/new", cookie, {"csrf": csrf, "target": "w2", "confirmed": "1"})
     location = resp.getheader("Location") or ""
     if resp.status != 303 or not location.startswith("/runs/"):
@@ -133,6 +137,7 @@ def run(with_viewers):
     ok = sum(1 for h in doc["hosts"] if h["state"] == "succeeded")
     gaps = [b - a for r in results for a, b in zip(r["times"], r["times"][1:])]
     return {"id": run_id, "elapsed": doc["elapsed_ms"] / 1000, "cpu": serve_cpu() - cpu0, "ok": ok,
+            "client_cpu": client_cpu() - client0,
             "viewers": len(results), "final": sum(1 for r in results if r["final"]),
             "events": statistics.median(r["events"] for r in results) if results else 0,
             "mib": statistics.median(r["bytes"] for r in results) / 2**20 if results else 0,
@@ -151,7 +156,7 @@ for p in range(pairs):
             extra = (f"  viewers {r['viewers']} (final state seen by {r['final']})  events/viewer {r['events']}"
                      f"  {r['mib']:.1f} MiB/viewer  shortest gap between two events as received {gap}")
         print(f"pair {p+1} run {r['id']:2} viewers {v:3}: {n} hosts  elapsed {r['elapsed']:.2f} s"
-              f"  serve CPU {r['cpu']:.2f} s  succeeded {r['ok']}/{n}{extra}", flush=True)
+              f"  serve CPU {r['cpu']:.2f} s  viewers' CPU {r['client_cpu']:.2f} s  succeeded {r['ok']}/{n}{extra}", flush=True)
 base_t = statistics.median(r["elapsed"] for r in rows[0])
 view_t = statistics.median(r["elapsed"] for r in rows[viewers])
 base_c = statistics.median(r["cpu"] for r in rows[0])

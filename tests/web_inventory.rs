@@ -103,6 +103,9 @@ async fn an_admin_keeps_the_inventory_and_library_in_the_browser() {
         assert_eq!(host["description"], "front <b>web</b>");
         assert_eq!(host["port"], 2222);
         b.wait_for_text("#host", "front <b>web</b>").await;
+        // Saving it unchanged changes (and records) nothing.
+        b.click_and_wait_for_new_page("#host-edit-submit").await;
+        b.wait_for_path("/hosts/web-1").await;
 
         // Server groups: an unknown host is refused; web-1 joins.
         b.click_and_wait_for_new_page("#nav-groups").await;
@@ -250,6 +253,11 @@ async fn an_admin_keeps_the_inventory_and_library_in_the_browser() {
             .filter(|(actor, _, _)| actor == "web:alice")
             .map(|(_, action, target)| (action.as_str(), target.as_str()))
             .collect();
+        let host_edits = web_changes
+            .iter()
+            .filter(|change| **change == ("host.edit", "web-1"))
+            .count();
+        assert_eq!(host_edits, 1, "{web_changes:?}");
         for expected in [
             ("host.add", "web-1"),
             ("host.edit", "web-1"),

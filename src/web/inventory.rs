@@ -146,6 +146,17 @@ impl HostForm {
     }
 }
 
+fn changes_nothing(edit: &HostEditInput) -> bool {
+    edit.address.is_none()
+        && edit.port.is_none()
+        && edit.user.is_none()
+        && !edit.default_user
+        && edit.description.is_none()
+        && edit.sudo.is_none()
+        && edit.jump.is_none()
+        && !edit.no_jump
+}
+
 fn host_fields(form: &HostForm, adding: bool) -> Markup {
     html! {
         @if adding {
@@ -288,6 +299,8 @@ pub async fn host_edit(
         Err(e) => return forms::page(&path, Err(e)),
     };
     let result = match form.edit_input(&host) {
+        // Saved as it was: nothing to do, nothing to audit.
+        Ok(input) if changes_nothing(&input) => Ok(host.clone()),
         Ok(input) => web.app.host_edit(&actor, &name, input).await,
         Err(e) => Err(e),
     };

@@ -16,11 +16,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
-use maud::{html, Markup};
+use maud::{html, Markup, PreEscaped};
 use serde::Deserialize;
 
 use super::guard::{Caller, CSRF_FIELD};
-use super::live::{sse_event, Frame, FrameReceiver, LIVE_EVERY};
+use super::live::{Frame, FrameReceiver, GroupParts, SectionParts, LIVE_EVERY};
 use super::pages::layout;
 use super::{refusal, WebState};
 use crate::access::Level;
@@ -142,8 +142,57 @@ fn host_row(run: i64, host: &HostSnapshot, show_output: bool) -> Markup {
     }
 }
 
-/// The part of the run page the live stream replaces.
+/// The part of the run page the live stream keeps up to date.
 fn run_section(snapshot: &RunSnapshot, filter: &Filter, powers: &Powers) -> Markup {
+    PreEscaped(section_parts(snapshot, filter, powers).html())
+}
+
+/// The run section in the parts the live stream sends: the head (summary,
+/// buttons, notes) and the host groups with their rows.
+fn section_parts(snapshot: &RunSnapshot, filter: &Filter, powers: &Powers) -> SectionParts {
+    let groups = host_groups(snapshot, filter);
+    let every_output =
+        groups.iter().map(|(_, hosts)| hosts.len()).sum::<usize>() <= EVERY_OUTPUT_UP_TO;
+    SectionParts {
+        finished: snapshot.state != RunState::Running,
+        head: section_head(snapshot, powers, groups.is_empty(), every_output).into_string(),
+        groups: groups
+            .iter()
+            .map(|(state, hosts)| {
+                let frame = html! {
+                    section class={ "hosts state-" (state) } {
+                        h2 { (state) " (" (hosts.len()) ")" }
+                        table {
+                            thead { tr { th { "Host" } th { "State" } th { "Step" } th { "Ended" } th { "Time" } th { "Output" } } }
+                            tbody {}
+                        }
+                    }
+                }
+                .into_string();
+                let (open, close) = frame.split_at(frame.find("</tbody>").unwrap_or(frame.len()));
+                GroupParts {
+                    frame_open: open.to_string(),
+                    frame_close: close.to_string(),
+                    rows: hosts
+                        .iter()
+                        .map(|host| {
+                            let output = every_output || needs_attention(host);
+                            (host.host.clone(), host_row(snapshot.id, host, output).into_string())
+                        })
+                        .collect(),
+                }
+            })
+            .collect(),
+    }
+}
+
+/// The summary, the buttons and the notes above the hosts.
+fn section_head(
+    snapshot: &RunSnapshot,
+    powers: &Powers,
+    no_hosts: bool,
+    every_output: bool,
+) -> Markup {
     let counts: Vec<String> = snapshot
         .counts()
         .iter()
@@ -151,48 +200,34 @@ fn run_section(snapshot: &RunSnapshot, filter: &Filter, powers: &Powers) -> Mark
         .collect();
     let finished = snapshot.state != RunState::Running;
     let any_failure = snapshot.hosts.iter().any(|h| h.state.is_failure());
-    let groups = host_groups(snapshot, filter);
-    let every_output =
-        groups.iter().map(|(_, hosts)| hosts.len()).sum::<usize>() <= EVERY_OUTPUT_UP_TO;
     html! {
-        div id="run-state" data-final=(if finished { "1" } else { "0" }) {
-            p class="summary" {
-                span id="run-state-name" class={ "state-" (snapshot.state.as_str()) } { (snapshot.state.as_str()) }
-                " · " span id="counts" { (snapshot.hosts.len()) " hosts: " (counts.join(" · ")) }
-                " · " span id="elapsed" { (elapsed_text(Some(snapshot.elapsed_ms))) }
-            }
-            @if powers.operate {
-                div class="actions" {
-                    @if !finished {
-                        form method="post" action={ "/runs/" (snapshot.id) "/cancel" } data-confirm="Cancel this run on every host?" {
-                            input type="hidden" name=(CSRF_FIELD) value=(powers.csrf);
-                            button type="submit" id="cancel" { "Cancel" }
-                        }
+        p class="summary" {
+            span id="run-state-name" class={ "state-" (snapshot.state.as_str()) } { (snapshot.state.as_str()) }
+            " · " span id="counts" { (snapshot.hosts.len()) " hosts: " (counts.join(" · ")) }
+            " · " span id="elapsed" { (elapsed_text(Some(snapshot.elapsed_ms))) }
+        }
+        @if powers.operate {
+            div class="actions" {
+                @if !finished {
+                    form method="post" action={ "/runs/" (snapshot.id) "/cancel" } data-confirm="Cancel this run on every host?" {
+                        input type="hidden" name=(CSRF_FIELD) value=(powers.csrf);
+                        button type="submit" id="cancel" { "Cancel" }
                     }
-                    @if finished && any_failure {
-                        form method="post" action={ "/runs/" (snapshot.id) "/rerun" } {
-                            input type="hidden" name=(CSRF_FIELD) value=(powers.csrf);
-                            button type="submit" id="rerun" { "Rerun failed" }
-                        }
+                }
+                @if finished && any_failure {
+                    form method="post" action={ "/runs/" (snapshot.id) "/rerun" } {
+                        input type="hidden" name=(CSRF_FIELD) value=(powers.csrf);
+                        button type="submit" id="rerun" { "Rerun failed" }
                     }
                 }
             }
-            @if groups.is_empty() {
-                p class="empty" id="no-hosts" { "No host matches the filter." }
-            }
-            @if !every_output {
-                p class="note" id="output-note" {
-                    "Output is shown for hosts that need attention; filter by host name to see any host's, or open its full logs."
-                }
-            }
-            @for (state, hosts) in &groups {
-                section class={ "hosts state-" (state) } {
-                    h2 { (state) " (" (hosts.len()) ")" }
-                    table {
-                        thead { tr { th { "Host" } th { "State" } th { "Step" } th { "Ended" } th { "Time" } th { "Output" } } }
-                        tbody { @for host in hosts { (host_row(snapshot.id, host, every_output || needs_attention(host))) } }
-                    }
-                }
+        }
+        @if no_hosts {
+            p class="empty" id="no-hosts" { "No host matches the filter." }
+        }
+        @if !every_output {
+            p class="note" id="output-note" {
+                "Output is shown for hosts that need attention; filter by host name to see any host's, or open its full logs."
             }
         }
     }
@@ -255,38 +290,35 @@ struct Live {
     frames: FrameReceiver,
     shutdown: tokio::sync::watch::Receiver<bool>,
     filter: Filter,
-    powers: Powers,
-    last_sent: Option<Bytes>,
+    operate: bool,
+    /// The feed's frame this page shows (`None`: only what the page was
+    /// served with).
+    shown: Option<u64>,
     sent_at: Option<tokio::time::Instant>,
     ended: bool,
 }
 
 impl Live {
-    /// The run section of `frame` for this stream as a whole event:
-    /// rendered once per filter and level for every stream of the run. It
-    /// carries no session's CSRF token: the page's script puts its own in
-    /// the section's forms.
-    fn section(&self, frame: &Frame) -> Bytes {
+    /// The event that brings this page to `frame`, made once for every
+    /// stream of the run with the same filter and level. It carries no
+    /// session's CSRF token: the page's script puts its own in the forms.
+    fn event(&self, frame: &Frame) -> Bytes {
         let key = format!(
             "{}\n{}\n{}",
-            self.powers.operate, self.filter.state, self.filter.host
+            self.operate, self.filter.state, self.filter.host
         );
-        frame.rendered(&key, |snapshot| {
-            let shared = Powers {
-                operate: self.powers.operate,
-                csrf: String::new(),
-            };
-            sse_event(
-                "run",
-                &run_section(snapshot, &self.filter, &shared).into_string(),
-            )
+        let shared = Powers {
+            operate: self.operate,
+            csrf: String::new(),
+        };
+        frame.event_for(&key, self.shown, &|snapshot| {
+            section_parts(snapshot, &self.filter, &shared)
         })
     }
 
-    /// The next section to send: the run's latest frame once it differs
-    /// from the last one sent (the feed paces frames at `LIVE_EVERY`);
-    /// `None` once the final state was sent, when the feed ends, or when
-    /// the server stops.
+    /// The next event: the run's latest frame once this page has not
+    /// seen it, at most one per `LIVE_EVERY`; `None` once the final state
+    /// was sent, when the feed ends, or when the server stops.
     async fn next(mut self) -> Option<(Result<Bytes, Infallible>, Live)> {
         loop {
             if self.ended {
@@ -301,14 +333,12 @@ impl Live {
                 }
             }
             let frame = self.frames.borrow_and_update().clone();
-            if let Some(frame) = frame {
+            if let Some(frame) = frame.filter(|f| Some(f.seq) != self.shown) {
                 self.ended = frame.finished();
-                let section = self.section(&frame);
-                if self.last_sent.as_ref() != Some(&section) {
-                    self.last_sent = Some(section.clone());
-                    self.sent_at = Some(tokio::time::Instant::now());
-                    return Some((Ok(section), self));
-                }
+                let event = self.event(&frame);
+                self.shown = Some(frame.seq);
+                self.sent_at = Some(tokio::time::Instant::now());
+                return Some((Ok(event), self));
             }
             tokio::select! {
                 _ = self.shutdown.wait_for(|stop| *stop) => return None,
@@ -339,8 +369,8 @@ pub async fn live(
         frames: web.feeds.follow(&web, id),
         shutdown: web.shutdown.clone(),
         filter,
-        powers: powers_of(&caller),
-        last_sent: None,
+        operate: powers_of(&caller).operate,
+        shown: None,
         sent_at: None,
         ended: false,
     };
