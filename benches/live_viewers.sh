@@ -94,7 +94,8 @@ def viewer(run_id, out):
     s = socket.create_connection((host, port))
     s.sendall(f"GET /runs/{run_id}/live HTTP/1.1\r\nHost: {host}\r\nCookie: drover_session={cookie}\r\n"
               f"Accept: text/event-stream\r\nConnection: close\r\n\r\n".encode())
-    marker, final, carry, events, size, times, seen_final = b"event: run", b'data-final="1"', b"", 0, 0, [], False
+    # `event: run` (the whole section) and `event: rows` (what changed).
+    marker, finals, carry, events, size, times, seen_final = b"event: r", (b'data-final="1"', b'"final":true'), b"", 0, 0, [], False
     while True:
         chunk = s.recv(1 << 16)
         if not chunk:
@@ -105,8 +106,8 @@ def viewer(run_id, out):
         if found:
             events += found
             times.append(time.monotonic())
-        seen_final = seen_final or final in window
-        carry = chunk[-len(final):]
+        seen_final = seen_final or any(final in window for final in finals)
+        carry = chunk[-16:]
     s.close()
     out.append({"events": events, "bytes": size, "times": times,
                 "final": seen_final})

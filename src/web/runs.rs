@@ -25,6 +25,7 @@ use super::pages::layout;
 use super::{refusal, WebState};
 use crate::access::Level;
 use crate::app::CancelWait;
+use crate::error::EntityKind;
 use crate::state::{HostSnapshot, HostState, RunSnapshot, RunState};
 
 /// The page's filters (query parameters): a state (`failed`: every kind
@@ -362,11 +363,21 @@ pub async fn live(
     Path(id): Path<i64>,
     Query(filter): Query<Filter>,
 ) -> Response {
-    if let Err(e) = web.app.shown_snapshot(id).await {
-        return refusal::internal(&format!("/runs/{id}/live"), &e);
+    // The run's feed reads it (once for every viewer); a run it cannot
+    // read has no stream.
+    let mut frames = web.feeds.follow(&web, id);
+    if frames.wait_for(Option::is_some).await.is_err() {
+        let unknown = crate::error::Error::not_found(EntityKind::Run, id.to_string());
+        let path = format!("/runs/{id}/live");
+        return refusal::for_path(
+            &path,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            &unknown.to_string(),
+        );
     }
     let live = Live {
-        frames: web.feeds.follow(&web, id),
+        frames,
         shutdown: web.shutdown.clone(),
         filter,
         operate: powers_of(&caller).operate,
