@@ -1366,10 +1366,16 @@ async fn every_command_and_subcommand_says_what_it_does() {
             missing.push(format!("{path}: {description:?}"));
         }
         for option in command["options"].as_array().into_iter().flatten() {
+            let name = option["name"].as_str().unwrap_or_default();
             // Subcommands (1) and subcommand groups (2) are commands too.
             if matches!(option["type"].as_u64(), Some(1) | Some(2)) {
-                let name = option["name"].as_str().unwrap_or_default();
                 stack.push((format!("{path} {name}"), option.clone()));
+                continue;
+            }
+            // A parameter says what to give (not poise's placeholder).
+            let said = option["description"].as_str().unwrap_or_default();
+            if said.is_empty() || said.len() > 100 || said == "A slash command parameter" {
+                missing.push(format!("{path} <{name}>: {said:?}"));
             }
         }
     }

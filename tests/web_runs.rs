@@ -560,7 +560,11 @@ async fn live_streams_of_one_run_share_reads_but_not_sessions() {
     http.login("val", PASSWORD).await;
     let missing = http.get("/runs/999/live").await;
     assert_eq!(missing.status, 404, "{}", missing.body);
-    assert!(missing.body.contains("unknown run '999'"), "{}", missing.body);
+    assert!(
+        missing.body.contains("unknown run '999'"),
+        "{}",
+        missing.body
+    );
     assert!(alice.contains("id=\"cancel\""), "{alice}");
     assert!(bob.contains("id=\"cancel\""), "{bob}");
     assert!(!val.contains("id=\"cancel\""), "{val}");

@@ -5,6 +5,15 @@
 use crate::domain::{parse_address, parse_port, parse_user, Name, NewHost};
 use crate::error::{EntityKind, Result};
 
+/// Names typed in one field (Discord options, web forms), separated by
+/// commas, spaces or line breaks.
+pub fn name_list(raw: &str) -> Vec<String> {
+    raw.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|name| !name.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 /// Raw input of `host add`.
 #[derive(Debug, Clone, Default)]
 pub struct HostInput {
@@ -129,4 +138,18 @@ pub fn parse_env(raw: &str) -> Result<(String, String)> {
         return Err(bad("DROVER_* variables are set by drover itself"));
     }
     Ok((key.to_string(), value.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_lists_split_on_commas_spaces_and_lines() {
+        assert_eq!(
+            name_list(" web1, web2\r\nweb3  ,,"),
+            ["web1", "web2", "web3"]
+        );
+        assert!(name_list(" , ").is_empty());
+    }
 }

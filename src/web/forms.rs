@@ -57,14 +57,6 @@ pub fn number(what: &'static str, raw: &str, expected: &str) -> Result<Option<i6
     }
 }
 
-/// A list of names typed with commas, spaces or line breaks between them.
-pub fn names(raw: &str) -> Vec<String> {
-    raw.split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|name| !name.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
 /// A checkbox: present (any value) when ticked.
 pub fn ticked(raw: &Option<String>) -> bool {
     raw.is_some()
@@ -121,12 +113,6 @@ pub fn api<T: Serialize>(path: &str, result: Result<T>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_split_on_commas_spaces_and_lines() {
-        assert_eq!(names(" web1, web2\r\nweb3  ,,"), ["web1", "web2", "web3"]);
-        assert!(names(" , ").is_empty());
-    }
 
     #[test]
     fn numbers_are_optional_and_refused_in_words() {

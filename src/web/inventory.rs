@@ -10,11 +10,12 @@ use axum::{Extension, Form};
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::forms::{self, given, names, number, ticked, Admin};
+use super::forms::{self, given, number, ticked, Admin};
 use super::guard::{Caller, CSRF_FIELD};
 use super::pages::layout;
 use super::WebState;
 use crate::access::Level;
+use crate::app::name_list;
 use crate::app::{HostEditInput, HostInput, TaskInput};
 use crate::domain::{Host, ServerGroup, Task};
 use crate::error::Result;
@@ -117,7 +118,7 @@ impl HostForm {
             address: self.address.trim().to_string(),
             port: number("port", &self.port, PORT_EXPECTED)?,
             user: given(&self.user),
-            groups: names(&self.groups),
+            groups: name_list(&self.groups),
             description: given(&self.description),
             sudo: ticked(&self.sudo),
             jump: given(&self.jump),
@@ -521,7 +522,7 @@ pub async fn group_add(
     let path = format!("/groups/{name}/hosts");
     let result = web
         .app
-        .group_add_hosts(&actor, &name, &names(&form.hosts))
+        .group_add_hosts(&actor, &name, &name_list(&form.hosts))
         .await;
     member_change(&web, &caller, &path, &name, &form, result).await
 }

@@ -615,7 +615,7 @@ pub async fn script_group_create(
     Form(form): Form<ScriptGroupForm>,
 ) -> Response {
     let name = form.name.trim().to_string();
-    let scripts = forms::names(&form.scripts);
+    let scripts = crate::app::name_list(&form.scripts);
     let result = web
         .app
         .scriptgroup_create(&actor, &name, &scripts, given(&form.description))

@@ -24,8 +24,8 @@ pub async fn group(_ctx: Context<'_>) -> Result {
 #[poise::command(slash_command, rename = "create")]
 pub(super) async fn group_create(
     ctx: Context<'_>,
-    name: String,
-    description: Option<String>,
+    #[description = "Name of the new server group"] name: String,
+    #[description = "What the group is for"] description: Option<String>,
 ) -> Result {
     app(ctx)
         .group_create(&actor(ctx), &name, description)
@@ -37,7 +37,9 @@ pub(super) async fn group_create(
 #[poise::command(slash_command, rename = "delete")]
 pub(super) async fn group_delete(
     ctx: Context<'_>,
-    #[autocomplete = "ac_group"] name: String,
+    #[description = "Server group to delete"]
+    #[autocomplete = "ac_group"]
+    name: String,
     #[description = "Also delete the tasks that use it"] force: Option<bool>,
 ) -> Result {
     app(ctx)
@@ -46,23 +48,18 @@ pub(super) async fn group_delete(
     done(ctx, &format!("deleted server group {name}")).await
 }
 
-pub(super) fn split_names(raw: &str) -> Vec<String> {
-    raw.split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
 /// Add hosts to a server group.
 #[poise::command(slash_command, rename = "add")]
 pub(super) async fn group_add(
     ctx: Context<'_>,
-    #[autocomplete = "ac_group"] group: String,
+    #[description = "Server group to add hosts to"]
+    #[autocomplete = "ac_group"]
+    group: String,
     #[description = "Host names, separated by spaces or commas"]
     #[autocomplete = "ac_host"]
     hosts: String,
 ) -> Result {
-    let hosts = split_names(&hosts);
+    let hosts = crate::app::name_list(&hosts);
     let added = app(ctx)
         .group_add_hosts(&actor(ctx), &group, &hosts)
         .await?;
@@ -77,11 +74,15 @@ pub(super) async fn group_add(
 #[poise::command(slash_command, rename = "remove")]
 pub(super) async fn group_remove(
     ctx: Context<'_>,
-    #[autocomplete = "ac_group"] group: String,
-    #[autocomplete = "ac_host"] hosts: String,
+    #[description = "Server group to take hosts out of"]
+    #[autocomplete = "ac_group"]
+    group: String,
+    #[description = "Hosts to take out, separated by commas or spaces"]
+    #[autocomplete = "ac_host"]
+    hosts: String,
 ) -> Result {
     let hosts = app(ctx)
-        .group_remove_hosts(&actor(ctx), &group, &split_names(&hosts))
+        .group_remove_hosts(&actor(ctx), &group, &crate::app::name_list(&hosts))
         .await?;
     done(
         ctx,
@@ -105,7 +106,9 @@ pub(super) async fn group_list(ctx: Context<'_>) -> Result {
 #[poise::command(slash_command, rename = "show")]
 pub(super) async fn group_show(
     ctx: Context<'_>,
-    #[autocomplete = "ac_group"] name: String,
+    #[description = "Server group to show"]
+    #[autocomplete = "ac_group"]
+    name: String,
 ) -> Result {
     let g = app(ctx).server_group(&name).await?;
     say(

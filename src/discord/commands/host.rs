@@ -74,7 +74,9 @@ pub(super) async fn host_list(ctx: Context<'_>) -> Result {
 #[poise::command(slash_command, rename = "show")]
 pub(super) async fn host_show(
     ctx: Context<'_>,
-    #[autocomplete = "ac_host"] name: String,
+    #[description = "Host to show"]
+    #[autocomplete = "ac_host"]
+    name: String,
 ) -> Result {
     let h = app(ctx).host(&name).await?;
     let text = format!(
@@ -96,13 +98,15 @@ pub(super) async fn host_show(
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn host_edit(
     ctx: Context<'_>,
-    #[autocomplete = "ac_host"] name: String,
-    address: Option<String>,
-    port: Option<i64>,
-    user: Option<String>,
+    #[description = "Host to change"]
+    #[autocomplete = "ac_host"]
+    name: String,
+    #[description = "New DNS name, IPv4 or IPv6 address"] address: Option<String>,
+    #[description = "New SSH port"] port: Option<i64>,
+    #[description = "New login user"] user: Option<String>,
     #[description = "Use the configured default user again"] default_user: Option<bool>,
-    description: Option<String>,
-    sudo: Option<bool>,
+    #[description = "New description"] description: Option<String>,
+    #[description = "Run scripts through sudo -n"] sudo: Option<bool>,
 ) -> Result {
     let args = HostEditInput {
         address,
@@ -121,7 +125,9 @@ pub(super) async fn host_edit(
 #[poise::command(slash_command, rename = "rm")]
 pub(super) async fn host_rm(
     ctx: Context<'_>,
-    #[autocomplete = "ac_host"] name: String,
+    #[description = "Host to remove"]
+    #[autocomplete = "ac_host"]
+    name: String,
     #[description = "Also take it out of its groups"] force: Option<bool>,
 ) -> Result {
     app(ctx)
@@ -134,7 +140,9 @@ pub(super) async fn host_rm(
 #[poise::command(slash_command, rename = "trust")]
 pub(super) async fn host_trust(
     ctx: Context<'_>,
-    #[autocomplete = "ac_host"] name: String,
+    #[description = "Host whose key to pin"]
+    #[autocomplete = "ac_host"]
+    name: String,
 ) -> Result {
     ctx.defer().await?;
     let (old, new) = app(ctx).host_trust(&actor(ctx), &name).await?;
@@ -149,7 +157,9 @@ pub(super) async fn host_trust(
 #[poise::command(slash_command, rename = "check")]
 pub(super) async fn host_check(
     ctx: Context<'_>,
-    #[autocomplete = "ac_host"] name: String,
+    #[description = "Host to connect to"]
+    #[autocomplete = "ac_host"]
+    name: String,
 ) -> Result {
     ctx.defer().await?;
     let checks = app(ctx)

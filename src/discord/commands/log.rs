@@ -17,7 +17,9 @@ pub async fn log(_ctx: Context<'_>) -> Result {
 #[poise::command(slash_command, rename = "fetch")]
 pub(super) async fn log_fetch(
     ctx: Context<'_>,
-    #[autocomplete = "ac_host"] host: String,
+    #[description = "Host to read the file from"]
+    #[autocomplete = "ac_host"]
+    host: String,
     #[description = "Absolute path, e.g. /var/log/syslog"] path: String,
     #[description = "Lines from the end (default 100)"] lines: Option<u32>,
 ) -> Result {

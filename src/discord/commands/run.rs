@@ -38,7 +38,12 @@ pub(super) async fn run_list(ctx: Context<'_>) -> Result {
 
 /// Show a run: every host, its step and state.
 #[poise::command(slash_command, rename = "status")]
-pub(super) async fn run_status(ctx: Context<'_>, #[autocomplete = "ac_run"] id: i64) -> Result {
+pub(super) async fn run_status(
+    ctx: Context<'_>,
+    #[description = "Run number"]
+    #[autocomplete = "ac_run"]
+    id: i64,
+) -> Result {
     let data = ctx.data();
     let snapshot = data.drover.run_snapshot(id).await?;
     let public_base = data.drover.config.web.public_base();
@@ -58,8 +63,12 @@ pub(super) async fn run_status(ctx: Context<'_>, #[autocomplete = "ac_run"] id: 
 #[poise::command(slash_command, rename = "logs")]
 pub(super) async fn run_logs(
     ctx: Context<'_>,
-    #[autocomplete = "ac_run"] id: i64,
-    #[autocomplete = "ac_host"] host: Option<String>,
+    #[description = "Run number"]
+    #[autocomplete = "ac_run"]
+    id: i64,
+    #[description = "Only this host's logs"]
+    #[autocomplete = "ac_host"]
+    host: Option<String>,
 ) -> Result {
     let text = app(ctx)
         .run_logs_text(id, host.as_deref(), None, LOGS_ATTACHMENT_MAX)
@@ -69,7 +78,12 @@ pub(super) async fn run_logs(
 
 /// Cancel a run on every host.
 #[poise::command(slash_command, rename = "cancel")]
-pub(super) async fn run_cancel(ctx: Context<'_>, #[autocomplete = "ac_run"] id: i64) -> Result {
+pub(super) async fn run_cancel(
+    ctx: Context<'_>,
+    #[description = "Run number"]
+    #[autocomplete = "ac_run"]
+    id: i64,
+) -> Result {
     cancel(ctx.data(), &actor(ctx), id).await?;
     done(ctx, &format!("cancelling run {id} on every host")).await
 }
@@ -89,7 +103,12 @@ pub(super) async fn cancel(
 
 /// Run the hosts of a run that did not succeed again.
 #[poise::command(slash_command, rename = "rerun")]
-pub(super) async fn run_rerun(ctx: Context<'_>, #[autocomplete = "ac_run"] id: i64) -> Result {
+pub(super) async fn run_rerun(
+    ctx: Context<'_>,
+    #[description = "Run whose failed hosts to run again"]
+    #[autocomplete = "ac_run"]
+    id: i64,
+) -> Result {
     let data = ctx.data();
     let request = data.drover.plan_rerun_failed(id).await?;
     let plan = rerun_plan(data, id, &request).await?;

@@ -34,9 +34,9 @@ pub(super) async fn download(file: &serenity::Attachment) -> Result<Vec<u8>> {
 #[poise::command(slash_command, rename = "add")]
 pub(super) async fn script_add(
     ctx: Context<'_>,
-    name: String,
+    #[description = "Name of the new script"] name: String,
     #[description = "The script body"] file: serenity::Attachment,
-    description: Option<String>,
+    #[description = "What the script does"] description: Option<String>,
     #[description = "Timeout such as 10m"] timeout: Option<String>,
 ) -> Result {
     ctx.defer().await?;
@@ -59,10 +59,12 @@ pub(super) async fn script_add(
 #[poise::command(slash_command, rename = "edit")]
 pub(super) async fn script_edit(
     ctx: Context<'_>,
-    #[autocomplete = "ac_script"] name: String,
-    file: serenity::Attachment,
-    description: Option<String>,
-    timeout: Option<String>,
+    #[description = "Script to change"]
+    #[autocomplete = "ac_script"]
+    name: String,
+    #[description = "The new body, as a file"] file: serenity::Attachment,
+    #[description = "What the script does"] description: Option<String>,
+    #[description = "Time limit per host, e.g. 10m, or none"] timeout: Option<String>,
 ) -> Result {
     ctx.defer().await?;
     let body = download(&file).await?;
@@ -84,8 +86,10 @@ pub(super) async fn script_edit(
 #[poise::command(slash_command, rename = "show")]
 pub(super) async fn script_show(
     ctx: Context<'_>,
-    #[autocomplete = "ac_script"] name: String,
-    version: Option<i64>,
+    #[description = "Script to show"]
+    #[autocomplete = "ac_script"]
+    name: String,
+    #[description = "An older version (default: the current one)"] version: Option<i64>,
 ) -> Result {
     let s = app(ctx).script(&name, version).await?;
     say(ctx, &s.body, &format!("{}.v{}.sh", s.name, s.version)).await
@@ -106,7 +110,9 @@ pub(super) async fn script_list(ctx: Context<'_>) -> Result {
 #[poise::command(slash_command, rename = "history")]
 pub(super) async fn script_history(
     ctx: Context<'_>,
-    #[autocomplete = "ac_script"] name: String,
+    #[description = "Script whose versions to list"]
+    #[autocomplete = "ac_script"]
+    name: String,
 ) -> Result {
     let versions = app(ctx).script_history(&name).await?;
     let text: Vec<String> = versions
@@ -125,8 +131,10 @@ pub(super) async fn script_history(
 #[poise::command(slash_command, rename = "rm")]
 pub(super) async fn script_rm(
     ctx: Context<'_>,
-    #[autocomplete = "ac_script"] name: String,
-    force: Option<bool>,
+    #[description = "Script to remove"]
+    #[autocomplete = "ac_script"]
+    name: String,
+    #[description = "Also take it out of its script groups"] force: Option<bool>,
 ) -> Result {
     app(ctx)
         .script_remove(&actor(ctx), &name, force.unwrap_or(false))

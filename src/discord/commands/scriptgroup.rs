@@ -25,11 +25,14 @@ pub async fn scriptgroup(_ctx: Context<'_>) -> Result {
 #[poise::command(slash_command, rename = "create")]
 pub(super) async fn scriptgroup_create(
     ctx: Context<'_>,
-    name: String,
+    #[description = "Name of the new script group"] name: String,
     #[description = "Scripts in order, separated by spaces"] scripts: Option<String>,
-    description: Option<String>,
+    #[description = "What the script group does"] description: Option<String>,
 ) -> Result {
-    let scripts = scripts.as_deref().map(split_names).unwrap_or_default();
+    let scripts = scripts
+        .as_deref()
+        .map(crate::app::name_list)
+        .unwrap_or_default();
     app(ctx)
         .scriptgroup_create(&actor(ctx), &name, &scripts, description)
         .await?;
@@ -47,8 +50,12 @@ pub(super) async fn scriptgroup_create(
 #[poise::command(slash_command, rename = "add")]
 pub(super) async fn scriptgroup_add(
     ctx: Context<'_>,
-    #[autocomplete = "ac_scriptgroup"] name: String,
-    #[autocomplete = "ac_script"] script: String,
+    #[description = "Script group to add to"]
+    #[autocomplete = "ac_scriptgroup"]
+    name: String,
+    #[description = "Script to add"]
+    #[autocomplete = "ac_script"]
+    script: String,
     #[description = "1-based position (default: at the end)"] position: Option<i64>,
 ) -> Result {
     let at = app(ctx)
@@ -65,9 +72,13 @@ pub(super) async fn scriptgroup_add(
 #[poise::command(slash_command, rename = "move")]
 pub(super) async fn scriptgroup_move(
     ctx: Context<'_>,
-    #[autocomplete = "ac_scriptgroup"] name: String,
-    #[autocomplete = "ac_script"] script: String,
-    position: i64,
+    #[description = "Script group to reorder"]
+    #[autocomplete = "ac_scriptgroup"]
+    name: String,
+    #[description = "Script to move"]
+    #[autocomplete = "ac_script"]
+    script: String,
+    #[description = "Its new position, 1 for the first"] position: i64,
 ) -> Result {
     app(ctx)
         .scriptgroup_move(&actor(ctx), &name, &script, position)
@@ -83,8 +94,12 @@ pub(super) async fn scriptgroup_move(
 #[poise::command(slash_command, rename = "remove")]
 pub(super) async fn scriptgroup_remove(
     ctx: Context<'_>,
-    #[autocomplete = "ac_scriptgroup"] name: String,
-    #[autocomplete = "ac_script"] script: String,
+    #[description = "Script group to take it out of"]
+    #[autocomplete = "ac_scriptgroup"]
+    name: String,
+    #[description = "Script to take out"]
+    #[autocomplete = "ac_script"]
+    script: String,
 ) -> Result {
     app(ctx)
         .scriptgroup_remove(&actor(ctx), &name, &script)
@@ -96,8 +111,10 @@ pub(super) async fn scriptgroup_remove(
 #[poise::command(slash_command, rename = "delete")]
 pub(super) async fn scriptgroup_delete(
     ctx: Context<'_>,
-    #[autocomplete = "ac_scriptgroup"] name: String,
-    force: Option<bool>,
+    #[description = "Script group to delete"]
+    #[autocomplete = "ac_scriptgroup"]
+    name: String,
+    #[description = "Also delete the tasks that use it"] force: Option<bool>,
 ) -> Result {
     app(ctx)
         .scriptgroup_delete(&actor(ctx), &name, force.unwrap_or(false))
@@ -120,7 +137,9 @@ pub(super) async fn scriptgroup_list(ctx: Context<'_>) -> Result {
 #[poise::command(slash_command, rename = "show")]
 pub(super) async fn scriptgroup_show(
     ctx: Context<'_>,
-    #[autocomplete = "ac_scriptgroup"] name: String,
+    #[description = "Script group to show"]
+    #[autocomplete = "ac_scriptgroup"]
+    name: String,
 ) -> Result {
     let g = app(ctx).script_group(&name).await?;
     let lines: Vec<String> = g

@@ -21,14 +21,20 @@ pub async fn task(_ctx: Context<'_>) -> Result {
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn task_create(
     ctx: Context<'_>,
-    name: String,
-    #[autocomplete = "ac_scriptgroup"] script_group: String,
-    #[autocomplete = "ac_group"] server_group: String,
-    parallel: Option<i64>,
+    #[description = "Name of the new task"] name: String,
+    #[description = "Script group to run"]
+    #[autocomplete = "ac_scriptgroup"]
+    script_group: String,
+    #[description = "Server group to run it on"]
+    #[autocomplete = "ac_group"]
+    server_group: String,
+    #[description = "Hosts at once (default 64)"] parallel: Option<i64>,
+    #[description = "A host goes on with its next script after a failure"]
     continue_on_error: Option<bool>,
+    #[description = "Skip the hosts not started yet after this many failures"]
     max_failed_hosts: Option<i64>,
-    sudo: Option<bool>,
-    description: Option<String>,
+    #[description = "Run scripts through sudo -n"] sudo: Option<bool>,
+    #[description = "What the task is for"] description: Option<String>,
 ) -> Result {
     let args = TaskInput {
         name,
@@ -59,7 +65,9 @@ pub(super) async fn task_list(ctx: Context<'_>) -> Result {
 #[poise::command(slash_command, rename = "show")]
 pub(super) async fn task_show(
     ctx: Context<'_>,
-    #[autocomplete = "ac_task"] name: String,
+    #[description = "Task to show"]
+    #[autocomplete = "ac_task"]
+    name: String,
 ) -> Result {
     let t = app(ctx).task(&name).await?;
     let text = format!(
@@ -81,7 +89,9 @@ pub(super) async fn task_show(
 #[poise::command(slash_command, rename = "delete")]
 pub(super) async fn task_delete(
     ctx: Context<'_>,
-    #[autocomplete = "ac_task"] name: String,
+    #[description = "Task to delete"]
+    #[autocomplete = "ac_task"]
+    name: String,
 ) -> Result {
     app(ctx).task_delete(&actor(ctx), &name).await?;
     done(ctx, &format!("deleted task {name}")).await
@@ -97,7 +107,8 @@ pub(super) async fn task_run(
     #[description = "The server group (when the first argument is a script group)"]
     #[autocomplete = "ac_group"]
     server_group: Option<String>,
-    parallel: Option<i64>,
+    #[description = "Hosts at once (default: the task's)"] parallel: Option<i64>,
+    #[description = "A host goes on with its next script after a failure"]
     continue_on_error: Option<bool>,
     #[description = "KEY=VALUE pairs separated by spaces"] env: Option<String>,
 ) -> Result {
