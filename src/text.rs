@@ -1,5 +1,8 @@
 //! Plain-text presentation shared by front ends: aligned tables, key/value
-//! lines and JSON.
+//! lines, JSON, and host output stripped of what would not show as text.
+
+use std::iter::Peekable;
+use std::str::Chars;
 
 use serde::Serialize;
 
@@ -67,5 +70,86 @@ pub fn or_dash(value: &str) -> String {
         "-".to_string()
     } else {
         value.to_string()
+    }
+}
+
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}'
+    )
+}
+
+/// Host output made safe to display as text anywhere (a terminal, a chat
+/// message, a web page): control characters but `\n` and `\t` removed,
+/// ANSI escape sequences (colours, titles) removed, and the invisible
+/// direction marks and overrides that make text read differently from
+/// what it is removed too.
+pub fn strip_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut it = text.chars().peekable();
+    while let Some(c) = it.next() {
+        match c {
+            '\n' | '\t' => out.push(c),
+            '\u{2028}' | '\u{2029}' => out.push('\n'),
+            '\u{1b}' => skip_escape(&mut it),
+            c if c.is_control() || is_invisible_format(c) => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Skips the rest of an ANSI CSI (`ESC [ … final`) or OSC (`ESC ] … BEL`)
+/// sequence; a lone ESC is just dropped.
+fn skip_escape(it: &mut Peekable<Chars<'_>>) {
+    match it.peek() {
+        Some('[') => {
+            it.next();
+            while let Some(&c) = it.peek() {
+                if ('\u{20}'..='\u{3f}').contains(&c) {
+                    it.next();
+                } else {
+                    if ('\u{40}'..='\u{7e}').contains(&c) {
+                        it.next();
+                    }
+                    break;
+                }
+            }
+        }
+        Some(']') => {
+            it.next();
+            while let Some(&c) = it.peek() {
+                match c {
+                    '\u{7}' => {
+                        it.next();
+                        break;
+                    }
+                    '\u{1b}' => {
+                        it.next();
+                        if it.peek() == Some(&'\\') {
+                            it.next();
+                        }
+                        break;
+                    }
+                    '\n' => break,
+                    _ => {
+                        it.next();
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_output_keeps_its_text_and_loses_escapes_and_overrides() {
+        let raw = "a\u{1b}[1;31mred\u{1b}[0m \u{1b}]0;title\u{7}b\u{202E}evil\u{202C}\r\n\tc\u{0}";
+        assert_eq!(strip_controls(raw), "ared bevil\n\tc");
     }
 }

@@ -68,7 +68,8 @@ async fn a_cli_run_is_seen_live_filtered_to_failures_and_its_output_is_text() {
     drover.add_fleet(&fleet, "w", "web-group");
     drover.script(
         "deploy",
-        "echo \"<script>alert(1)</script> <b>bold</b> from $DROVER_HOST\"\nsleep 3\n\
+        "echo \"<script>alert(1)</script> <b>bold</b> from $DROVER_HOST\"\n\
+         printf '\\033[31mred\\033[0m \\342\\200\\256evil\\n'\nsleep 3\n\
          case $DROVER_HOST in w-2) echo broken; exit 3;; esac\necho done\n",
         &[],
     );
@@ -98,6 +99,12 @@ async fn a_cli_run_is_seen_live_filtered_to_failures_and_its_output_is_text() {
         )
         .await;
         assert!(tail.contains("<b>bold</b>"), "{tail}");
+        // Colours and direction overrides do not reach the page.
+        let tail = text_content(&b, "tr[data-host='w-1'] pre.tail", "red evil").await;
+        assert!(
+            !tail.contains('\u{1b}') && !tail.contains('\u{202e}'),
+            "{tail:?}"
+        );
         let injected = page_value(
             &b,
             "return document.querySelectorAll('#run-live script, #run-live b').length;",
@@ -197,7 +204,13 @@ async fn a_cli_run_is_seen_live_filtered_to_failures_and_its_output_is_text() {
             "{}",
             logs.body
         );
-        assert!(logs.body.contains("from w-2\nbroken\n"), "{}", logs.body);
+        // The download is the log as written (colours included).
+        assert!(
+            logs.body
+                .contains("from w-2\n\u{1b}[31mred\u{1b}[0m \u{202e}evil\nbroken\n"),
+            "{}",
+            logs.body
+        );
         assert!(!logs.body.contains("w-1"), "{}", logs.body);
 
         // The runs list filters by state, task and who started the run,

@@ -10,10 +10,8 @@
 //! redacted (before any truncation), mentions neutralised and backtick runs
 //! broken so code blocks cannot be closed early.
 
-use std::iter::Peekable;
-use std::str::Chars;
-
 use crate::state::{HostSnapshot, HostState, RunSnapshot, RunState};
+use crate::text::strip_controls;
 
 /// A rendered progress message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,71 +145,6 @@ fn chars(s: &str) -> usize {
 /// mentions neutralised, backtick runs broken up by U+200B.
 pub fn sanitize(text: &str, redactor: &Redactor) -> String {
     neutralise(&redactor.redact(&strip_controls(text)))
-}
-
-fn is_invisible_format(c: char) -> bool {
-    matches!(
-        c,
-        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}'
-    )
-}
-
-fn strip_controls(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut it = text.chars().peekable();
-    while let Some(c) = it.next() {
-        match c {
-            '\n' | '\t' => out.push(c),
-            '\u{2028}' | '\u{2029}' => out.push('\n'),
-            '\u{1b}' => skip_escape(&mut it),
-            c if c.is_control() || is_invisible_format(c) => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Skips the rest of an ANSI CSI (`ESC [ … final`) or OSC (`ESC ] … BEL`)
-/// sequence; a lone ESC is just dropped.
-fn skip_escape(it: &mut Peekable<Chars<'_>>) {
-    match it.peek() {
-        Some('[') => {
-            it.next();
-            while let Some(&c) = it.peek() {
-                if ('\u{20}'..='\u{3f}').contains(&c) {
-                    it.next();
-                } else {
-                    if ('\u{40}'..='\u{7e}').contains(&c) {
-                        it.next();
-                    }
-                    break;
-                }
-            }
-        }
-        Some(']') => {
-            it.next();
-            while let Some(&c) = it.peek() {
-                match c {
-                    '\u{7}' => {
-                        it.next();
-                        break;
-                    }
-                    '\u{1b}' => {
-                        it.next();
-                        if it.peek() == Some(&'\\') {
-                            it.next();
-                        }
-                        break;
-                    }
-                    '\n' => break,
-                    _ => {
-                        it.next();
-                    }
-                }
-            }
-        }
-        _ => {}
-    }
 }
 
 /// Inserts U+200B after every `@`, after `<` starting a mention, and between

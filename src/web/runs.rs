@@ -124,7 +124,8 @@ fn host_row(run: i64, host: &HostSnapshot, show_output: bool) -> Markup {
     let logs = format!("/runs/{run}/hosts/{}/logs", host.host);
     html! {
         tr class="host" data-host=(host.host) data-state=(host.state.name()) {
-            td class="name" { (host.host) }
+            // The host alone: its output shows whatever the run's size.
+            td class="name" { a href={ "/runs/" (run) "?host=" (host.host) } { (host.host) } }
             td class="state" { (host.state.label()) }
             td class="step" { (step) }
             td class="ended" { (host.exit_summary().unwrap_or_default()) }
@@ -134,7 +135,7 @@ fn host_row(run: i64, host: &HostSnapshot, show_output: bool) -> Markup {
                     // A failed host's output is open: it is what one looks at.
                     details open[host.state.is_failure()] {
                         summary { "output" }
-                        pre class="tail" { (host.excerpt) }
+                        pre class="tail" { (crate::text::strip_controls(&host.excerpt)) }
                     }
                 }
                 a class="logs" href=(logs) { "full logs" }
