@@ -215,6 +215,17 @@ async fn an_admin_keeps_the_inventory_and_library_in_the_browser() {
         b.click_and_wait_for_new_page("#task-start").await;
         let target = b.wait_for("#start-target").await.prop("value").await;
         assert_eq!(target.ok().flatten().as_deref(), Some("ship"));
+        // The form suggests tasks and script groups, and server groups.
+        let suggested = b
+            .client
+            .execute(
+                "return ['#target-names', '#servergroup-names'].map((id) => \
+                 Array.from(document.querySelectorAll(id + ' option')).map((o) => o.value).join(' '));",
+                vec![],
+            )
+            .await
+            .expect("read the suggestions");
+        assert_eq!(suggested, serde_json::json!(["ship lamp", "web"]));
 
         // Deleting a group a task uses is refused as in the CLI; nothing goes.
         b.goto(&server.url("/groups/web")).await;

@@ -7,14 +7,15 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use maud::Markup;
+use maud::{html, Markup};
 use serde::Serialize;
 
 use super::guard::Caller;
 use super::refusal;
+use super::WebState;
 use crate::access::Level;
 use crate::domain::Actor;
-use crate::error::{Error, Result};
+use crate::error::{EntityKind, Error, Result};
 
 /// The admin making an inventory or library change, as an extractor:
 /// anyone below gets a 403 before the handler runs (the pages do not offer
@@ -35,6 +36,22 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
         }
     }
 }
+
+/// Names a browser suggests in a text field (`<datalist id=ID>`, the
+/// field's `list`): the first [`SUGGESTED`] names of each of `kinds`.
+pub async fn suggestions(web: &WebState, kinds: &[EntityKind], id: &str) -> Markup {
+    let mut names = Vec::new();
+    for kind in kinds {
+        let found = web.app.names_matching(*kind, "", SUGGESTED).await;
+        names.extend(found.unwrap_or_default());
+    }
+    html! {
+        datalist id=(id) { @for name in &names { option value=(name) {} } }
+    }
+}
+
+/// Names a field suggests at most.
+const SUGGESTED: usize = 500;
 
 /// A text field: `None` when left empty.
 pub fn given(raw: &str) -> Option<String> {

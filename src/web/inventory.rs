@@ -18,7 +18,7 @@ use crate::access::Level;
 use crate::app::name_list;
 use crate::app::{HostEditInput, HostInput, TaskInput};
 use crate::domain::{Host, ServerGroup, Task};
-use crate::error::Result;
+use crate::error::{EntityKind, Result};
 
 /// The hidden CSRF field of a form of this session.
 pub fn csrf_field(caller: &Caller) -> Markup {
@@ -632,7 +632,21 @@ fn task_options(task: &Task) -> String {
     words.join(" · ")
 }
 
-fn tasks_page(caller: &Caller, tasks: &[Task], form: &TaskForm, error: Option<&str>) -> Markup {
+/// The names the task form suggests.
+async fn task_suggestions(web: &WebState) -> Markup {
+    html! {
+        (forms::suggestions(web, &[EntityKind::ScriptGroup], "scriptgroup-names").await)
+        (forms::suggestions(web, &[EntityKind::ServerGroup], "servergroup-names").await)
+    }
+}
+
+fn tasks_page(
+    caller: &Caller,
+    tasks: &[Task],
+    form: &TaskForm,
+    error: Option<&str>,
+    suggested: &Markup,
+) -> Markup {
     let content = html! {
         main {
             h1 { "Tasks" }
@@ -657,8 +671,8 @@ fn tasks_page(caller: &Caller, tasks: &[Task], form: &TaskForm, error: Option<&s
                 form method="post" action="/tasks" id="task-create" {
                     (csrf_field(caller))
                     p { label { "Name " input type="text" name="name" id="task-name" required value=(form.name); } }
-                    p { label { "Script group " input type="text" name="script_group" id="task-script-group" required value=(form.script_group); } }
-                    p { label { "Server group " input type="text" name="server_group" id="task-server-group" required value=(form.server_group); } }
+                    p { label { "Script group " input type="text" name="script_group" id="task-script-group" list="scriptgroup-names" required value=(form.script_group); } }
+                    p { label { "Server group " input type="text" name="server_group" id="task-server-group" list="servergroup-names" required value=(form.server_group); } }
                     p { label { "Hosts at once " input type="text" name="parallel" id="task-parallel" inputmode="numeric" placeholder=(crate::domain::DEFAULT_PARALLEL) value=(form.parallel); } }
                     p { label { "Stop after this many failed hosts " input type="text" name="max_failed_hosts" id="task-max-failed" inputmode="numeric" placeholder="no limit" value=(form.max_failed_hosts); } }
                     p { label { input type="checkbox" name="continue_on_error" id="task-continue" checked[form.continue_on_error.is_some()]; " a host goes on with its next script after a failure" } }
@@ -666,6 +680,7 @@ fn tasks_page(caller: &Caller, tasks: &[Task], form: &TaskForm, error: Option<&s
                     p { label { "Description " input type="text" name="description" id="task-description" value=(form.description); } }
                     button type="submit" id="task-create-submit" { "Create" }
                 }
+                (suggested)
             }
         }
     };
@@ -703,7 +718,14 @@ fn task_page(caller: &Caller, task: &Task, error: Option<&str>) -> Markup {
 pub async fn tasks(State(web): State<WebState>, Extension(caller): Extension<Caller>) -> Response {
     let page = async {
         let tasks = web.app.tasks().await?;
-        Ok(tasks_page(&caller, &tasks, &TaskForm::default(), None))
+        let suggested = task_suggestions(&web).await;
+        Ok(tasks_page(
+            &caller,
+            &tasks,
+            &TaskForm::default(),
+            None,
+            &suggested,
+        ))
     };
     forms::page("/tasks", page.await)
 }
@@ -720,11 +742,12 @@ pub async fn task_create(
         Err(e) => Err(e),
     };
     let tasks = web.app.tasks().await.unwrap_or_default();
+    let suggested = task_suggestions(&web).await;
     forms::after_change(
         "/tasks",
         result,
         |task| format!("/tasks/{}", task.name),
-        |error| tasks_page(&caller, &tasks, &form, Some(error)),
+        |error| tasks_page(&caller, &tasks, &form, Some(error), &suggested),
     )
 }
 

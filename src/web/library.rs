@@ -20,7 +20,7 @@ use super::WebState;
 use crate::access::Level;
 use crate::app::ScriptInput;
 use crate::domain::{Script, ScriptGroup, ScriptVersion};
-use crate::error::Result;
+use crate::error::{EntityKind, Result};
 
 // -------------------------------------------------------------- scripts
 
@@ -546,6 +546,7 @@ fn script_group_page(
     group: &ScriptGroup,
     form: &ScriptGroupForm,
     error: Option<&str>,
+    suggested: &Markup,
 ) -> Markup {
     let admin = caller.has(Level::Admin);
     let content = html! {
@@ -570,10 +571,11 @@ fn script_group_page(
                 h2 { "Add a script" }
                 form method="post" action={ "/scriptgroups/" (group.name) "/scripts" } id="scriptgroup-add" {
                     (csrf_field(caller))
-                    p { label { "Script " input type="text" name="scripts" id="scriptgroup-add-script" required value=(form.scripts); } }
+                    p { label { "Script " input type="text" name="scripts" id="scriptgroup-add-script" list="script-names" required value=(form.scripts); } }
                     p { label { "At position " input type="text" name="position" id="scriptgroup-add-position" inputmode="numeric" placeholder="the end" value=(form.position); } }
                     button type="submit" id="scriptgroup-add-submit" { "Add" }
                 }
+                (suggested)
                 h2 { "Delete" }
                 form method="post" action={ "/scriptgroups/" (group.name) "/delete" } id="delete" class="danger" data-confirm="Delete this script group for good?" {
                     (csrf_field(caller))
@@ -588,6 +590,11 @@ fn script_group_page(
         Some(caller),
         content,
     )
+}
+
+/// The names the add-a-script field suggests.
+async fn script_suggestions(web: &WebState) -> Markup {
+    forms::suggestions(web, &[EntityKind::Script], "script-names").await
 }
 
 /// `GET /scriptgroups`.
@@ -637,11 +644,13 @@ pub async fn script_group(
 ) -> Response {
     let page = async {
         let group = web.app.script_group(&name).await?;
+        let suggested = script_suggestions(&web).await;
         Ok(script_group_page(
             &caller,
             &group,
             &ScriptGroupForm::default(),
             None,
+            &suggested,
         ))
     };
     forms::page(&format!("/scriptgroups/{name}"), page.await)
@@ -660,11 +669,12 @@ async fn order_change<T>(
         Ok(group) => group,
         Err(e) => return forms::page(path, Err(e)),
     };
+    let suggested = script_suggestions(web).await;
     forms::after_change(
         path,
         result,
         |_| format!("/scriptgroups/{name}"),
-        |error| script_group_page(caller, &group, form, Some(error)),
+        |error| script_group_page(caller, &group, form, Some(error), &suggested),
     )
 }
 
@@ -759,11 +769,15 @@ pub async fn script_group_delete(
         .app
         .scriptgroup_delete(&actor, &name, form.force())
         .await;
+    let suggested = script_suggestions(&web).await;
     forms::after_change(
         &path,
         result,
         |()| "/scriptgroups".to_string(),
-        |error| script_group_page(&caller, &group, &ScriptGroupForm::default(), Some(error)),
+        |error| {
+            let form = ScriptGroupForm::default();
+            script_group_page(&caller, &group, &form, Some(error), &suggested)
+        },
     )
 }
 

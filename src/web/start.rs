@@ -14,9 +14,10 @@ use serde::Deserialize;
 
 use super::guard::{Caller, CSRF_FIELD};
 use super::pages::layout;
-use super::{refusal, WebState};
+use super::{forms, refusal, WebState};
 use crate::access::Level;
 use crate::app::{RunInput, RunPlan};
+use crate::error::EntityKind;
 
 /// What the start form sends.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -53,7 +54,17 @@ impl StartForm {
     }
 }
 
-fn form_page(caller: &Caller, form: &StartForm, error: Option<&str>) -> Markup {
+/// The names the start form suggests: tasks and script groups for the
+/// first field, server groups for the second.
+async fn start_suggestions(web: &WebState) -> Markup {
+    let targets = [EntityKind::Task, EntityKind::ScriptGroup];
+    html! {
+        (forms::suggestions(web, &targets, "target-names").await)
+        (forms::suggestions(web, &[EntityKind::ServerGroup], "servergroup-names").await)
+    }
+}
+
+fn form_page(caller: &Caller, form: &StartForm, error: Option<&str>, suggested: &Markup) -> Markup {
     let csrf = caller.csrf().unwrap_or_default();
     let content = html! {
         main {
@@ -63,11 +74,12 @@ fn form_page(caller: &Caller, form: &StartForm, error: Option<&str>) -> Markup {
             }
             form method="post" action="/runs/new" id="start" {
                 input type="hidden" name=(CSRF_FIELD) value=(csrf);
-                p { label { "Task, or script group " input type="text" name="target" id="start-target" required value=(form.target); } }
-                p { label { "Server group (with a script group) " input type="text" name="server_group" id="start-server-group" value=(form.server_group); } }
+                p { label { "Task, or script group " input type="text" name="target" id="start-target" list="target-names" required value=(form.target); } }
+                p { label { "Server group (with a script group) " input type="text" name="server_group" id="start-server-group" list="servergroup-names" value=(form.server_group); } }
                 p { label { "Environment, one KEY=VALUE per line (values are never shown again)" br; textarea name="env" id="start-env" rows="3" cols="50" {} } }
                 button type="submit" id="start-submit" { "Start" }
             }
+            (suggested)
         }
     };
     layout("Start a run", Some(caller), content)
@@ -112,11 +124,16 @@ pub(super) fn needs_confirmation(web: &WebState, plan: &RunPlan, confirmed: &str
 }
 
 /// `GET /runs/new[?target=TASK]` (a task's page links here).
-pub async fn page(Extension(caller): Extension<Caller>, Query(form): Query<StartForm>) -> Response {
+pub async fn page(
+    State(web): State<WebState>,
+    Extension(caller): Extension<Caller>,
+    Query(form): Query<StartForm>,
+) -> Response {
     if let Err(why) = caller.at_least(Level::Operator) {
         return refusal::forbidden("/runs/new", &why);
     }
-    Html(form_page(&caller, &form, None).into_string()).into_response()
+    let suggested = start_suggestions(&web).await;
+    Html(form_page(&caller, &form, None, &suggested).into_string()).into_response()
 }
 
 /// `POST /runs/new`: plans the run; asks for confirmation above
@@ -130,8 +147,9 @@ pub async fn submit(
         Ok(actor) => actor,
         Err(why) => return refusal::forbidden("/runs/new", &why),
     };
+    let suggested = start_suggestions(&web).await;
     let refused = |error: &crate::error::Error| {
-        let page = form_page(&caller, &form, Some(&error.to_string()));
+        let page = form_page(&caller, &form, Some(&error.to_string()), &suggested);
         (StatusCode::BAD_REQUEST, Html(page.into_string())).into_response()
     };
     let plan = match web
