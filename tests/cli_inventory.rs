@@ -1054,6 +1054,104 @@ fn scriptgroup_commands_json() {
 }
 
 #[test]
+fn task_edit_replaces_only_what_is_given_and_audits_the_change() {
+    let env = env_for_tasks();
+    env.ok(&["group", "create", "db"]);
+    env.ok(&["scriptgroup", "create", "other", "d"]);
+    env.ok(&[
+        "task",
+        "create",
+        "deploy",
+        "sg",
+        "web",
+        "--max-failed-hosts",
+        "2",
+        "--description",
+        "roll out",
+    ]);
+    let task = env.json(&[
+        "task",
+        "edit",
+        "deploy",
+        "--server-group",
+        "db",
+        "--parallel",
+        "5",
+        "--continue-on-error",
+        "--no-max-failed-hosts",
+        "--sudo",
+    ]);
+    assert_eq!(
+        task,
+        json!({
+            "name": "deploy",
+            "script_group": "sg",
+            "server_group": "db",
+            "description": "roll out",
+            "parallel": 5,
+            "on_failure": "continue",
+            "max_failed_hosts": null,
+            "use_sudo": true,
+        })
+    );
+    let out = env.ok(&[
+        "task",
+        "edit",
+        "deploy",
+        "--script-group",
+        "other",
+        "--stop-on-error",
+        "--no-sudo",
+    ]);
+    assert!(
+        out.contains("script group") && out.contains("other"),
+        "{out}"
+    );
+    let task = env.json(&["task", "show", "deploy"]);
+    assert_eq!(task["on_failure"], "stop");
+    assert_eq!(task["use_sudo"], false);
+    let audit = env.ok(&["audit"]);
+    assert!(
+        audit.contains("task.edit")
+            && audit.contains("server group: web -> db")
+            && audit.contains("parallel: 64 -> 5")
+            && audit.contains("max failed hosts: 2 -> none")
+            && audit.contains("script group: sg -> other"),
+        "{audit}"
+    );
+    // Giving what it already has changes and records nothing.
+    let edits = |audit: &str| audit.lines().filter(|l| l.contains("task.edit")).count();
+    env.ok(&["task", "edit", "deploy", "--parallel", "5"]);
+    assert_eq!(edits(&env.ok(&["audit"])), 2);
+}
+
+#[test]
+fn task_edit_refusals_name_what_is_wrong_and_change_nothing() {
+    let env = env_for_tasks();
+    env.ok(&["task", "create", "deploy", "sg", "web"]);
+    assert_eq!(
+        env.refuse(&["task", "edit", "deploy"]),
+        "nothing to change for task 'deploy': give at least one of --script-group, --server-group, --parallel, --continue-on-error, --stop-on-error, --max-failed-hosts, --no-max-failed-hosts, --sudo, --no-sudo, --description"
+    );
+    let unknown = env.refuse(&["task", "edit", "deploy", "--server-group", "nope"]);
+    assert!(
+        unknown.starts_with("unknown server group 'nope'"),
+        "{unknown}"
+    );
+    let parallel = env.refuse(&["task", "edit", "deploy", "--parallel", "0"]);
+    assert_eq!(
+        parallel,
+        "invalid parallel '0': between 1 and 4096 hosts at once"
+    );
+    let missing = env.refuse(&["task", "edit", "ghost", "--parallel", "2"]);
+    assert!(missing.starts_with("unknown task 'ghost'"), "{missing}");
+    // Opposite flags are refused by the parser.
+    let both = env.run(&["task", "edit", "deploy", "--sudo", "--no-sudo"]);
+    assert_eq!(both.code, 2, "{}", both.stderr);
+    assert!(both.stderr.contains("--no-sudo"), "{}", both.stderr);
+}
+
+#[test]
 fn task_delete_json() {
     let env = env_for_tasks();
     env.ok(&["task", "create", "deploy", "sg", "web"]);

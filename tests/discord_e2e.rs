@@ -1459,3 +1459,54 @@ async fn the_progress_message_links_the_runs_web_page() {
     assert_eq!(links[0]["label"], "Open run page");
     assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
 }
+
+/// `/task edit` changes what it is given, for admins only, audited as the
+/// Discord user; an operator's edit changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_edits_a_task_from_discord() {
+    let drover = common::Drover::with_config(&config());
+    drover.script("deploy", "true\n", &[]);
+    drover.ok(&["scriptgroup", "create", "lamp", "deploy"]);
+    drover.ok(&["group", "create", "web"]);
+    drover.ok(&["group", "create", "db"]);
+    drover.ok(&["task", "create", "ship", "lamp", "web"]);
+    let sim = DiscordSim::start().await;
+    let _bot = start_bot(&sim, &drover).await;
+
+    let refused = sim
+        .slash_command(
+            &operator(),
+            CHANNEL,
+            "task",
+            &["edit"],
+            vec![("name", json!("ship")), ("parallel", json!(2))],
+        )
+        .await;
+    let answer = sim
+        .wait_response(&refused, TIMEOUT)
+        .await
+        .expect("answered");
+    assert!(answer.to_string().contains("admin level"), "{answer}");
+    assert_eq!(drover.json(&["task", "show", "ship"])["parallel"], 64);
+
+    let options = vec![
+        ("name", json!("ship")),
+        ("server_group", json!("db")),
+        ("parallel", json!(5)),
+        ("continue_on_error", json!(true)),
+    ];
+    let edit = acknowledged(&sim, &admin(), "task", "edit", options).await;
+    let text = followup_text(&sim, &edit, "changed task ship").await;
+    assert!(text.contains("changed task ship"), "{text}");
+    let task = drover.json(&["task", "show", "ship"]);
+    assert_eq!(task["server_group"], "db", "{task}");
+    assert_eq!(task["parallel"], 5, "{task}");
+    assert_eq!(task["on_failure"], "continue", "{task}");
+    let audit = drover.ok(&["audit"]);
+    assert!(
+        audit.lines().any(|l| l.contains("discord:1000")
+            && l.contains("task.edit")
+            && l.contains("server group: web -> db")),
+        "{audit}"
+    );
+}

@@ -212,6 +212,14 @@ async fn an_admin_keeps_the_inventory_and_library_in_the_browser() {
         b.click_and_wait_for_new_page("#task-create-submit").await;
         b.wait_for_path("/tasks/ship").await;
         b.wait_for_text("#task-options", "5 at once").await;
+        // Edit: more hosts at once, going on after failures.
+        b.fill("#task-parallel", "8").await;
+        b.click("#task-continue").await;
+        b.click_and_wait_for_new_page("#task-edit-submit").await;
+        b.wait_for_text("#task-options", "8 at once · on failure: continue")
+            .await;
+        let task = drover.json(&["task", "show", "ship"]);
+        assert_eq!((task["parallel"].clone(), task["on_failure"].clone()), (8.into(), "continue".into()));
         b.click_and_wait_for_new_page("#task-start").await;
         let target = b.wait_for("#start-target").await.prop("value").await;
         assert_eq!(target.ok().flatten().as_deref(), Some("ship"));
@@ -280,6 +288,7 @@ async fn an_admin_keeps_the_inventory_and_library_in_the_browser() {
             ("scriptgroup.create", "lamp"),
             ("scriptgroup.move", "lamp"),
             ("task.create", "ship"),
+            ("task.edit", "ship"),
         ] {
             assert!(
                 web_changes.contains(&expected),
@@ -443,6 +452,7 @@ async fn a_viewer_reads_the_inventory_but_changes_nothing() {
                 ("server_group", "web"),
             ],
         ),
+        ("/tasks/ghost", vec![("parallel", "2")]),
     ] {
         let mut fields = fields;
         fields.push(("csrf", csrf.as_str()));

@@ -96,6 +96,35 @@ pub struct TaskInput {
     pub description: Option<String>,
 }
 
+/// Raw input of `task edit`: what to change (`None`: keep).
+#[derive(Debug, Clone, Default)]
+pub struct TaskEditInput {
+    pub script_group: Option<String>,
+    pub server_group: Option<String>,
+    pub parallel: Option<i64>,
+    /// `Some(true)`: go on after a failure; `Some(false)`: stop the host.
+    pub continue_on_error: Option<bool>,
+    pub max_failed_hosts: Option<i64>,
+    /// Clear the limit of failed hosts.
+    pub no_max_failed_hosts: bool,
+    pub sudo: Option<bool>,
+    pub description: Option<String>,
+}
+
+impl TaskEditInput {
+    /// True when it asks for no change at all.
+    pub fn is_empty(&self) -> bool {
+        self.script_group.is_none()
+            && self.server_group.is_none()
+            && self.parallel.is_none()
+            && self.continue_on_error.is_none()
+            && self.max_failed_hosts.is_none()
+            && !self.no_max_failed_hosts
+            && self.sudo.is_none()
+            && self.description.is_none()
+    }
+}
+
 pub(super) fn to_u32(what: &'static str, raw: i64, expected: &str) -> Result<u32> {
     u32::try_from(raw).map_err(|_| crate::error::Error::InvalidValue {
         what,

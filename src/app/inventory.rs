@@ -1,7 +1,9 @@
 //! Inventory operations: hosts, server groups, scripts, script groups and
 //! tasks, validated from raw input and kept in the store.
 
-use super::input::{parse_jump, to_u32, HostEditInput, HostInput, ScriptInput, TaskInput};
+use super::input::{
+    parse_jump, to_u32, HostEditInput, HostInput, ScriptInput, TaskEditInput, TaskInput,
+};
 use super::App;
 use crate::domain::{
     parse_address, parse_duration, parse_port, parse_script_body, parse_user, Actor, Host,
@@ -131,6 +133,61 @@ impl App {
                 &args.description.unwrap_or_default(),
             )
             .await
+    }
+
+    /// Changes a task: the fields given replace the task's own.
+    pub async fn task_edit(&self, actor: &Actor, name: &str, args: TaskEditInput) -> Result<Task> {
+        let before = self.store.task(name).await?;
+        if args.is_empty() {
+            return Err(crate::error::Error::Refused(format!(
+                "nothing to change for task '{name}': give at least one of --script-group, --server-group, --parallel, --continue-on-error, --stop-on-error, --max-failed-hosts, --no-max-failed-hosts, --sudo, --no-sudo, --description"
+            )));
+        }
+        if args.max_failed_hosts.is_some() && args.no_max_failed_hosts {
+            return Err(crate::error::Error::Refused(
+                "give either --max-failed-hosts or --no-max-failed-hosts, not both".into(),
+            ));
+        }
+        let mut after = before.clone();
+        if let Some(group) = args.script_group {
+            after.script_group = group;
+        }
+        if let Some(group) = args.server_group {
+            after.server_group = group;
+        }
+        if let Some(parallel) = args.parallel {
+            after.options.parallel =
+                to_u32("parallel", parallel, "between 1 and 4096 hosts at once")?;
+        }
+        if let Some(go_on) = args.continue_on_error {
+            after.options.on_failure = if go_on {
+                OnFailure::Continue
+            } else {
+                OnFailure::Stop
+            };
+        }
+        if let Some(max) = args.max_failed_hosts {
+            let max = to_u32(
+                "max-failed-hosts",
+                max,
+                "at least 1 (leave it out for no limit)",
+            )?;
+            after.options.max_failed_hosts = Some(max);
+        }
+        if args.no_max_failed_hosts {
+            after.options.max_failed_hosts = None;
+        }
+        if let Some(sudo) = args.sudo {
+            after.options.use_sudo = sudo;
+        }
+        if let Some(description) = args.description {
+            after.description = description;
+        }
+        if serde_json::to_value(&after).ok() == serde_json::to_value(&before).ok() {
+            // Everything given is what the task already has.
+            return Ok(before);
+        }
+        self.store.update_task(actor, &before, &after).await
     }
 
     pub async fn hosts(&self) -> Result<Vec<Host>> {

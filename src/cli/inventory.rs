@@ -10,7 +10,7 @@ use super::{
     TaskInventoryCmd,
 };
 use crate::app::ScriptChange;
-use crate::app::{HostEditInput, HostInput, ScriptInput, TaskInput};
+use crate::app::{HostEditInput, HostInput, ScriptInput, TaskEditInput, TaskInput};
 use crate::domain::{Host, Task};
 use crate::error::{Error, Result};
 use crate::text::{fields, json, or_dash, Table};
@@ -498,6 +498,33 @@ pub async fn task(ctx: &Context, cmd: TaskInventoryCmd) -> Result<String> {
             Ok(shown(ctx, &task, |task| {
                 format!("created task {}", task.name)
             }))
+        }
+        TaskInventoryCmd::Edit {
+            name,
+            script_group,
+            server_group,
+            parallel,
+            continue_on_error,
+            stop_on_error,
+            max_failed_hosts,
+            no_max_failed_hosts,
+            sudo,
+            no_sudo,
+            description,
+        } => {
+            let either = |yes: bool, no: bool| (yes || no).then_some(yes);
+            let args = TaskEditInput {
+                script_group,
+                server_group,
+                parallel,
+                continue_on_error: either(continue_on_error, stop_on_error),
+                max_failed_hosts,
+                no_max_failed_hosts,
+                sudo: either(sudo, no_sudo),
+                description,
+            };
+            let task = app.task_edit(&ctx.actor, &name, args).await?;
+            Ok(shown(ctx, &task, task_fields))
         }
         TaskInventoryCmd::List => {
             let tasks = app.tasks().await?;

@@ -373,6 +373,37 @@ pub enum TaskInventoryCmd {
         #[arg(long)]
         description: Option<String>,
     },
+    /// Change a task: each option given replaces the task's own.
+    Edit {
+        name: String,
+        #[arg(long)]
+        script_group: Option<String>,
+        #[arg(long)]
+        server_group: Option<String>,
+        /// Hosts at once.
+        #[arg(long)]
+        parallel: Option<i64>,
+        /// Go on with a host's next script when one fails.
+        #[arg(long, conflicts_with = "stop_on_error")]
+        continue_on_error: bool,
+        /// Stop a host at its failing script (the default).
+        #[arg(long)]
+        stop_on_error: bool,
+        /// Skip hosts not yet started once this many hosts have failed.
+        #[arg(long, conflicts_with = "no_max_failed_hosts")]
+        max_failed_hosts: Option<i64>,
+        /// No limit of failed hosts.
+        #[arg(long)]
+        no_max_failed_hosts: bool,
+        /// Run the scripts through `sudo -n`.
+        #[arg(long, conflicts_with = "no_sudo")]
+        sudo: bool,
+        /// Run the scripts as the login user.
+        #[arg(long)]
+        no_sudo: bool,
+        #[arg(long)]
+        description: Option<String>,
+    },
     /// List tasks.
     List,
     /// One task and its options.

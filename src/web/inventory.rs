@@ -16,8 +16,8 @@ use super::pages::layout;
 use super::WebState;
 use crate::access::Level;
 use crate::app::name_list;
-use crate::app::{HostEditInput, HostInput, TaskInput};
-use crate::domain::{Host, ServerGroup, Task};
+use crate::app::{HostEditInput, HostInput, TaskEditInput, TaskInput};
+use crate::domain::{Host, OnFailure, ServerGroup, Task};
 use crate::error::{EntityKind, Result};
 
 /// The hidden CSRF field of a form of this session.
@@ -596,6 +596,53 @@ pub struct TaskForm {
 }
 
 impl TaskForm {
+    fn of(task: &Task) -> TaskForm {
+        let on = |yes: bool| yes.then(|| "on".to_string());
+        TaskForm {
+            name: task.name.clone(),
+            script_group: task.script_group.clone(),
+            server_group: task.server_group.clone(),
+            parallel: task.options.parallel.to_string(),
+            continue_on_error: on(task.options.on_failure == OnFailure::Continue),
+            max_failed_hosts: task
+                .options
+                .max_failed_hosts
+                .map_or_else(String::new, |max| max.to_string()),
+            sudo: on(task.options.use_sudo),
+            description: task.description.clone(),
+        }
+    }
+
+    /// The fields that differ from `task` (an emptied limit of failed
+    /// hosts: no limit).
+    fn edit_input(&self, task: &Task) -> Result<TaskEditInput> {
+        let differs = |given: &str, now: &str| Some(given.trim().to_string()).filter(|g| g != now);
+        let parallel = number(
+            "parallel",
+            &self.parallel,
+            "between 1 and 4096 hosts at once",
+        )?;
+        let max_failed = number(
+            "max-failed-hosts",
+            &self.max_failed_hosts,
+            "at least 1 (leave it out for no limit)",
+        )?;
+        let now_max = task.options.max_failed_hosts.map(i64::from);
+        let go_on = ticked(&self.continue_on_error);
+        let sudo = ticked(&self.sudo);
+        Ok(TaskEditInput {
+            script_group: differs(&self.script_group, &task.script_group),
+            server_group: differs(&self.server_group, &task.server_group),
+            parallel: parallel.filter(|p| *p != i64::from(task.options.parallel)),
+            continue_on_error: Some(go_on)
+                .filter(|go_on| *go_on != (task.options.on_failure == OnFailure::Continue)),
+            max_failed_hosts: max_failed.filter(|max| Some(*max) != now_max),
+            no_max_failed_hosts: max_failed.is_none() && now_max.is_some(),
+            sudo: Some(sudo).filter(|sudo| *sudo != task.options.use_sudo),
+            description: differs(&self.description, &task.description),
+        })
+    }
+
     fn input(&self) -> Result<TaskInput> {
         Ok(TaskInput {
             name: self.name.trim().to_string(),
@@ -630,6 +677,21 @@ fn task_options(task: &Task) -> String {
         words.push("sudo".into());
     }
     words.join(" · ")
+}
+
+fn task_fields(form: &TaskForm, adding: bool) -> Markup {
+    html! {
+        @if adding {
+            p { label { "Name " input type="text" name="name" id="task-name" required value=(form.name); } }
+        }
+        p { label { "Script group " input type="text" name="script_group" id="task-script-group" list="scriptgroup-names" required value=(form.script_group); } }
+        p { label { "Server group " input type="text" name="server_group" id="task-server-group" list="servergroup-names" required value=(form.server_group); } }
+        p { label { "Hosts at once " input type="text" name="parallel" id="task-parallel" inputmode="numeric" placeholder=(crate::domain::DEFAULT_PARALLEL) value=(form.parallel); } }
+        p { label { "Stop after this many failed hosts " input type="text" name="max_failed_hosts" id="task-max-failed" inputmode="numeric" placeholder="no limit" value=(form.max_failed_hosts); } }
+        p { label { input type="checkbox" name="continue_on_error" id="task-continue" checked[form.continue_on_error.is_some()]; " a host goes on with its next script after a failure" } }
+        p { label { input type="checkbox" name="sudo" id="task-sudo" checked[form.sudo.is_some()]; " run scripts with sudo" } }
+        p { label { "Description " input type="text" name="description" id="task-description" value=(form.description); } }
+    }
 }
 
 /// The names the task form suggests.
@@ -670,14 +732,7 @@ fn tasks_page(
                 (error_banner(error))
                 form method="post" action="/tasks" id="task-create" {
                     (csrf_field(caller))
-                    p { label { "Name " input type="text" name="name" id="task-name" required value=(form.name); } }
-                    p { label { "Script group " input type="text" name="script_group" id="task-script-group" list="scriptgroup-names" required value=(form.script_group); } }
-                    p { label { "Server group " input type="text" name="server_group" id="task-server-group" list="servergroup-names" required value=(form.server_group); } }
-                    p { label { "Hosts at once " input type="text" name="parallel" id="task-parallel" inputmode="numeric" placeholder=(crate::domain::DEFAULT_PARALLEL) value=(form.parallel); } }
-                    p { label { "Stop after this many failed hosts " input type="text" name="max_failed_hosts" id="task-max-failed" inputmode="numeric" placeholder="no limit" value=(form.max_failed_hosts); } }
-                    p { label { input type="checkbox" name="continue_on_error" id="task-continue" checked[form.continue_on_error.is_some()]; " a host goes on with its next script after a failure" } }
-                    p { label { input type="checkbox" name="sudo" id="task-sudo" checked[form.sudo.is_some()]; " run scripts with sudo" } }
-                    p { label { "Description " input type="text" name="description" id="task-description" value=(form.description); } }
+                    (task_fields(form, true))
                     button type="submit" id="task-create-submit" { "Create" }
                 }
                 (suggested)
@@ -687,7 +742,13 @@ fn tasks_page(
     layout("Tasks", Some(caller), content)
 }
 
-fn task_page(caller: &Caller, task: &Task, error: Option<&str>) -> Markup {
+fn task_page(
+    caller: &Caller,
+    task: &Task,
+    form: &TaskForm,
+    error: Option<&str>,
+    suggested: &Markup,
+) -> Markup {
     let content = html! {
         main {
             h1 { "Task " (task.name) }
@@ -705,8 +766,15 @@ fn task_page(caller: &Caller, task: &Task, error: Option<&str>) -> Markup {
                 }
             }
             @if caller.has(Level::Admin) {
-                h2 { "Delete" }
+                h2 { "Edit" }
                 (error_banner(error))
+                form method="post" action={ "/tasks/" (task.name) } id="task-edit" {
+                    (csrf_field(caller))
+                    (task_fields(form, false))
+                    button type="submit" id="task-edit-submit" { "Save" }
+                }
+                (suggested)
+                h2 { "Delete" }
                 (post_button(caller, &format!("/tasks/{}/delete", task.name), "delete-submit", "Delete", Some("Delete this task for good?")))
             }
         }
@@ -759,9 +827,44 @@ pub async fn task(
 ) -> Response {
     let page = async {
         let task = web.app.task(&name).await?;
-        Ok(task_page(&caller, &task, None))
+        let suggested = task_suggestions(&web).await;
+        Ok(task_page(
+            &caller,
+            &task,
+            &TaskForm::of(&task),
+            None,
+            &suggested,
+        ))
     };
     forms::page(&format!("/tasks/{name}"), page.await)
+}
+
+/// `POST /tasks/{name}`: `task edit` with the fields that changed.
+pub async fn task_edit(
+    State(web): State<WebState>,
+    Extension(caller): Extension<Caller>,
+    Admin(actor): Admin,
+    Path(name): Path<String>,
+    Form(form): Form<TaskForm>,
+) -> Response {
+    let path = format!("/tasks/{name}");
+    let task = match web.app.task(&name).await {
+        Ok(task) => task,
+        Err(e) => return forms::page(&path, Err(e)),
+    };
+    let result = match form.edit_input(&task) {
+        // Saved as it was: nothing to do, nothing to audit.
+        Ok(input) if input.is_empty() => Ok(task.clone()),
+        Ok(input) => web.app.task_edit(&actor, &name, input).await,
+        Err(e) => Err(e),
+    };
+    let suggested = task_suggestions(&web).await;
+    forms::after_change(
+        &path,
+        result,
+        |task| format!("/tasks/{}", task.name),
+        |error| task_page(&caller, &task, &form, Some(error), &suggested),
+    )
 }
 
 /// `POST /tasks/{name}/delete`: `task delete`.
@@ -777,11 +880,20 @@ pub async fn task_delete(
         Err(e) => return forms::page(&path, Err(e)),
     };
     let result = web.app.task_delete(&actor, &name).await;
+    let suggested = task_suggestions(&web).await;
     forms::after_change(
         &path,
         result,
         |()| "/tasks".to_string(),
-        |error| task_page(&caller, &task, Some(error)),
+        |error| {
+            task_page(
+                &caller,
+                &task,
+                &TaskForm::of(&task),
+                Some(error),
+                &suggested,
+            )
+        },
     )
 }
 

@@ -132,7 +132,10 @@ pub fn router(state: WebState) -> Router {
         )
         .route("/groups/{name}/delete", post(inventory::group_delete))
         .route("/tasks", get(inventory::tasks).post(inventory::task_create))
-        .route("/tasks/{name}", get(inventory::task))
+        .route(
+            "/tasks/{name}",
+            get(inventory::task).post(inventory::task_edit),
+        )
         .route("/tasks/{name}/delete", post(inventory::task_delete))
         .route("/scripts", get(library::scripts).post(library::script_add))
         .route(

@@ -20,7 +20,9 @@ use poise::serenity_prelude as serenity;
 
 use super::permissions::{required_level, Level};
 use super::{render, run_logs, BotError, Context, Data};
-use crate::app::{CancelWait, HostEditInput, HostInput, RunInput, ScriptInput, TaskInput};
+use crate::app::{
+    CancelWait, HostEditInput, HostInput, RunInput, ScriptInput, TaskEditInput, TaskInput,
+};
 use crate::error::EntityKind;
 
 pub use audit::audit_success;

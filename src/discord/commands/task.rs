@@ -9,7 +9,14 @@ use super::*;
 #[poise::command(
     slash_command,
     guild_only,
-    subcommands("task_create", "task_list", "task_show", "task_delete", "task_run"),
+    subcommands(
+        "task_create",
+        "task_edit",
+        "task_list",
+        "task_show",
+        "task_delete",
+        "task_run"
+    ),
     subcommand_required
 )]
 pub async fn task(_ctx: Context<'_>) -> Result {
@@ -48,6 +55,43 @@ pub(super) async fn task_create(
     };
     let task = app(ctx).task_create(&actor(ctx), args).await?;
     done(ctx, &format!("created task {}", task.name)).await
+}
+
+/// Change a task: each option given replaces the task's own.
+#[poise::command(slash_command, rename = "edit")]
+#[allow(clippy::too_many_arguments)] // one parameter per option of the slash command
+pub(super) async fn task_edit(
+    ctx: Context<'_>,
+    #[description = "Task to change"]
+    #[autocomplete = "ac_task"]
+    name: String,
+    #[description = "Script group to run"]
+    #[autocomplete = "ac_scriptgroup"]
+    script_group: Option<String>,
+    #[description = "Server group to run it on"]
+    #[autocomplete = "ac_group"]
+    server_group: Option<String>,
+    #[description = "Hosts at once"] parallel: Option<i64>,
+    #[description = "True: a host goes on after a failure; false: it stops"]
+    continue_on_error: Option<bool>,
+    #[description = "Skip the hosts not started yet after this many failures"]
+    max_failed_hosts: Option<i64>,
+    #[description = "Remove the limit of failed hosts"] no_max_failed_hosts: Option<bool>,
+    #[description = "Run scripts through sudo -n"] sudo: Option<bool>,
+    #[description = "What the task is for"] description: Option<String>,
+) -> Result {
+    let args = TaskEditInput {
+        script_group,
+        server_group,
+        parallel,
+        continue_on_error,
+        max_failed_hosts,
+        no_max_failed_hosts: no_max_failed_hosts.unwrap_or(false),
+        sudo,
+        description,
+    };
+    let task = app(ctx).task_edit(&actor(ctx), &name, args).await?;
+    done(ctx, &format!("changed task {}", task.name)).await
 }
 
 /// List the tasks.

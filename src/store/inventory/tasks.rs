@@ -39,6 +39,35 @@ impl Store {
         self.task(name.as_str()).await
     }
 
+    /// Replaces task `before`'s definition with `after` (same name), in
+    /// one transaction, audited with what changed.
+    pub async fn update_task(&self, actor: &Actor, before: &Task, after: &Task) -> Result<Task> {
+        after.options.validate()?;
+        let mut tx = self.begin().await?;
+        let id = id_of(&mut tx, EntityKind::Task, &before.name).await?;
+        let sg = id_of(&mut tx, EntityKind::ScriptGroup, &after.script_group).await?;
+        let hg = id_of(&mut tx, EntityKind::ServerGroup, &after.server_group).await?;
+        sqlx::query(
+            "UPDATE tasks SET script_group_id = ?, server_group_id = ?, parallel = ?, on_failure = ?,
+                              max_failed_hosts = ?, use_sudo = ?, description = ?
+             WHERE id = ?",
+        )
+        .bind(sg)
+        .bind(hg)
+        .bind(i64::from(after.options.parallel))
+        .bind(after.options.on_failure.as_str())
+        .bind(after.options.max_failed_hosts.map(i64::from))
+        .bind(after.options.use_sudo)
+        .bind(&after.description)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let detail = task_changes(before, after);
+        audit(&mut tx, actor, "task.edit", &before.name, &detail, "ok").await?;
+        tx.commit().await?;
+        self.task(&before.name).await
+    }
+
     pub async fn task(&self, name: &str) -> Result<Task> {
         let mut conn = self.pool.acquire().await?;
         let id = id_of(&mut conn, EntityKind::Task, name).await?;
@@ -66,6 +95,54 @@ impl Store {
     pub async fn delete_task(&self, actor: &Actor, name: &str) -> Result<()> {
         crate::store::delete_named(self, actor, EntityKind::Task, name, "task.delete").await
     }
+}
+
+/// What an edit changed, as the audit trail records it: `field: old -> new`.
+fn task_changes(before: &Task, after: &Task) -> String {
+    let limit = |m: Option<u32>| m.map_or_else(|| "none".to_string(), |m| m.to_string());
+    let fields = [
+        (
+            "script group",
+            before.script_group.clone(),
+            after.script_group.clone(),
+        ),
+        (
+            "server group",
+            before.server_group.clone(),
+            after.server_group.clone(),
+        ),
+        (
+            "parallel",
+            before.options.parallel.to_string(),
+            after.options.parallel.to_string(),
+        ),
+        (
+            "on failure",
+            before.options.on_failure.as_str().to_string(),
+            after.options.on_failure.as_str().to_string(),
+        ),
+        (
+            "max failed hosts",
+            limit(before.options.max_failed_hosts),
+            limit(after.options.max_failed_hosts),
+        ),
+        (
+            "sudo",
+            before.options.use_sudo.to_string(),
+            after.options.use_sudo.to_string(),
+        ),
+        (
+            "description",
+            before.description.clone(),
+            after.description.clone(),
+        ),
+    ];
+    fields
+        .iter()
+        .filter(|(_, old, new)| old != new)
+        .map(|(field, old, new)| format!("{field}: {old} -> {new}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub(super) fn u32_of(v: i64) -> u32 {
