@@ -9,9 +9,20 @@
 //! through [`sanitize`]: control characters stripped, configured secrets
 //! redacted (before any truncation), mentions neutralised and backtick runs
 //! broken so code blocks cannot be closed early.
+//!
+//! This file lays out the progress message and the plan line; `text` holds
+//! the text helpers (sanitising, cutting, durations), `limits` Discord's
+//! limits and the guard that enforces them.
+
+mod limits;
+mod text;
+
+use limits::*;
+use text::*;
+
+pub use text::{code_block, humanize_ms, sanitize};
 
 use crate::state::{HostSnapshot, HostState, RunSnapshot, RunState};
-use crate::text::strip_controls;
 
 /// A rendered progress message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,24 +70,6 @@ pub enum ButtonStyle {
 /// `logs.redact`, shared with every other place output reaches a user.
 pub use crate::redact::Redactor;
 
-// Discord's limits, with margin.
-const CONTENT_MAX: usize = 1900;
-const TITLE_MAX: usize = 250;
-const DESCRIPTION_MAX: usize = 4000;
-const FIELD_NAME_MAX: usize = 200;
-const FIELD_VALUE_MAX: usize = 1000;
-const FOOTER_MAX: usize = 300;
-const TOTAL_MAX: usize = 5600;
-// Discord's hard limits, enforced by the final guard.
-const HARD_TITLE: usize = 256;
-const HARD_DESCRIPTION: usize = 4096;
-const HARD_FIELDS: usize = 25;
-const HARD_FIELD_NAME: usize = 256;
-const HARD_FIELD_VALUE: usize = 1024;
-const HARD_FOOTER: usize = 2048;
-const HARD_TOTAL: usize = 6000;
-const HARD_EMBEDS: usize = 10;
-
 /// Characters given to failure excerpts (field names and values) in all.
 const EXCERPT_BUDGET: usize = 2400;
 /// Smallest useful excerpt field value (code block included).
@@ -86,9 +79,6 @@ const NAME_MAX: usize = 64;
 const SCRIPT_NAME_MAX: usize = 48;
 const REASON_MAX: usize = 100;
 const SCRIPTS_LINE_MAX: usize = 400;
-
-const ZWSP: char = '\u{200B}';
-const ELLIPSIS: char = '…';
 
 const COLOR_RUNNING: u32 = 0x3498DB;
 const COLOR_SUCCEEDED: u32 = 0x2ECC71;
@@ -133,146 +123,6 @@ fn run_style(state: RunState) -> (&'static str, u32) {
         RunState::Succeeded => ("✅", COLOR_SUCCEEDED),
         RunState::Failed => ("❌", COLOR_FAILED),
         RunState::Cancelled => ("⏹️", COLOR_CANCELLED),
-    }
-}
-
-fn chars(s: &str) -> usize {
-    s.chars().count()
-}
-
-/// Makes host-produced text safe to show: control characters (but `\n` and
-/// `\t`) and ANSI escapes removed, redact patterns replaced by `[redacted]`,
-/// mentions neutralised, backtick runs broken up by U+200B.
-pub fn sanitize(text: &str, redactor: &Redactor) -> String {
-    neutralise(&redactor.redact(&strip_controls(text)))
-}
-
-/// Inserts U+200B after every `@`, after `<` starting a mention, and between
-/// consecutive backticks. Idempotent.
-fn neutralise(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    let mut it = text.chars().peekable();
-    while let Some(c) = it.next() {
-        out.push(c);
-        let next = it.peek().copied();
-        let insert = match c {
-            '@' => next != Some(ZWSP),
-            '<' => matches!(next, Some('@' | '#' | '/')),
-            '`' => next == Some('`'),
-            _ => false,
-        };
-        if insert {
-            out.push(ZWSP);
-        }
-    }
-    out
-}
-
-/// Backslash-escapes Discord markdown in inline text.
-fn escape_markdown(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 4);
-    for c in text.chars() {
-        if matches!(c, '\\' | '*' | '_' | '~' | '`' | '|' | '[' | ']') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn one_line(text: &str) -> String {
-    let joined: Vec<&str> = text.split_whitespace().collect();
-    joined.join(" ")
-}
-
-/// The first `max` characters, the last one an ellipsis if cut.
-fn truncate_head(text: &str, max: usize) -> String {
-    if chars(text) <= max {
-        return text.to_string();
-    }
-    if max == 0 {
-        return String::new();
-    }
-    let mut out: String = text.chars().take(max - 1).collect();
-    out.push(ELLIPSIS);
-    out
-}
-
-/// A name for inline display: sanitised, one line, at most `max` characters
-/// before markdown escaping.
-fn inline_text(text: &str, redactor: &Redactor, max: usize) -> String {
-    escape_markdown(&truncate_head(&one_line(&sanitize(text, redactor)), max))
-}
-
-/// A fenced code block of at most `max_chars` characters in all, keeping the
-/// tail of `text`. Backtick runs inside are broken, so the block cannot be
-/// closed early; empty if `max_chars` is too small for any block.
-pub fn code_block(text: &str, max_chars: usize) -> String {
-    const OPEN: &str = "```\n";
-    const CLOSE: &str = "\n```";
-    let overhead = OPEN.len() + CLOSE.len();
-    if max_chars <= overhead {
-        return String::new();
-    }
-    let cleaned = neutralise(&strip_controls(text));
-    let body = cleaned.trim_matches('\n');
-    let room = max_chars - overhead;
-    let body = if body.trim().is_empty() {
-        " ".to_string()
-    } else if chars(body) <= room {
-        body.to_string()
-    } else {
-        keep_tail(body, room)
-    };
-    format!("{OPEN}{body}{CLOSE}")
-}
-
-/// The last characters of `body`, marked as cut, `room` characters in all;
-/// starts at a line boundary when one is near.
-fn keep_tail(body: &str, room: usize) -> String {
-    let total = chars(body);
-    if room <= 2 {
-        return body.chars().skip(total.saturating_sub(room)).collect();
-    }
-    let keep = room - 2;
-    let start = body
-        .char_indices()
-        .nth(total - keep)
-        .map_or(body.len(), |(i, _)| i);
-    let mut tail = &body[start..];
-    if let Some(nl) = tail.find('\n') {
-        let rest = &tail[nl + 1..];
-        if chars(&tail[..nl]) < keep / 4 && !rest.trim().is_empty() {
-            tail = rest;
-        }
-    }
-    let tail = tail.trim_start_matches('\n');
-    format!("{ELLIPSIS}\n{tail}")
-}
-
-/// Milliseconds as a short duration: `850ms`, `42s`, `1m 12s`, `2h 5m`, `3d 4h`.
-pub fn humanize_ms(ms: i64) -> String {
-    let ms = ms.max(0);
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    let s = ms / 1000;
-    if s < 60 {
-        format!("{s}s")
-    } else if s < 3600 {
-        format!("{}m {}s", s / 60, s % 60)
-    } else if s < 86_400 {
-        format!("{}h {}m", s / 3600, (s % 3600) / 60)
-    } else {
-        format!("{}d {}h", s / 86_400, (s % 86_400) / 3600)
-    }
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("{n} {one}")
-    } else {
-        format!("{n} {many}")
     }
 }
 
@@ -534,16 +384,6 @@ fn excerpt_embed(order: &[&HostSnapshot], redactor: &Redactor, budget: usize) ->
     })
 }
 
-fn embed_chars(e: &EmbedView) -> usize {
-    chars(&e.title)
-        + chars(&e.description)
-        + e.fields
-            .iter()
-            .map(|f| chars(&f.name) + chars(&f.value))
-            .sum::<usize>()
-        + e.footer.as_deref().map_or(0, chars)
-}
-
 /// Who started a run: a Discord user as a mention (shown as their name;
 /// the message allows no mentions, so it pings nobody), anyone else as
 /// drover records them (`cli:alice`, `web:bob`).
@@ -682,44 +522,6 @@ pub fn render_progress_linked(
     };
     enforce_limits(&mut view);
     view
-}
-
-/// Last line of defence: clamps anything the layout above let past
-/// Discord's hard limits. Field values hold code blocks, so oversize fields
-/// are dropped rather than cut.
-fn enforce_limits(view: &mut ProgressView) {
-    view.content = truncate_head(&view.content, CONTENT_MAX);
-    view.embeds.truncate(HARD_EMBEDS);
-    for e in &mut view.embeds {
-        e.title = truncate_head(&e.title, HARD_TITLE);
-        e.description = truncate_head(&e.description, HARD_DESCRIPTION);
-        e.footer = e.footer.as_deref().map(|f| truncate_head(f, HARD_FOOTER));
-        e.fields.retain(|f| {
-            chars(&f.value) <= HARD_FIELD_VALUE && !f.value.is_empty() && !f.name.is_empty()
-        });
-        e.fields.truncate(HARD_FIELDS);
-        for f in &mut e.fields {
-            f.name = truncate_head(&f.name, HARD_FIELD_NAME);
-        }
-    }
-    loop {
-        let total: usize = view.embeds.iter().map(embed_chars).sum();
-        if total <= HARD_TOTAL {
-            break;
-        }
-        let over = total - HARD_TOTAL;
-        if let Some(e) = view.embeds.iter_mut().rev().find(|e| !e.fields.is_empty()) {
-            e.fields.pop();
-        } else if let Some(e) = view.embeds.iter_mut().max_by_key(|e| chars(&e.description)) {
-            let keep = chars(&e.description).saturating_sub(over);
-            if keep == 0 && e.description.is_empty() {
-                break;
-            }
-            e.description = truncate_head(&e.description, keep);
-        } else {
-            break;
-        }
-    }
 }
 
 #[cfg(test)]
