@@ -143,9 +143,54 @@ fn skip_escape(it: &mut Peekable<Chars<'_>>) {
     }
 }
 
+/// Orders names as people count: digit runs by their value (`web-2`
+/// before `web-10`), the rest by character.
+pub fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let (mut a, mut b) = (a, b);
+    loop {
+        let (Some(x), Some(y)) = (a.chars().next(), b.chars().next()) else {
+            return a.len().cmp(&b.len());
+        };
+        if x.is_ascii_digit() && y.is_ascii_digit() {
+            let digits = |s: &str| s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+            let (na, nb) = (digits(a), digits(b));
+            let (da, db) = (
+                a[..na].trim_start_matches('0'),
+                b[..nb].trim_start_matches('0'),
+            );
+            let order = da
+                .len()
+                .cmp(&db.len())
+                .then_with(|| da.cmp(db))
+                .then_with(|| na.cmp(&nb));
+            if order.is_ne() {
+                return order;
+            }
+            (a, b) = (&a[na..], &b[nb..]);
+        } else {
+            if x != y {
+                return x.cmp(&y);
+            }
+            (a, b) = (&a[x.len_utf8()..], &b[y.len_utf8()..]);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_count_like_people_do() {
+        let mut names = vec![
+            "web-10", "web-2", "db-1", "web-1", "web-02", "web", "web-1a", "é-1",
+        ];
+        names.sort_by(|a, b| natural_order(a, b));
+        assert_eq!(
+            names,
+            ["db-1", "web", "web-1", "web-1a", "web-2", "web-02", "web-10", "é-1"]
+        );
+    }
 
     #[test]
     fn host_output_keeps_its_text_and_loses_escapes_and_overrides() {

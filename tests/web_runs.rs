@@ -582,3 +582,88 @@ async fn live_streams_of_one_run_share_reads_but_not_sessions() {
     assert!(bob.contains("id=\"cancel\""), "{bob}");
     assert!(!val.contains("id=\"cancel\""), "{val}");
 }
+
+/// A run of more hosts than fit at a glance, followed live: the changes
+/// the stream sends (rows moved between groups, rows rebuilt) leave every
+/// host once in the right group; only hosts that need attention show
+/// their output, and a host's own view shows any host's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_run_followed_live_ends_with_every_host_once_in_its_group() {
+    let fleet = SshFleet::start(90, 15);
+    let mut drover = common::Drover::with_config(&web_config(""));
+    // 30 hosts on 15 addresses: two inventory names for each.
+    drover.add_fleet(&fleet, "a", "wide");
+    drover.add_fleet(&fleet, "b", "wide");
+    drover.script(
+        "step",
+        "echo \"out of $DROVER_HOST\"\nsleep 1\ncase $DROVER_HOST in a-1|a-2) exit 3;; esac\n",
+        &[],
+    );
+    drover.ok(&["scriptgroup", "create", "steps", "step"]);
+    drover.ok(&[
+        "task",
+        "create",
+        "wide-task",
+        "steps",
+        "wide",
+        "--parallel",
+        "6",
+    ]);
+    add_user(&drover, "alice", "viewer", PASSWORD);
+    let server = Server::start(&drover);
+    let b = Browser::start("run-big").await;
+    b.guarded(async {
+        b.login(&server.base, "alice", PASSWORD).await;
+        b.wait_for_path("/").await;
+        let id = drover
+            .ok(&["task", "run", "wide-task", "--detach"])
+            .trim()
+            .to_string();
+        b.goto(&server.url(&format!("/runs/{id}"))).await;
+        b.wait_for_text("#run-state-name", "failed").await;
+        let updates = page_value(&b, "return Number(document.getElementById('run-live').dataset.updates || '0');").await;
+        assert!(updates.as_i64() >= Some(3), "few live updates: {updates}");
+        let layout = page_value(
+            &b,
+            "return Array.from(document.querySelectorAll('#run-groups section')).map((s) => \
+             ({ group: s.querySelector('h2').textContent, \
+                hosts: Array.from(s.querySelectorAll('tr.host')).map((r) => r.dataset.host + ':' + r.dataset.state), \
+                outputs: s.querySelectorAll('pre.tail').length }));",
+        )
+        .await;
+        let groups = layout.as_array().cloned().unwrap_or_default();
+        assert_eq!(groups.len(), 2, "{layout:#}");
+        assert_eq!(groups[0]["group"], "failed (2)", "{layout:#}");
+        assert_eq!(groups[0]["hosts"], serde_json::json!(["a-1:failed", "a-2:failed"]));
+        assert_eq!(groups[0]["outputs"], 2, "failed hosts show their output");
+        assert_eq!(groups[1]["group"], "succeeded (28)", "{layout:#}");
+        let succeeded: Vec<&str> = groups[1]["hosts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let mut unique = succeeded.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), 28, "{succeeded:?}");
+        assert!(succeeded.iter().all(|h| h.ends_with(":succeeded")));
+        // In the order people count (a-3 … a-15, b-1 … b-15), not a-10 before a-3.
+        let expected: Vec<String> = (3..=15)
+            .map(|i| format!("a-{i}:succeeded"))
+            .chain((1..=15).map(|i| format!("b-{i}:succeeded")))
+            .collect();
+        assert_eq!(succeeded, expected);
+        assert_eq!(groups[1]["outputs"], 0, "28 succeeded hosts' output is left out");
+        b.wait_for_text("#output-note", "need attention").await;
+        b.screenshot("01-big-run").await;
+
+        // A host's own view shows its output.
+        b.click_and_wait_for_new_page("tr[data-host='b-7'] td.name a").await;
+        b.wait_for_path(&format!("/runs/{id}?host=b-7")).await;
+        let tail = text_content(&b, "tr[data-host='b-7'] pre.tail", "out of b-7").await;
+        assert!(tail.contains("out of b-7"), "{tail}");
+    })
+    .await;
+    b.close().await;
+}

@@ -87,7 +87,11 @@ fn host_groups<'a>(
     filter: &Filter,
 ) -> Vec<(&'static str, Vec<&'a HostSnapshot>)> {
     let mut hosts: Vec<&HostSnapshot> = snapshot.hosts.iter().filter(|h| filter.keeps(h)).collect();
-    hosts.sort_by_key(|h| (group_rank(&h.state), h.state.name()));
+    hosts.sort_by(|a, b| {
+        (group_rank(&a.state), a.state.name())
+            .cmp(&(group_rank(&b.state), b.state.name()))
+            .then_with(|| crate::text::natural_order(&a.host, &b.host))
+    });
     let mut groups: Vec<(&'static str, Vec<&HostSnapshot>)> = Vec::new();
     for host in hosts {
         match groups.last_mut() {
