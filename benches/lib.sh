@@ -9,6 +9,8 @@
 # addr I            the I-th loopback address (127.100.0.1 onwards)
 # sshd_common_conf  the sshd settings every listener shares
 # start_fleet N     sshd listeners for addresses 1..N on PORT
+# write_fleet_files N  $WORK/inventory.toml (hosts h1..hN in group `bench`)
+#                   and $WORK/known_hosts (their pinned host key)
 # wait_listening ADDRESS PORT
 # write_w2 FILE     the payload: about 1 KiB, prints 200 lines, exits 0
 
@@ -57,6 +59,15 @@ start_fleet() {
     } > "$conf"
     "$SSHD" -D -f "$conf" & PIDS+=($!)
   done
+}
+
+write_fleet_files() {
+  local n=$1 i
+  for (( i = 1; i <= n; i++ )); do
+    printf '[[hosts]]\nname = "h%d"\naddress = "%s"\nport = %d\nuser = "%s"\ngroups = ["bench"]\n' \
+      "$i" "$(addr "$i")" "$PORT" "$USER_NAME"
+  done > "$WORK/inventory.toml"
+  for (( i = 1; i <= n; i++ )); do echo "[$(addr "$i")]:$PORT $(cat "$WORK/host_key.pub")"; done > "$WORK/known_hosts"
 }
 
 wait_listening() {

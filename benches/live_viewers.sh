@@ -24,15 +24,7 @@ PAIRS=${3:-3}
 bench_init viewers
 start_fleet "$N"
 
-{
-  for (( i = 1; i <= N; i++ )); do
-    printf '[[hosts]]\nname = "h%d"\naddress = "%s"\nport = %d\nuser = "%s"\ngroups = ["bench"]\n' \
-      "$i" "$(addr "$i")" "$PORT" "$USER_NAME"
-  done
-} > "$WORK/inventory.toml"
-{
-  for (( i = 1; i <= N; i++ )); do echo "[$(addr "$i")]:$PORT $(cat "$WORK/host_key.pub")"; done
-} > "$WORK/known_hosts"
+write_fleet_files "$N"
 cat > "$WORK/drover.toml" <<EOC
 [ssh]
 known_hosts = "$WORK/known_hosts"

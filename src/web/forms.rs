@@ -8,9 +8,9 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::{html, Markup};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::guard::Caller;
+use super::guard::{Caller, CSRF_FIELD};
 use super::refusal;
 use super::WebState;
 use crate::access::Level;
@@ -34,6 +34,92 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
                 .map_err(|why| refusal::forbidden(path, &why)),
             None => Err(refusal::forbidden(path, "not logged in")),
         }
+    }
+}
+
+/// The hidden CSRF field of a form of this session.
+pub fn csrf_field(caller: &Caller) -> Markup {
+    html! { input type="hidden" name=(CSRF_FIELD) value=(caller.csrf().unwrap_or_default()); }
+}
+
+/// A POST button in its own form, asking before it sends when `confirm`
+/// is given.
+pub fn post_button(
+    caller: &Caller,
+    action: &str,
+    id: &str,
+    label: &str,
+    confirm: Option<&str>,
+) -> Markup {
+    html! {
+        form method="post" action=(action) class="inline" data-confirm=[confirm] {
+            (csrf_field(caller))
+            button type="submit" id=(id) { (label) }
+        }
+    }
+}
+
+/// The error of a refused change, above the form it came from.
+pub fn error_banner(error: Option<&str>) -> Markup {
+    html! {
+        @if let Some(error) = error {
+            p class="error" id="form-error" role="alert" { (error) }
+        }
+    }
+}
+
+/// A delete button (labelled `verb`, asking `question` first) with a
+/// "force" box (take it out of what uses it too).
+pub fn delete_form(
+    caller: &Caller,
+    action: &str,
+    (verb, question): (&str, &str),
+    force_label: &str,
+) -> Markup {
+    html! {
+        form method="post" action=(action) id="delete" class="danger" data-confirm=(question) {
+            (csrf_field(caller))
+            label { input type="checkbox" name="force" id="delete-force"; " " (force_label) }
+            " " button type="submit" id="delete-submit" { (verb) }
+        }
+    }
+}
+
+/// Where a change form posts: its action, its id (its button is
+/// `ID-submit`) and its button's label.
+pub struct FormTarget<'a> {
+    pub action: &'a str,
+    pub id: &'a str,
+    pub submit: &'a str,
+}
+
+/// A change form: the refusal of the last try above it (if shown here),
+/// the session's CSRF token, the fields and the button.
+pub fn change_form(
+    caller: &Caller,
+    target: FormTarget<'_>,
+    error: Option<&str>,
+    fields: Markup,
+) -> Markup {
+    html! {
+        (error_banner(error))
+        form method="post" action=(target.action) id=(target.id) {
+            (csrf_field(caller))
+            (fields)
+            button type="submit" id={ (target.id) "-submit" } { (target.submit) }
+        }
+    }
+}
+
+/// What a delete form sends.
+#[derive(Debug, Default, Deserialize)]
+pub struct DeleteForm {
+    force: Option<String>,
+}
+
+impl DeleteForm {
+    pub fn force(&self) -> bool {
+        ticked(&self.force)
     }
 }
 

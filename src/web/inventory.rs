@@ -10,8 +10,11 @@ use axum::{Extension, Form};
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::forms::{self, given, number, ticked, Admin};
-use super::guard::{Caller, CSRF_FIELD};
+use super::forms::{
+    self, change_form, delete_form, error_banner, given, number, post_button, ticked, Admin,
+    DeleteForm, FormTarget,
+};
+use super::guard::Caller;
 use super::pages::layout;
 use super::WebState;
 use crate::access::Level;
@@ -19,60 +22,6 @@ use crate::app::name_list;
 use crate::app::{HostEditInput, HostInput, TaskEditInput, TaskInput};
 use crate::domain::{Host, OnFailure, ServerGroup, Task};
 use crate::error::{EntityKind, Result};
-
-/// The hidden CSRF field of a form of this session.
-pub fn csrf_field(caller: &Caller) -> Markup {
-    html! { input type="hidden" name=(CSRF_FIELD) value=(caller.csrf().unwrap_or_default()); }
-}
-
-/// A POST button in its own form, asking before it sends when `confirm`
-/// is given.
-pub fn post_button(
-    caller: &Caller,
-    action: &str,
-    id: &str,
-    label: &str,
-    confirm: Option<&str>,
-) -> Markup {
-    html! {
-        form method="post" action=(action) class="inline" data-confirm=[confirm] {
-            (csrf_field(caller))
-            button type="submit" id=(id) { (label) }
-        }
-    }
-}
-
-/// The error of a refused change, above the form it came from.
-pub fn error_banner(error: Option<&str>) -> Markup {
-    html! {
-        @if let Some(error) = error {
-            p class="error" id="form-error" role="alert" { (error) }
-        }
-    }
-}
-
-/// A delete button with a "force" box (take it out of what uses it too).
-fn delete_form(caller: &Caller, action: &str, force_label: &str) -> Markup {
-    html! {
-        form method="post" action=(action) id="delete" class="danger" data-confirm="Delete it for good?" {
-            (csrf_field(caller))
-            label { input type="checkbox" name="force" id="delete-force"; " " (force_label) }
-            " " button type="submit" id="delete-submit" { "Delete" }
-        }
-    }
-}
-
-/// What a delete form sends.
-#[derive(Debug, Default, Deserialize)]
-pub struct DeleteForm {
-    force: Option<String>,
-}
-
-impl DeleteForm {
-    pub fn force(&self) -> bool {
-        ticked(&self.force)
-    }
-}
 
 // ---------------------------------------------------------------- hosts
 
@@ -197,12 +146,7 @@ fn hosts_page(caller: &Caller, hosts: &[Host], form: &HostForm, error: Option<&s
             }
             @if caller.has(Level::Admin) {
                 h2 { "Add a host" }
-                (error_banner(error))
-                form method="post" action="/hosts" id="host-add" {
-                    (csrf_field(caller))
-                    (host_fields(form, true))
-                    button type="submit" id="host-add-submit" { "Add host" }
-                }
+                (change_form(caller, FormTarget { action: "/hosts", id: "host-add", submit: "Add host" }, error, host_fields(form, true)))
             }
         }
     };
@@ -230,14 +174,9 @@ fn host_page(caller: &Caller, host: &Host, form: &HostForm, error: Option<&str>)
             p { a href={ "/api/hosts/" (host.name) } { "JSON" } }
             @if caller.has(Level::Admin) {
                 h2 { "Edit" }
-                (error_banner(error))
-                form method="post" action={ "/hosts/" (host.name) } id="host-edit" {
-                    (csrf_field(caller))
-                    (host_fields(form, false))
-                    button type="submit" id="host-edit-submit" { "Save" }
-                }
+                (change_form(caller, FormTarget { action: &format!("/hosts/{}", host.name), id: "host-edit", submit: "Save" }, error, host_fields(form, false)))
                 h2 { "Remove" }
-                (delete_form(caller, &format!("/hosts/{}/delete", host.name), "also take it out of its server groups"))
+                (delete_form(caller, &format!("/hosts/{}/delete", host.name), ("Remove", "Remove this host for good?"), "also take it out of its server groups"))
             }
         }
     };
@@ -386,13 +325,10 @@ fn groups_page(
             }
             @if caller.has(Level::Admin) {
                 h2 { "Create a server group" }
-                (error_banner(error))
-                form method="post" action="/groups" id="group-create" {
-                    (csrf_field(caller))
+                (change_form(caller, FormTarget { action: "/groups", id: "group-create", submit: "Create" }, error, html! {
                     p { label { "Name " input type="text" name="name" id="group-name" required value=(form.name); } }
                     p { label { "Description " input type="text" name="description" id="group-description" value=(form.description); } }
-                    button type="submit" id="group-create-submit" { "Create" }
-                }
+                }))
             }
         }
     };
@@ -430,13 +366,11 @@ fn group_page(
             }
             @if admin {
                 h2 { "Add hosts" }
-                form method="post" action={ "/groups/" (group.name) "/hosts" } id="group-add" {
-                    (csrf_field(caller))
+                (change_form(caller, FormTarget { action: &format!("/groups/{}/hosts", group.name), id: "group-add", submit: "Add" }, None, html! {
                     p { label { "Hosts (names, separated by commas or spaces) " input type="text" name="hosts" id="group-hosts" required value=(form.hosts); } }
-                    button type="submit" id="group-add-submit" { "Add" }
-                }
+                }))
                 h2 { "Delete" }
-                (delete_form(caller, &format!("/groups/{}/delete", group.name), "also delete the tasks that use it"))
+                (delete_form(caller, &format!("/groups/{}/delete", group.name), ("Delete", "Delete this server group for good?"), "also delete the tasks that use it"))
             }
         }
     };
@@ -729,12 +663,7 @@ fn tasks_page(
             }
             @if caller.has(Level::Admin) {
                 h2 { "Create a task" }
-                (error_banner(error))
-                form method="post" action="/tasks" id="task-create" {
-                    (csrf_field(caller))
-                    (task_fields(form, true))
-                    button type="submit" id="task-create-submit" { "Create" }
-                }
+                (change_form(caller, FormTarget { action: "/tasks", id: "task-create", submit: "Create" }, error, task_fields(form, true)))
                 (suggested)
             }
         }
@@ -767,12 +696,7 @@ fn task_page(
             }
             @if caller.has(Level::Admin) {
                 h2 { "Edit" }
-                (error_banner(error))
-                form method="post" action={ "/tasks/" (task.name) } id="task-edit" {
-                    (csrf_field(caller))
-                    (task_fields(form, false))
-                    button type="submit" id="task-edit-submit" { "Save" }
-                }
+                (change_form(caller, FormTarget { action: &format!("/tasks/{}", task.name), id: "task-edit", submit: "Save" }, error, task_fields(form, false)))
                 (suggested)
                 h2 { "Delete" }
                 (post_button(caller, &format!("/tasks/{}/delete", task.name), "delete-submit", "Delete", Some("Delete this task for good?")))

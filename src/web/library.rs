@@ -12,9 +12,11 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use similar::{ChangeTag, TextDiff};
 
-use super::forms::{self, given, number, Admin};
+use super::forms::{
+    self, change_form, csrf_field, delete_form, error_banner, given, number, post_button, Admin,
+    DeleteForm, FormTarget,
+};
 use super::guard::Caller;
-use super::inventory::{csrf_field, error_banner, post_button, DeleteForm};
 use super::pages::layout;
 use super::WebState;
 use crate::access::Level;
@@ -116,12 +118,7 @@ fn scripts_page(
             }
             @if caller.has(Level::Admin) {
                 h2 { "Add a script" }
-                (error_banner(error))
-                form method="post" action="/scripts" id="script-add" {
-                    (csrf_field(caller))
-                    (script_fields(form, true))
-                    button type="submit" id="script-add-submit" { "Add script" }
-                }
+                (change_form(caller, FormTarget { action: "/scripts", id: "script-add", submit: "Add script" }, error, script_fields(form, true)))
             }
         }
     };
@@ -208,18 +205,9 @@ fn script_page(
             @if caller.has(Level::Admin) {
                 h2 { "Edit" }
                 p { "Saving a changed body makes a new version; runs keep the version they started with." }
-                (error_banner(error))
-                form method="post" action={ "/scripts/" (script.name) } id="script-edit" {
-                    (csrf_field(caller))
-                    (script_fields(form, false))
-                    button type="submit" id="script-edit-submit" { "Save" }
-                }
+                (change_form(caller, FormTarget { action: &format!("/scripts/{}", script.name), id: "script-edit", submit: "Save" }, error, script_fields(form, false)))
                 h2 { "Remove" }
-                form method="post" action={ "/scripts/" (script.name) "/delete" } id="delete" class="danger" data-confirm="Remove this script and its history for good?" {
-                    (csrf_field(caller))
-                    label { input type="checkbox" name="force" id="delete-force"; " also take it out of its script groups" }
-                    " " button type="submit" id="delete-submit" { "Remove" }
-                }
+                (delete_form(caller, &format!("/scripts/{}/delete", script.name), ("Remove", "Remove this script and its history for good?"), "also take it out of its script groups"))
             }
         }
     };
@@ -507,14 +495,11 @@ fn script_groups_page(
             }
             @if caller.has(Level::Admin) {
                 h2 { "Create a script group" }
-                (error_banner(error))
-                form method="post" action="/scriptgroups" id="scriptgroup-create" {
-                    (csrf_field(caller))
+                (change_form(caller, FormTarget { action: "/scriptgroups", id: "scriptgroup-create", submit: "Create" }, error, html! {
                     p { label { "Name " input type="text" name="name" id="scriptgroup-name" required value=(form.name); } }
                     p { label { "Scripts, in order (separated by commas or spaces) " input type="text" name="scripts" id="scriptgroup-scripts" value=(form.scripts); } }
                     p { label { "Description " input type="text" name="description" id="scriptgroup-description" value=(form.description); } }
-                    button type="submit" id="scriptgroup-create-submit" { "Create" }
-                }
+                }))
             }
         }
     };
@@ -569,19 +554,13 @@ fn script_group_page(
             }
             @if admin {
                 h2 { "Add a script" }
-                form method="post" action={ "/scriptgroups/" (group.name) "/scripts" } id="scriptgroup-add" {
-                    (csrf_field(caller))
+                (change_form(caller, FormTarget { action: &format!("/scriptgroups/{}/scripts", group.name), id: "scriptgroup-add", submit: "Add" }, None, html! {
                     p { label { "Script " input type="text" name="scripts" id="scriptgroup-add-script" list="script-names" required value=(form.scripts); } }
                     p { label { "At position " input type="text" name="position" id="scriptgroup-add-position" inputmode="numeric" placeholder="the end" value=(form.position); } }
-                    button type="submit" id="scriptgroup-add-submit" { "Add" }
-                }
+                }))
                 (suggested)
                 h2 { "Delete" }
-                form method="post" action={ "/scriptgroups/" (group.name) "/delete" } id="delete" class="danger" data-confirm="Delete this script group for good?" {
-                    (csrf_field(caller))
-                    label { input type="checkbox" name="force" id="delete-force"; " also delete the tasks that use it" }
-                    " " button type="submit" id="delete-submit" { "Delete" }
-                }
+                (delete_form(caller, &format!("/scriptgroups/{}/delete", group.name), ("Delete", "Delete this script group for good?"), "also delete the tasks that use it"))
             }
         }
     };
