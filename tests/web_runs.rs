@@ -596,7 +596,7 @@ async fn a_big_run_followed_live_ends_with_every_host_once_in_its_group() {
     drover.add_fleet(&fleet, "b", "wide");
     drover.script(
         "step",
-        "echo \"out of $DROVER_HOST\"\nsleep 1\ncase $DROVER_HOST in a-1|a-2) exit 3;; esac\n",
+        "echo \"out of $DROVER_HOST\"\nsleep 2\ncase $DROVER_HOST in a-1|a-2) exit 3;; esac\n",
         &[],
     );
     drover.ok(&["scriptgroup", "create", "steps", "step"]);
@@ -622,7 +622,8 @@ async fn a_big_run_followed_live_ends_with_every_host_once_in_its_group() {
         b.goto(&server.url(&format!("/runs/{id}"))).await;
         b.wait_for_text("#run-state-name", "failed").await;
         let updates = page_value(&b, "return Number(document.getElementById('run-live').dataset.updates || '0');").await;
-        assert!(updates.as_i64() >= Some(3), "few live updates: {updates}");
+        // The whole section, then changes (the run lasts ~10 s: 5 rounds of 2 s).
+        assert!(updates.as_i64() >= Some(2), "no live change: {updates}");
         let layout = page_value(
             &b,
             "return Array.from(document.querySelectorAll('#run-groups section')).map((s) => \
