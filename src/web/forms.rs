@@ -172,24 +172,23 @@ pub fn script_body(raw: &str) -> Vec<u8> {
 }
 
 /// The answer to a change: to `done` (a page path) when it went through;
-/// the page again with the refusal (400) when the app refused it; an
-/// internal error (logged) otherwise.
-pub fn after_change<T>(
+/// the page again with the refusal (400) when the app refused it (what
+/// that page shows is read only then); an internal error (logged)
+/// otherwise.
+pub async fn after_change<T>(
     path: &str,
     result: Result<T>,
     done: impl FnOnce(T) -> String,
-    again: impl FnOnce(&str) -> Markup,
+    again: impl AsyncFnOnce(String) -> Result<Markup>,
 ) -> Response {
     match result {
         Ok(value) => Redirect::to(&done(value)).into_response(),
-        Err(e) if e.is_refusal() => refused(again(&e.to_string())),
+        Err(e) if e.is_refusal() => match again(e.to_string()).await {
+            Ok(page) => (StatusCode::BAD_REQUEST, Html(page.into_string())).into_response(),
+            Err(e) => self::page(path, Err(e)),
+        },
         Err(e) => refusal::internal(path, &e),
     }
-}
-
-/// A page shown again with a refusal on it (400).
-pub fn refused(page: Markup) -> Response {
-    (StatusCode::BAD_REQUEST, Html(page.into_string())).into_response()
 }
 
 /// A page, or the error page when reading what it shows failed (404 for

@@ -203,13 +203,16 @@ pub async fn host_add(
         Ok(input) => web.app.host_add(&actor, input).await,
         Err(e) => Err(e),
     };
-    let hosts = web.app.hosts().await.unwrap_or_default();
     forms::after_change(
         "/hosts",
         result,
         |host| format!("/hosts/{}", host.name),
-        |error| hosts_page(&caller, &hosts, &form, Some(error)),
+        async |error| {
+            let hosts = web.app.hosts().await?;
+            Ok(hosts_page(&caller, &hosts, &form, Some(&error)))
+        },
     )
+    .await
 }
 
 /// `GET /hosts/{name}`.
@@ -248,8 +251,9 @@ pub async fn host_edit(
         &path,
         result,
         |host| format!("/hosts/{}", host.name),
-        |error| host_page(&caller, &host, &form, Some(error)),
+        async |error| Ok(host_page(&caller, &host, &form, Some(&error))),
     )
+    .await
 }
 
 /// `POST /hosts/{name}/delete`: `host rm [--force]`.
@@ -270,8 +274,16 @@ pub async fn host_delete(
         &path,
         result,
         |()| "/hosts".to_string(),
-        |error| host_page(&caller, &host, &HostForm::of(&host), Some(error)),
+        async |error| {
+            Ok(host_page(
+                &caller,
+                &host,
+                &HostForm::of(&host),
+                Some(&error),
+            ))
+        },
     )
+    .await
 }
 
 /// `GET /api/hosts`: `host list --json`.
@@ -402,13 +414,16 @@ pub async fn group_create(
         .app
         .group_create(&actor, &name, given(&form.description))
         .await;
-    let groups = web.app.server_groups().await.unwrap_or_default();
     forms::after_change(
         "/groups",
         result,
         |()| format!("/groups/{name}"),
-        |error| groups_page(&caller, &groups, &form, Some(error)),
+        async |error| {
+            let groups = web.app.server_groups().await?;
+            Ok(groups_page(&caller, &groups, &form, Some(&error)))
+        },
     )
+    .await
 }
 
 /// `GET /groups/{name}`.
@@ -433,16 +448,16 @@ async fn member_change(
     form: &GroupForm,
     result: Result<Vec<String>>,
 ) -> Response {
-    let group = match web.app.server_group(name).await {
-        Ok(group) => group,
-        Err(e) => return forms::page(path, Err(e)),
-    };
     forms::after_change(
         path,
         result,
         |_| format!("/groups/{name}"),
-        |error| group_page(caller, &group, form, Some(error)),
+        async |error| {
+            let group = web.app.server_group(name).await?;
+            Ok(group_page(caller, &group, form, Some(&error)))
+        },
     )
+    .await
 }
 
 /// `POST /groups/{name}/hosts`: `group add`.
@@ -491,8 +506,16 @@ pub async fn group_delete(
         &path,
         result,
         |()| "/groups".to_string(),
-        |error| group_page(&caller, &group, &GroupForm::default(), Some(error)),
+        async |error| {
+            Ok(group_page(
+                &caller,
+                &group,
+                &GroupForm::default(),
+                Some(&error),
+            ))
+        },
     )
+    .await
 }
 
 /// `GET /api/groups`: `group list --json`.
@@ -733,14 +756,17 @@ pub async fn task_create(
         Ok(input) => web.app.task_create(&actor, input).await,
         Err(e) => Err(e),
     };
-    let tasks = web.app.tasks().await.unwrap_or_default();
-    let suggested = task_suggestions(&web).await;
     forms::after_change(
         "/tasks",
         result,
         |task| format!("/tasks/{}", task.name),
-        |error| tasks_page(&caller, &tasks, &form, Some(error), &suggested),
+        async |error| {
+            let tasks = web.app.tasks().await?;
+            let suggested = task_suggestions(&web).await;
+            Ok(tasks_page(&caller, &tasks, &form, Some(&error), &suggested))
+        },
     )
+    .await
 }
 
 /// `GET /tasks/{name}`.
@@ -782,13 +808,16 @@ pub async fn task_edit(
         Ok(input) => web.app.task_edit(&actor, &name, input).await,
         Err(e) => Err(e),
     };
-    let suggested = task_suggestions(&web).await;
     forms::after_change(
         &path,
         result,
         |task| format!("/tasks/{}", task.name),
-        |error| task_page(&caller, &task, &form, Some(error), &suggested),
+        async |error| {
+            let suggested = task_suggestions(&web).await;
+            Ok(task_page(&caller, &task, &form, Some(&error), &suggested))
+        },
     )
+    .await
 }
 
 /// `POST /tasks/{name}/delete`: `task delete`.
@@ -804,21 +833,17 @@ pub async fn task_delete(
         Err(e) => return forms::page(&path, Err(e)),
     };
     let result = web.app.task_delete(&actor, &name).await;
-    let suggested = task_suggestions(&web).await;
     forms::after_change(
         &path,
         result,
         |()| "/tasks".to_string(),
-        |error| {
-            task_page(
-                &caller,
-                &task,
-                &TaskForm::of(&task),
-                Some(error),
-                &suggested,
-            )
+        async |error| {
+            let suggested = task_suggestions(&web).await;
+            let form = TaskForm::of(&task);
+            Ok(task_page(&caller, &task, &form, Some(&error), &suggested))
         },
     )
+    .await
 }
 
 /// `GET /api/tasks`: `task list --json`.

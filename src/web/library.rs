@@ -282,13 +282,16 @@ pub async fn script_add(
         .app
         .script_add(&actor, form.input(&form.name, false))
         .await;
-    let scripts = web.app.scripts().await.unwrap_or_default();
     forms::after_change(
         "/scripts",
         result,
         |script| format!("/scripts/{}", script.name),
-        |error| scripts_page(&caller, &scripts, &form, Some(error)),
+        async |error| {
+            let scripts = web.app.scripts().await?;
+            Ok(scripts_page(&caller, &scripts, &form, Some(&error)))
+        },
     )
+    .await
 }
 
 /// `GET /scripts/{name}[?version=N]`.
@@ -315,17 +318,14 @@ pub async fn script_edit(
     Form(form): Form<ScriptForm>,
 ) -> Response {
     let path = format!("/scripts/{name}");
-    match web.app.script_edit(&actor, form.input(&name, true)).await {
-        Err(e) if e.is_refusal() => {
-            let error = e.to_string();
-            let page = script_view_page(&web, &caller, &name, None, Some(&form), Some(&error));
-            match page.await {
-                Ok(page) => forms::refused(page),
-                Err(e) => forms::page(&path, Err(e)),
-            }
-        }
-        result => forms::after_change(&path, result, |_| path.clone(), |_| html! {}),
-    }
+    let result = web.app.script_edit(&actor, form.input(&name, true)).await;
+    forms::after_change(
+        &path,
+        result,
+        |_| path.clone(),
+        async |error| script_view_page(&web, &caller, &name, None, Some(&form), Some(&error)).await,
+    )
+    .await
 }
 
 /// `POST /scripts/{name}/delete`: `script rm [--force]`.
@@ -337,16 +337,14 @@ pub async fn script_delete(
     Form(form): Form<DeleteForm>,
 ) -> Response {
     let path = format!("/scripts/{name}/delete");
-    match web.app.script_remove(&actor, &name, form.force()).await {
-        Err(e) if e.is_refusal() => {
-            let error = e.to_string();
-            match script_view_page(&web, &caller, &name, None, None, Some(&error)).await {
-                Ok(page) => forms::refused(page),
-                Err(e) => forms::page(&path, Err(e)),
-            }
-        }
-        result => forms::after_change(&path, result, |()| "/scripts".into(), |_| html! {}),
-    }
+    let result = web.app.script_remove(&actor, &name, form.force()).await;
+    forms::after_change(
+        &path,
+        result,
+        |()| "/scripts".into(),
+        async |error| script_view_page(&web, &caller, &name, None, None, Some(&error)).await,
+    )
+    .await
 }
 
 /// `?from=A&to=B` of a diff.
@@ -606,13 +604,16 @@ pub async fn script_group_create(
         .app
         .scriptgroup_create(&actor, &name, &scripts, given(&form.description))
         .await;
-    let groups = web.app.script_groups().await.unwrap_or_default();
     forms::after_change(
         "/scriptgroups",
         result,
         |()| format!("/scriptgroups/{name}"),
-        |error| script_groups_page(&caller, &groups, &form, Some(error)),
+        async |error| {
+            let groups = web.app.script_groups().await?;
+            Ok(script_groups_page(&caller, &groups, &form, Some(&error)))
+        },
     )
+    .await
 }
 
 /// `GET /scriptgroups/{name}`.
@@ -644,17 +645,23 @@ async fn order_change<T>(
     form: &ScriptGroupForm,
     result: Result<T>,
 ) -> Response {
-    let group = match web.app.script_group(name).await {
-        Ok(group) => group,
-        Err(e) => return forms::page(path, Err(e)),
-    };
-    let suggested = script_suggestions(web).await;
     forms::after_change(
         path,
         result,
         |_| format!("/scriptgroups/{name}"),
-        |error| script_group_page(caller, &group, form, Some(error), &suggested),
+        async |error| {
+            let group = web.app.script_group(name).await?;
+            let suggested = script_suggestions(web).await;
+            Ok(script_group_page(
+                caller,
+                &group,
+                form,
+                Some(&error),
+                &suggested,
+            ))
+        },
     )
+    .await
 }
 
 const POSITION_EXPECTED: &str = "a position in the script group, 1 for the first";
@@ -748,16 +755,23 @@ pub async fn script_group_delete(
         .app
         .scriptgroup_delete(&actor, &name, form.force())
         .await;
-    let suggested = script_suggestions(&web).await;
     forms::after_change(
         &path,
         result,
         |()| "/scriptgroups".to_string(),
-        |error| {
+        async |error| {
+            let suggested = script_suggestions(&web).await;
             let form = ScriptGroupForm::default();
-            script_group_page(&caller, &group, &form, Some(error), &suggested)
+            Ok(script_group_page(
+                &caller,
+                &group,
+                &form,
+                Some(&error),
+                &suggested,
+            ))
         },
     )
+    .await
 }
 
 /// `GET /api/scriptgroups`: `scriptgroup list --json`.

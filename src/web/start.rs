@@ -147,8 +147,9 @@ pub async fn submit(
         Ok(actor) => actor,
         Err(why) => return refusal::forbidden("/runs/new", &why),
     };
-    let suggested = start_suggestions(&web).await;
-    let refused = |error: &crate::error::Error| {
+    // The form again with the refusal (the names it suggests read only then).
+    let refused = async |error: &crate::error::Error| {
+        let suggested = start_suggestions(&web).await;
         let page = form_page(&caller, &form, Some(&error.to_string()), &suggested);
         (StatusCode::BAD_REQUEST, Html(page.into_string())).into_response()
     };
@@ -158,7 +159,7 @@ pub async fn submit(
         .await
     {
         Ok(plan) => plan,
-        Err(e) if e.is_refusal() => return refused(&e),
+        Err(e) if e.is_refusal() => return refused(&e).await,
         Err(e) => return refusal::internal("/runs/new", &e),
     };
     if needs_confirmation(&web, &plan, &form.confirmed) {
@@ -172,7 +173,7 @@ pub async fn submit(
     }
     match web.app.start_run(&actor, &plan).await {
         Ok(driving) => Redirect::to(&format!("/runs/{}", driving.run_id)).into_response(),
-        Err(e) if e.is_refusal() => refused(&e),
+        Err(e) if e.is_refusal() => refused(&e).await,
         Err(e) => refusal::internal("/runs/new", &e),
     }
 }
